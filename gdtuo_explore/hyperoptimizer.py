@@ -1,0 +1,140 @@
+"""``HyperOptimizer``: a hyperoptimizer tower behind the ``torch.optim`` interface.
+
+    opt = HyperOptimizer(model.parameters(), "adam/sgd(1e-5)")
+    for x, y in data:
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()       # a plain backward: no create_graph needed
+        opt.step()
+
+Each parameter group gets its own tower (its own learned hyperparameters); a group may name its own ``tower``.
+Parameters stay ordinary leaf ``nn.Parameter``s, updated in place.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .spec import parse_tower
+from .tower import Tower, _spec_or_kinds
+
+
+class HyperOptimizer(torch.optim.Optimizer):
+    """Optimize ``params`` with a hyperoptimizer tower.
+
+    Args:
+        params: an iterable of parameters, of ``(name, parameter)`` pairs, or of param-group dicts.
+        tower: a spec such as ``"adam/sgd(1e-5)"`` (bottom level first) or a level such as
+            ``Adam(optimizer=SGD(1e-5))``. A one-level tower (``"adam"``) is plain Adam.
+        hypergrad_clip: clip every hypergradient component to ``[-clip, clip]`` (default: off, as in the paper).
+        alpha_bounds: ``(low, high)`` bounds for every learned step size (default: off, as in the paper).
+        history: record every step's hyperparameters on the device, read with :meth:`history` (default on).
+
+    A step whose new hyperparameters or weight update are not finite is refused (nothing changes) and the
+    optimizer stops moving; :meth:`nonfinite` reports the step and the value that went bad.
+    """
+
+    def __init__(self, params, tower, *, hypergrad_clip=None, alpha_bounds=None, history=True):
+        if hypergrad_clip is not None and not (isinstance(hypergrad_clip, (int, float))
+                                               and math.isfinite(hypergrad_clip) and hypergrad_clip > 0):
+            raise ValueError(f"hypergrad_clip={hypergrad_clip!r} is invalid: must be None or a finite number > 0")
+        if alpha_bounds is not None:
+            ok = (isinstance(alpha_bounds, (tuple, list)) and len(alpha_bounds) == 2
+                  and all(isinstance(b, (int, float)) and not math.isnan(b) for b in alpha_bounds)
+                  and alpha_bounds[0] < alpha_bounds[1])
+            if not ok:
+                raise ValueError(f"alpha_bounds={alpha_bounds!r} is invalid: must be None or (low, high) with low < high")
+            alpha_bounds = (float(alpha_bounds[0]), float(alpha_bounds[1]))
+        self._towers: list[Tower] = []
+        self._record_history = history
+        super().__init__(params, dict(tower=parse_tower(tower), hypergrad_clip=hypergrad_clip,
+                                      alpha_bounds=alpha_bounds))
+
+    def add_param_group(self, param_group: dict) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        group["tower"] = parse_tower(group["tower"])
+        params = group["params"]
+        if not params:
+            raise ValueError("a parameter group has no parameters")
+        first = params[0]
+        for p in params:
+            if p.device != first.device or p.dtype != first.dtype:
+                raise ValueError(f"all parameters of a group must share one device and dtype; found {first.device}/"
+                                 f"{first.dtype} and {p.device}/{p.dtype}: put them in separate param groups")
+            if not p.dtype.is_floating_point:
+                raise ValueError(f"can only optimize floating-point parameters, not {p.dtype}")
+        names = group.get("param_names") or [f"param{i}" for i in range(len(params))]
+        self._towers.append(Tower(group["tower"], [p.numel() for p in params], names, first,
+                                  hypergrad_clip=group["hypergrad_clip"], alpha_bounds=group["alpha_bounds"],
+                                  history=self._record_history))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One step of every group's tower: hyperparameters first, then the weights. Returns ``closure()``'s loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group, tower in zip(self.param_groups, self._towers):
+            params = group["params"]
+            grads = []
+            for p in params:
+                if p.grad is None:
+                    grads.append(torch.zeros(p.numel(), dtype=p.dtype, device=p.device))
+                elif p.grad.is_sparse:
+                    raise ValueError("HyperOptimizer does not support sparse gradients")
+                else:
+                    grads.append(p.grad.reshape(-1))
+            u = tower.step(torch.cat(grads) if len(grads) > 1 else grads[0].clone())
+            torch._foreach_sub_(params, [x.view_as(p) for x, p in zip(u.split([p.numel() for p in params]), params)])
+        return loss
+
+    # -- reading the hyperparameters -------------------------------------------------------------------------
+    @property
+    def towers(self) -> list[Tower]:
+        """The running tower of each parameter group."""
+        return list(self._towers)
+
+    def hyperparameters(self, group: int = 0) -> list[dict[str, float]]:
+        """Every level's current hyperparameters in natural units, bottom level first (reads from the device)."""
+        return self._towers[group].values()
+
+    def history(self, group: int = 0) -> dict:
+        """Per-step hyperparameters of a group: ``{"step", "level1.alpha", ..., "ok"}`` as numpy arrays."""
+        return self._towers[group].history()
+
+    def nonfinite(self) -> dict | None:
+        """None if every step was finite, else the first group's report ``{"step", "what", "message"}``."""
+        for tower in self._towers:
+            report = tower.nonfinite()
+            if report is not None:
+                return report
+        return None
+
+    # -- checkpoints -----------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        groups, start = [], 0
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k not in ("params", "tower")}
+            packed["tower"] = _spec_or_kinds(group["tower"])
+            packed["params"] = list(range(start, start + len(group["params"])))
+            packed["sizes"] = [p.numel() for p in group["params"]]
+            start += len(group["params"])
+            groups.append(packed)
+        return {"state": {}, "param_groups": groups, "towers": [t.state_dict() for t in self._towers]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"the checkpoint has {len(groups)} parameter groups, this optimizer "
+                             f"{len(self.param_groups)}")
+        for saved, group in zip(groups, self.param_groups):
+            sizes = [p.numel() for p in group["params"]]
+            if saved["sizes"] != sizes:
+                raise ValueError("the checkpoint's parameter sizes do not match this optimizer's parameters")
+        for tower, saved in zip(self._towers, state_dict["towers"]):
+            tower.load_state_dict(saved)
+
+    def __repr__(self) -> str:
+        return "HyperOptimizer(" + ", ".join(repr(str(g["tower"])) for g in self.param_groups) + ")"

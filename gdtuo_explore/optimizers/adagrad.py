@@ -1,0 +1,41 @@
+"""AdaGrad, with a learned step size.
+
+Update (reference: accumulator starts at ``G0 = 0.1``, ``eps = 1e-10``)::
+
+    G_t = G_{t-1} + g^2
+    d_t = g / sqrt(G_t + eps)
+    u   = alpha * d_t                 P_new = P - u
+
+Hypergradient of the previous update: ``dL/dalpha = -v . d_t``.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..hyperparams import Hyper
+from .base import Level
+
+
+class AdaGrad(Level):
+    """Hyperoptimizable AdaGrad. ``AdaGrad(alpha=0.01, optimizer=None, learn=None)``; alpha >= 0."""
+
+    kind = "adagrad"
+    HYPERS = (Hyper("alpha", 0.01, low=0.0),)
+    G0, EPS = 0.1, 1e-10
+
+    def __init__(self, alpha=0.01, optimizer=None, *, learn=None):
+        super().__init__({"alpha": alpha}, optimizer, learn)
+
+    def init_state(self, n, like, sizes):
+        return {"G": torch.full((n,), self.G0, dtype=like.dtype, device=like.device)}
+
+    def update(self, state, g, hp):
+        G = state["G"].addcmul_(g, g)
+        d = torch.add(G, self.EPS).sqrt_()
+        torch.div(g, d, out=d)
+        if state["learn"]:
+            state["d"] = d
+        return d * hp["alpha"]
+
+    def hypergrad(self, state, v, hp, learn):
+        return {"alpha": -torch.dot(v, state["d"])}

@@ -1,0 +1,105 @@
+"""Adam, with learned step size and both decay rates.
+
+Update (reference: ``m`` starts at 0, ``v`` at eps = 10**log_eps since sqrt is not differentiable at 0; the betas
+are stored as atanh(2 beta - 1))::
+
+    m_t = beta1 m_{t-1} + (1 - beta1) g        c1 = 1 - beta1^t,  m_hat = m_t / c1
+    v_t = beta2 v_{t-1} + (1 - beta2) g^2      c2 = 1 - beta2^t,  v_hat = v_t / c2
+    u   = alpha * m_hat / (sqrt(v_hat) + eps)  P_new = P - u
+
+Hypergradients of the previous update (``v`` below is ``dL/dP_new``; ``den = sqrt(v_hat) + eps``, ``w = v/den``).
+The previous moments are recovered from the current ones, ``m_{t-1} - g = (m_t - g)/beta1`` and
+``v_{t-1} - g^2 = (v_t - g^2)/beta2``, so only the last gradient ``g`` is kept (one parameter-sized buffer)::
+
+    dL/dalpha = -(w . m_t) / c1
+    dL/dbeta1 = -alpha [ (w . m_t - w . g) / (beta1 c1) + t beta1^(t-1) (w . m_t) / c1^2 ]
+    dL/dbeta2 =  alpha / (2 c1) [ (z . v_t - z . g^2) / (beta2 c2) + t beta2^(t-1) (z . v_t) / c2^2 ],
+                 z = w m_t / (den sqrt(v_hat))
+"""
+from __future__ import annotations
+
+import torch
+
+from ..hyperparams import SIGMOID, Hyper
+from .base import Level
+
+_BETA = dict(transform=SIGMOID, low=0.0, high=1.0, open_low=True, open_high=True)
+
+
+class Adam(Level):
+    """Hyperoptimizable Adam. ``Adam(alpha=0.001, beta1=0.9, beta2=0.999, log_eps=-8.0, optimizer=None, learn=None)``.
+
+    Args:
+        alpha: step size, >= 0 at the start.
+        beta1, beta2: decay rates of the moment estimates, in (0, 1).
+        log_eps: log10 of the denominator's epsilon (a constant, never learned).
+        optimizer: the level above (None: the hyperparameters stay fixed, and this is exactly Adam).
+        learn: which of alpha, beta1, beta2 learn (default all three; ``"alpha"`` is the paper's Adam_alpha).
+
+    Example::
+
+        >>> from gdtuo_explore import Adam, SGD
+        >>> str(Adam(optimizer=SGD(1e-5)))
+        'adam/sgd(1e-05)'
+
+    Reference: Chandra et al., "Gradient Descent: The Ultimate Optimizer", NeurIPS 2022, section 3.2.
+    """
+
+    kind = "adam"
+    HYPERS = (Hyper("alpha", 0.001, low=0.0), Hyper("beta1", 0.9, **_BETA), Hyper("beta2", 0.999, **_BETA),
+              Hyper("log_eps", -8.0, learnable=False))
+
+    def __init__(self, alpha=0.001, beta1=0.9, beta2=0.999, log_eps=-8.0, optimizer=None, *, learn=None):
+        super().__init__({"alpha": alpha, "beta1": beta1, "beta2": beta2, "log_eps": log_eps}, optimizer, learn)
+        self.eps = 10.0 ** self.values["log_eps"]
+
+    def init_state(self, n, like, sizes):
+        return {"t": 0, "m": torch.zeros(n, dtype=like.dtype, device=like.device),
+                "v": torch.full((n,), self.eps, dtype=like.dtype, device=like.device)}
+
+    def update(self, state, g, hp):
+        alpha, b1, b2 = hp["alpha"], hp["beta1"], hp["beta2"]
+        t = state["t"] = state["t"] + 1
+        m, v = state["m"].lerp_(g, 1.0 - b1), state["v"].lerp_(g * g, 1.0 - b2)
+        c1, c2 = 1.0 - b1 ** t, 1.0 - b2 ** t
+        d = torch.div(v, c2).sqrt_().add_(self.eps)
+        torch.div(m, d, out=d)  # m / den
+        learn = state["learn"]
+        if "beta1" in learn or "beta2" in learn:
+            state["g"] = g
+        elif learn:  # alpha only: keep the direction m_hat / den for a one-pass hypergradient
+            state["d"] = d.div_(c1)
+            return d * alpha
+        return d.mul_(alpha / c1)
+
+    def hypergrad(self, state, v, hp, learn):
+        alpha, b1, b2, t = hp["alpha"], hp["beta1"], hp["beta2"], state["t"]
+        if "d" in state:
+            return {"alpha": -torch.dot(v, state["d"])}
+        m, vv, g = state["m"], state["v"], state["g"]
+        c1, c2 = 1.0 - b1 ** t, 1.0 - b2 ** t
+        sv = torch.div(vv, c2).sqrt_()              # sqrt(v_hat)
+        w = torch.add(sv, self.eps)                 # den
+        torch.div(v, w, out=w)                      # w = v / den
+        wm = torch.dot(w, m)
+        out = {}
+        if "alpha" in learn:
+            out["alpha"] = -wm / c1
+        if "beta1" in learn:
+            wg = torch.dot(w, g)
+            out["beta1"] = -alpha * ((wm - wg) / (b1 * c1) + t * b1 ** (t - 1) * wm / (c1 * c1))
+        if "beta2" in learn:
+            sv.mul_(self.eps * c2).add_(vv).div_(c2)  # den * sqrt(v_hat) = v_hat + eps sqrt(v_hat)
+            z = w.mul_(m).div_(sv)
+            zv = torch.dot(z, vv)
+            zg2 = torch.dot(torch.mul(z, g, out=sv), g)
+            out["beta2"] = alpha / (2.0 * c1) * ((zv - zg2) / (b2 * c2) + t * b2 ** (t - 1) * zv / (c2 * c2))
+        return out
+
+
+def AdamBaydin(alpha=0.001, beta1=0.9, beta2=0.999, log_eps=-8.0, optimizer=None):
+    """Adam whose step size learns and whose betas stay fixed (the paper's Adam_alpha, Baydin et al.'s Adam-HD).
+
+    Same as ``Adam(alpha, beta1, beta2, log_eps, optimizer, learn="alpha")``; text form ``adam(..., learn=alpha)``.
+    """
+    return Adam(alpha, beta1, beta2, log_eps, optimizer, learn=("alpha",))

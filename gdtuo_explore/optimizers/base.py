@@ -1,0 +1,118 @@
+"""An optimizer *level*: the configuration of one floor of a hyperoptimizer tower.
+
+A level is a plain description (kind, initial hyperparameters, which of them learn, the level above). It holds no
+tensors and no training state, so one level object can be reused in many towers without sharing anything. The
+training state lives in :class:`gdtuo_explore.tower.Tower`.
+
+Each concrete level (``SGD``, ``Adam``, ...) provides two plain functions of the math, side by side:
+
+* ``update(state, g, hp) -> u``: the step it applies to its target, ``P_new = P - u``, from the gradient ``g`` of
+  ``P`` and the natural hyperparameter values ``hp`` (learned ones are tensors, fixed ones Python floats).
+* ``hypergrad(state, v, hp, learn) -> {name: dL/dh}``: the one-step hypergradient of the hyperparameters used by the
+  *previous* ``update``, given ``v = dL/dP`` at the new point. Because ``P_new = P - u(h)``, it is the
+  vector-Jacobian product ``-v . du/dh``. Everything else is detached, as in the paper, so nothing is second order.
+"""
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from ..hyperparams import Hyper
+
+
+class NoOpOptimizer:
+    """The (absent) level above the top of a tower: it changes nothing. ``optimizer=None`` means the same."""
+
+    def __repr__(self) -> str:
+        return "NoOpOptimizer()"
+
+
+class Level:
+    """Base class of optimizer levels. Subclasses set ``kind``, ``HYPERS`` and implement ``update``/``hypergrad``."""
+
+    kind: ClassVar[str] = "level"
+    HYPERS: ClassVar[tuple[Hyper, ...]] = ()
+
+    def __init__(self, values: dict, optimizer=None, learn=None):
+        self.values = {h.name: h.check(values.get(h.name, h.default), self.kind) for h in self.HYPERS}
+        if isinstance(optimizer, NoOpOptimizer):
+            optimizer = None
+        if optimizer is not None and not isinstance(optimizer, Level):
+            raise TypeError(f"optimizer must be an optimizer level such as SGD(1e-5) or None, not {optimizer!r}")
+        self.optimizer = optimizer
+        self.learn = self._check_learn(self.default_learn() if learn is None else learn)
+
+    # -- configuration ---------------------------------------------------------------------------------------
+    def default_learn(self) -> tuple[str, ...]:
+        """The hyperparameters that learn when ``learn`` is not given: every learnable one."""
+        return tuple(h.name for h in self.HYPERS if h.learnable)
+
+    def _check_learn(self, learn) -> tuple[str, ...]:
+        if isinstance(learn, str):
+            learn = [s for s in learn.replace("+", ",").split(",") if s.strip()]
+        learn = tuple(str(s).strip() for s in learn)
+        names = [h.name for h in self.HYPERS if h.learnable]
+        for name in learn:
+            if name not in names:
+                raise ValueError(f"learn names {name!r}, which {self.kind} cannot learn; "
+                                 f"{self.kind}'s learnable hyperparameters are {', '.join(names)}")
+        return tuple(n for n in names if n in learn)  # canonical order
+
+    def hyper(self, name: str) -> Hyper:
+        return next(h for h in self.HYPERS if h.name == name)
+
+    def hyper_names(self, target_names: list[str]) -> list[str]:
+        """Names of this level's hyperparameters, given the names of what it optimizes (see SGDPerParam)."""
+        return [h.name for h in self.HYPERS]
+
+    def initial(self, name: str) -> float:
+        return self.values[name]
+
+    def levels(self) -> list["Level"]:
+        """This level and every level above it, bottom (the weights' optimizer) first."""
+        out, level = [], self
+        while level is not None:
+            if any(level is seen for seen in out):
+                raise ValueError("the tower is a cycle: a level is its own (hyper)optimizer")
+            out.append(level)
+            level = level.optimizer
+        return out
+
+    def height(self) -> int:
+        return len(self.levels())
+
+    # -- text form -------------------------------------------------------------------------------------------
+    def level_spec(self) -> str:
+        """This level alone as spec text, e.g. ``adam(0.01, beta1=0.8)``: only values that differ from defaults."""
+        args = []
+        for i, h in enumerate(self.HYPERS):
+            v = self.values[h.name]
+            if v != h.default or (math.copysign(1, v) != math.copysign(1, h.default)):
+                args.append(repr(v) if i == 0 and not args else f"{h.name}={v!r}")
+        if self.learn != self.default_learn():
+            args.append("learn=" + ("+".join(self.learn) if self.learn else "none"))
+        return self.kind + (f"({', '.join(args)})" if args else "")
+
+    def __str__(self) -> str:
+        return "/".join(level.level_spec() for level in self.levels())
+
+    def __repr__(self) -> str:
+        return f"parse_tower({str(self)!r})"
+
+    def __eq__(self, other) -> bool:
+        return (type(self) is type(other) and self.values == other.values and self.learn == other.learn
+                and self.optimizer == other.optimizer)
+
+    def __hash__(self):
+        return hash(str(self))
+
+    # -- math (implemented by subclasses) --------------------------------------------------------------------
+    def init_state(self, n: int, like, sizes: list[int]) -> dict:
+        """Fresh per-level training state for a target of ``n`` numbers (``like`` gives device/dtype)."""
+        return {}
+
+    def update(self, state: dict, g, hp: dict):
+        raise NotImplementedError
+
+    def hypergrad(self, state: dict, v, hp: dict, learn: tuple[str, ...]) -> dict:
+        raise NotImplementedError

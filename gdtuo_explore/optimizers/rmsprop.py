@@ -1,0 +1,68 @@
+"""RMSProp, with learned step size and decay.
+
+Update (reference: ``s`` starts at 0, ``eps = 1e-8``; alpha is stored as sqrt(alpha), gamma as atanh(2 gamma - 1))::
+
+    s_t = gamma * s_{t-1} + (1 - gamma) * g^2
+    d_t = g / sqrt(s_t + eps)
+    u   = alpha * d_t                 P_new = P - u
+
+Hypergradients of the previous update, with ``v = dL/dP_new``::
+
+    dL/dalpha = -v . d_t
+    dL/dgamma = alpha / 2 * v . e_t,  e_t = d_t * (s_{t-1} - g^2) / (s_t + eps)
+"""
+from __future__ import annotations
+
+import torch
+
+from ..hyperparams import SIGMOID, SQUARE, Hyper
+from .base import Level
+
+
+class RMSProp(Level):
+    """Hyperoptimizable RMSProp. ``RMSProp(alpha=0.01, gamma=0.99, optimizer=None, learn=None)``.
+
+    Args:
+        alpha: step size, >= 0 (stored as its square root, so it stays >= 0 while learning).
+        gamma: decay of the squared-gradient average, in (0, 1).
+    """
+
+    kind = "rmsprop"
+    HYPERS = (Hyper("alpha", 0.01, SQUARE, low=0.0),
+              Hyper("gamma", 0.99, SIGMOID, low=0.0, high=1.0, open_low=True, open_high=True))
+    EPS = 1e-8
+
+    def __init__(self, alpha=0.01, gamma=0.99, optimizer=None, *, learn=None):
+        super().__init__({"alpha": alpha, "gamma": gamma}, optimizer, learn)
+
+    def init_state(self, n, like, sizes):
+        return {"s": torch.zeros(n, dtype=like.dtype, device=like.device)}
+
+    def update(self, state, g, hp):
+        gamma, s = hp["gamma"], state["s"]
+        gg = g * g
+        e = torch.sub(s, gg) if "gamma" in state["learn"] else None  # s_{t-1} - g^2
+        s.lerp_(gg, 1.0 - gamma)
+        den = torch.add(s, self.EPS).sqrt_()
+        d = torch.div(g, den)
+        if e is not None:
+            state["e"] = e.mul_(d).div_(den).div_(den)
+        if state["learn"]:
+            state["d"] = d
+        return d * hp["alpha"]
+
+    def hypergrad(self, state, v, hp, learn):
+        out = {}
+        if "alpha" in learn:
+            out["alpha"] = -torch.dot(v, state["d"])
+        if "gamma" in learn:
+            out["gamma"] = hp["alpha"] * torch.dot(v, state["e"]) * 0.5
+        return out
+
+
+def RMSPropAlpha(alpha=0.01, gamma=0.99, optimizer=None):
+    """RMSProp whose step size learns and whose decay ``gamma`` stays fixed (the paper's RMSProp_alpha).
+
+    Same as ``RMSProp(alpha, gamma, optimizer, learn="alpha")``; its text form is ``rmsprop(..., learn=alpha)``.
+    """
+    return RMSProp(alpha, gamma, optimizer, learn=("alpha",))

@@ -1,0 +1,157 @@
+"""SGD (with optional momentum) and SGD with one step size per parameter tensor.
+
+Update (reference semantics: the first momentum buffer is ``g`` itself)::
+
+    buf_t = mu * buf_{t-1} + g        (only with momentum; otherwise buf_t = g)
+    u     = alpha * buf_t             P_new = P - u
+
+Hypergradients of the previous update, with ``v = dL/dP_new``::
+
+    dL/dalpha = -v . buf_t            (plain SGD: -g_{t+1} . g_t, Baydin et al.'s rule)
+    dL/dmu    = -alpha * v . buf_{t-1}
+"""
+from __future__ import annotations
+
+import torch
+
+from ..hyperparams import Hyper
+from .base import Level
+
+
+def _axpy(x, y, a):
+    """x + a * y for a Python float or a tensor ``a`` (no host sync either way)."""
+    return torch.add(x, y, alpha=a) if isinstance(a, float) else torch.addcmul(x, y, a)
+
+
+class SGD(Level):
+    """Hyperoptimizable SGD. ``SGD(alpha=0.01, mu=0.0, optimizer=None, learn=None)``.
+
+    Args:
+        alpha: step size (>= 0 at the start; a learned one may go negative, as in the paper).
+        mu: momentum in [0, 1). As in the reference, ``mu`` learns by default only when it is not 0; pass
+            ``learn="alpha+mu"`` to learn momentum starting from 0.
+        optimizer: the level above, which learns this level's hyperparameters (None: they stay fixed).
+        learn: names of the hyperparameters that learn (default: see ``mu``).
+
+    Example::
+
+        >>> from gdtuo_explore import SGD
+        >>> str(SGD(0.1, optimizer=SGD(1e-3)))
+        'sgd(0.1)/sgd(0.001)'
+    """
+
+    kind = "sgd"
+    HYPERS = (Hyper("alpha", 0.01, low=0.0), Hyper("mu", 0.0, low=0.0, high=1.0, open_high=True))
+
+    def __init__(self, alpha=0.01, mu=0.0, optimizer=None, *, learn=None):
+        super().__init__({"alpha": alpha, "mu": mu}, optimizer, learn)
+
+    def default_learn(self):
+        return ("alpha", "mu") if self.values["mu"] != 0.0 else ("alpha",)
+
+    def momentum(self) -> bool:
+        return self.values["mu"] != 0.0 or "mu" in self.learn
+
+    def update(self, state, g, hp):
+        if self.momentum():
+            buf = state.get("buf")
+            new = g if buf is None else _axpy(g, buf, hp["mu"])
+            if "mu" in state["learn"]:
+                state["buf_prev"] = buf
+            state["buf"] = d = new
+        else:
+            d = g
+        if state["learn"]:
+            state["d"] = d
+        return d * hp["alpha"]
+
+    def hypergrad(self, state, v, hp, learn):
+        out = {}
+        if "alpha" in learn:
+            out["alpha"] = -torch.dot(v, state["d"])
+        if "mu" in learn:
+            prev = state.get("buf_prev")
+            out["mu"] = v.new_zeros(()) if prev is None else -(hp["alpha"] * torch.dot(v, prev))
+        return out
+
+
+class SGDPerParam(Level):
+    """SGD with its own learned step size for each parameter tensor (or, higher up, each hyperparameter).
+
+    ``SGDPerParam(params, optimizer=None)`` where ``params`` is an iterable of ``(name, alpha)`` pairs, as in the
+    reference, or one float used for every target. Unlike the reference, a target without a step size is an error
+    (the reference silently froze it).
+    """
+
+    kind = "sgd_per_param"
+    HYPERS = (Hyper("alpha", 0.01, low=0.0),)
+
+    def __init__(self, params=0.01, optimizer=None, *, learn=None):
+        template = self.HYPERS[0]
+        if isinstance(params, (int, float)) and not isinstance(params, bool):
+            self.default, self.alphas = template.check(params, self.kind), {}
+        else:
+            self.default = None
+            self.alphas = {str(k): template.check(v, f"{self.kind} ({k})") for k, v in params}
+        super().__init__({"alpha": template.default if self.default is None else self.default}, optimizer, learn)
+
+    def default_learn(self):
+        return ("alpha",)
+
+    def _check_learn(self, learn):
+        learn = tuple(learn.replace("+", ",").split(",")) if isinstance(learn, str) else tuple(learn)
+        learn = tuple(s.strip() for s in learn if s.strip())
+        if set(learn) - {"alpha"}:
+            raise ValueError(f"learn names {sorted(set(learn) - {'alpha'})[0]!r}, which sgd_per_param cannot learn; "
+                             "its learnable hyperparameters are alpha (one per target)")
+        return learn
+
+    def hyper_names(self, target_names):
+        missing = [n for n in target_names if n not in self.alphas] if self.default is None else []
+        if missing:
+            raise ValueError(f"sgd_per_param has no step size for {', '.join(missing)}; "
+                             f"give one for every target (it has: {', '.join(self.alphas) or 'none'})")
+        return [f"{n}_alpha" for n in target_names]
+
+    def hyper(self, name):
+        return self.HYPERS[0]
+
+    def initial(self, name):
+        return self.default if self.default is not None else self.alphas[name[: -len("_alpha")]]
+
+    def level_spec(self):
+        if self.default is None:
+            raise ValueError("an sgd_per_param level with named step sizes has no text form; "
+                             "use sgd_per_param(ALPHA) for one starting value")
+        args = [repr(self.default)] if self.default != 0.01 else []
+        if self.learn != self.default_learn():
+            args.append("learn=" + ("+".join(self.learn) if self.learn else "none"))
+        return self.kind + (f"({', '.join(args)})" if args else "")
+
+    def __eq__(self, other):
+        return (type(other) is SGDPerParam and self.default == other.default and self.alphas == other.alphas
+                and self.learn == other.learn and self.optimizer == other.optimizer)
+
+    __hash__ = Level.__hash__
+
+    def init_state(self, n, like, sizes):
+        return {"lengths": torch.tensor(sizes, device=like.device), "n": n}
+
+    def _alpha_vector(self, state, hp):
+        alphas = [hp[k] for k in state["names"]]
+        if isinstance(alphas[0], float):
+            if "const" not in state:
+                state["const"] = torch.tensor(alphas, dtype=state["dtype"], device=state["lengths"].device)
+            vec = state["const"]
+        else:
+            vec = torch.cat([a.reshape(1) for a in alphas])
+        return vec.repeat_interleave(state["lengths"], output_size=state["n"])
+
+    def update(self, state, g, hp):
+        if state["learn"]:
+            state["d"] = g
+        return g * self._alpha_vector(state, hp)
+
+    def hypergrad(self, state, v, hp, learn):
+        sums = torch.segment_reduce(v * state["d"], "sum", lengths=state["lengths"]).neg_()
+        return dict(zip(state["names"], sums.unbind()))

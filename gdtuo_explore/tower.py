@@ -1,0 +1,265 @@
+"""The hypergradient step: a tower of optimizer levels training one flat vector of weights.
+
+Step ``t`` of a tower of levels ``L1`` (the weights' optimizer) ... ``LH`` (fixed hyperparameters), given the
+weights' gradient ``g``:
+
+1. Bottom-up, the one-step hypergradient of every level's learned hyperparameters: ``c1 = L1.hypergrad(g)``,
+   ``c2 = L2.hypergrad(c1)``, ... Each is a vector-Jacobian product of that level's previous update, so no autograd
+   graph is kept and the model's backward need not build one (``create_graph`` is unnecessary).
+2. Top-down, every level moves the hyperparameters below it with its own, just updated, values:
+   ``h_{H-1} -= u_H(c_{H-1})``, ..., ``h1 -= u_2(c1)``, and finally the weights' update ``u_1(g)`` is returned.
+
+This is the paper's order (first the hyperparameter moves, then the weights move with the new value) and the
+reference package's arithmetic. All learned hyperparameters live in one small tensor (``store``) on the weights'
+device, in raw units (see :mod:`gdtuo_explore.hyperparams`); fixed ones are Python floats. Nothing here reads a
+value back to the host, so a step never synchronises with a GPU.
+
+Guard rail: if a new hyperparameter or the weights' update is not finite, the step is refused on the device (the
+weights and hyperparameters keep their last finite values) and the tower stays stopped; ``nonfinite()`` says when
+and what.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .history import History
+from .hyperparams import Transform
+from .optimizers import Level
+from .spec import parse_tower
+
+
+@dataclass
+class _Floor:
+    """One level of a running tower: its configuration, its hyperparameters and its state."""
+
+    level: Level
+    names: list[str]                    # all hyperparameter names of this level
+    learn: tuple[str, ...]              # the ones that learn (empty for the top level)
+    const: dict[str, float]             # the fixed ones, in natural units
+    transforms: dict[str, Transform]
+    start: int = 0                      # position of the learned ones in the store
+    views: dict[str, torch.Tensor] = field(default_factory=dict)
+    target: torch.Tensor | None = None  # the store slice the level above moves (this level's learned raws)
+    state: dict = field(default_factory=dict)
+    hp: dict | None = None              # natural values used by the last update
+
+
+class Tower:
+    """The running state of a tower over a flat target of ``sum(sizes)`` numbers.
+
+    Args:
+        tower: a spec string or the bottom :class:`Level` of a tower.
+        sizes, names: the sizes and names of the weight tensors (names matter only for ``sgd_per_param``).
+        like: a tensor giving the device and dtype of the weights.
+        hypergrad_clip: if set, every hypergradient component is clipped to ``[-clip, clip]``.
+        alpha_bounds: if set, ``(low, high)``: every learned ``alpha`` is kept within these bounds.
+        history: record every step's hyperparameters on the device (see :meth:`history`).
+    """
+
+    def __init__(self, tower, sizes, names, like, *, hypergrad_clip=None, alpha_bounds=None, history=True):
+        self.config = parse_tower(tower)
+        self.hypergrad_clip, self.alpha_bounds = hypergrad_clip, alpha_bounds
+        levels = self.config.levels()
+        self.floors: list[_Floor] = []
+        target_names, target_sizes, raws = list(names), list(sizes), []
+        for k, level in enumerate(levels):
+            names_k = level.hyper_names(target_names)
+            top = k == len(levels) - 1
+            learn = () if top else tuple(n for n in names_k if level.hyper(n).name in level.learn)
+            floor = _Floor(level, names_k, learn,
+                           const={n: level.initial(n) for n in names_k if n not in learn},
+                           transforms={n: level.hyper(n).transform for n in names_k}, start=len(raws))
+            raws += [floor.transforms[n].to_raw(level.initial(n)) for n in learn]
+            self.floors.append(floor)
+            target_names, target_sizes = list(learn), [1] * len(learn)
+        # the highest level that has something to move: above a level that learns nothing, levels are inert
+        self.top = next((k for k, f in enumerate(self.floors) if not f.learn), len(self.floors) - 1)
+        self.store = torch.tensor(raws, dtype=like.dtype, device=like.device)
+        self._bounds = self._make_bounds(like) if alpha_bounds is not None else None
+        self.t = 0
+        self.ok = torch.ones((), dtype=torch.bool, device=like.device)
+        self._history = History(len(raws), like.dtype, like.device) if history else None
+        self._reset_state(sum(sizes), like, list(sizes))
+
+    def _reset_state(self, n, like, sizes):
+        for k, f in enumerate(self.floors):
+            size_k = n if k == 0 else len(self.floors[k - 1].learn)
+            f.state = f.level.init_state(size_k, like, sizes if k == 0 else [1] * size_k)
+            f.state.update(learn=f.learn, names=f.names, dtype=like.dtype)
+            f.hp = None
+        self._rebind()
+
+    def _make_bounds(self, like):
+        lo, hi = self.alpha_bounds
+        if not lo < hi:
+            raise ValueError(f"alpha_bounds=({lo!r}, {hi!r}) is invalid: need low < high")
+        low = torch.full_like(self.store, -float("inf"))
+        high = torch.full_like(self.store, float("inf"))
+        for f in self.floors:
+            for i, name in enumerate(f.learn):
+                if f.level.hyper(name).name == "alpha":
+                    tr = f.transforms[name]
+                    low[f.start + i] = tr.to_raw(max(lo, 0.0)) if tr.name == "square" else lo
+                    high[f.start + i] = tr.to_raw(hi) if tr.name == "square" else hi
+        return low, high
+
+    # -- the step ------------------------------------------------------------------------------------------
+    def _natural(self, f: _Floor) -> dict:
+        hp = dict(f.const)
+        for name, raw in f.views.items():
+            hp[name] = f.transforms[name].natural(raw)
+        return hp
+
+    def _hypergrad(self, f: _Floor, v: torch.Tensor) -> torch.Tensor:
+        """dL/d(raw learned hyperparameters of floor f), a vector in the store's order."""
+        if f.hp is None:  # first step: nothing has moved the hyperparameters yet
+            return torch.zeros_like(f.target)
+        dh = f.level.hypergrad(f.state, v, f.hp, f.learn)
+        parts = []
+        for name in f.learn:
+            d_raw = f.transforms[name].grad(f.views[name], f.hp[name])
+            parts.append(dh[name].reshape(1) if d_raw is None else dh[name] * d_raw)
+        c = parts[0] if len(parts) == 1 else torch.cat(parts)
+        if self.hypergrad_clip is not None:
+            c = c.clamp(-self.hypergrad_clip, self.hypergrad_clip)
+        return c
+
+    def step(self, g: torch.Tensor) -> torch.Tensor:
+        """One step from the flat gradient ``g``; returns the weights' update ``u`` (apply ``w -= u``)."""
+        floors, store = self.floors, self.store
+        if store.device != g.device:
+            self.to(g.device)
+            floors, store = self.floors, self.store
+        old = store.clone() if store.numel() else None
+        grads, v = [], g
+        for k in range(self.top):  # 1. bottom-up hypergradients
+            v = self._hypergrad(floors[k], v)
+            grads.append(v)
+        for k in range(self.top, 0, -1):  # 2. top-down: each level moves the one below
+            f, below = floors[k], floors[k - 1]
+            f.hp = self._natural(f)
+            below.target.sub_(f.level.update(f.state, grads[k - 1], f.hp))
+            if self._bounds is not None:
+                torch.clamp(below.target, self._bounds[0][below.start: below.start + len(below.learn)],
+                            self._bounds[1][below.start: below.start + len(below.learn)], out=below.target)
+        f = floors[0]
+        f.hp = self._natural(f)
+        u = f.level.update(f.state, g, f.hp)
+        ok = torch.isfinite(u.sum()) & self.ok  # 3. the guard, on the device
+        if old is not None:
+            ok &= torch.isfinite(store).all()
+        u.masked_fill_(~ok, 0.0)
+        if self._history is not None:
+            self._history.record(store, ok)
+        if old is not None:
+            torch.where(ok, store, old, out=store)
+        self.ok = ok
+        self.t += 1
+        return u
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    def columns(self) -> list[str]:
+        """History/metrics column names: ``level1.alpha``, ``level1.beta1``, ..., bottom level first."""
+        return [f"level{k + 1}.{name}" for k, f in enumerate(self.floors) for name in f.names]
+
+    def _naturals(self, raw: np.ndarray) -> np.ndarray:
+        """Natural values of every hyperparameter (columns as in ``columns()``) from rows of raw store values."""
+        raw = np.atleast_2d(raw)
+        out = []
+        for f in self.floors:
+            for name in f.names:
+                if name in f.views:
+                    out.append(f.transforms[name].natural_np(raw[:, f.start + f.learn.index(name)]))
+                else:
+                    out.append(np.full(raw.shape[0], f.const[name]))
+        return np.stack(out, axis=1) if out else np.zeros((raw.shape[0], 0))
+
+    def values(self) -> list[dict[str, float]]:
+        """Every level's current hyperparameters in natural units (alpha, beta1, ...), bottom level first."""
+        row = self._naturals(self.store.detach().cpu().double().numpy())[0]
+        out, i = [], 0
+        for f in self.floors:
+            out.append({name: float(row[i + j]) for j, name in enumerate(f.names)})
+            i += len(f.names)
+        return out
+
+    def history(self) -> dict[str, np.ndarray]:
+        """Every recorded step: ``{"step": ..., "level1.alpha": ..., ..., "ok": ...}`` as host arrays.
+
+        Steps are numbered from 1 (the values after that many updates). Fetched from the device in one batch.
+        """
+        if self._history is None:
+            raise ValueError("this tower was made with history=False")
+        rows = self._history.fetch()
+        cols = {"step": np.arange(self._history.start + 1, self._history.start + 1 + len(rows))}
+        cols.update(zip(self.columns(), self._naturals(rows[:, :-1]).T))
+        cols["ok"] = rows[:, -1] > 0.5
+        return cols
+
+    def nonfinite(self) -> dict | None:
+        """None while every step was finite; else ``{"step": N, "what": [...], "message": ...}`` (syncs)."""
+        if bool(self.ok):
+            return None
+        if self._history is None:
+            return {"step": None, "what": [], "message": "a hyperparameter or the weights' update became non-finite"}
+        h = self.history()
+        i = int(np.argmin(h["ok"]))
+        bad = [c for c in self.columns() if not np.isfinite(h[c][i])]
+        what = bad or ["the loss or the gradient (the weights' update was not finite)"]
+        return {"step": int(h["step"][i]), "what": what,
+                "message": f"step {int(h['step'][i])}: non-finite {', '.join(what)}; the step was refused and the "
+                           "weights and hyperparameters kept their last finite values"}
+
+    # -- device and checkpoints ------------------------------------------------------------------------------
+    def to(self, device) -> "Tower":
+        self.store = self.store.to(device)
+        self.ok = self.ok.to(device)
+        for f in self.floors:
+            f.state = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in f.state.items()}
+        self._rebind()
+        if self._bounds is not None:
+            self._bounds = tuple(b.to(device) for b in self._bounds)
+        if self._history is not None:
+            self._history.fetch()
+            self._history.device = self.store.device
+        return self
+
+    def _rebind(self):
+        for k, f in enumerate(self.floors):
+            f.views = {name: self.store[f.start + i: f.start + i + 1] for i, name in enumerate(f.learn)}
+            f.target = self.store[f.start: f.start + len(f.learn)]
+            if f.hp is not None:
+                f.hp = self._natural(f)
+
+    def state_dict(self) -> dict:
+        def tensors(state):
+            return {k: v for k, v in state.items() if k not in ("learn", "names", "dtype")}
+        return {"spec": _spec_or_kinds(self.config), "t": self.t, "store": self.store.clone(), "ok": self.ok.clone(),
+                "levels": [tensors(f.state) for f in self.floors]}
+
+    def load_state_dict(self, sd: dict) -> None:
+        spec = _spec_or_kinds(self.config)
+        if sd["spec"] != spec:
+            raise ValueError(f"this checkpoint is of the tower {sd['spec']!r}, not {spec!r}")
+        device = self.store.device
+        self.t = int(sd["t"])
+        self.store = sd["store"].to(device=device, dtype=self.store.dtype).clone()
+        self.ok = sd["ok"].to(device).clone()
+        for f, saved in zip(self.floors, sd["levels"]):
+            for k, v in saved.items():
+                f.state[k] = v.to(device).clone() if isinstance(v, torch.Tensor) else v
+        self._rebind()
+        for k, f in enumerate(self.floors):
+            f.hp = self._natural(f) if (self.t > 0 and k <= self.top) else None
+        if self._history is not None:
+            self._history = History(self.store.numel(), self.store.dtype, device, start=self.t)
+
+
+def _spec_or_kinds(level: Level) -> str:
+    try:
+        return str(level)
+    except ValueError:  # sgd_per_param with named step sizes has no text form
+        return "/".join(lv.kind for lv in level.levels())

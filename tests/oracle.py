@@ -1,0 +1,53 @@
+"""Shared helpers for tests that use the reference package as an oracle: the same model, init and batches."""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class MLP(nn.Module):
+    """The reference README's MNIST MLP, at a size chosen by the test (784-128-10 by default)."""
+
+    def __init__(self, n_in=784, n_hid=128, n_out=10):
+        super().__init__()
+        self.layer1 = nn.Linear(n_in, n_hid)
+        self.layer2 = nn.Linear(n_hid, n_out)
+
+    def forward(self, x):
+        return F.log_softmax(torch.tanh(self.layer2(torch.tanh(self.layer1(x)))), dim=1)
+
+
+def batches(n_steps, n_in=64, n_out=10, batch=32, seed=0):
+    """Real data: scikit-learn's handwritten digits (8x8), cycled in a seeded order."""
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = torch.tensor(d.data, dtype=torch.float32) / 16.0
+    y = torch.tensor(d.target, dtype=torch.long)
+    g = torch.Generator().manual_seed(seed)
+    out, perm, i = [], torch.randperm(len(x), generator=g), 0
+    for _ in range(n_steps):
+        if i + batch > len(x):
+            perm, i = torch.randperm(len(x), generator=g), 0
+        idx = perm[i:i + batch]
+        out.append((x[idx].to(torch.get_default_dtype()), y[idx]))
+        i += batch
+    return out
+
+
+def run_wrapper(gdtuo_module, spec_builder, model, data, create_graph=True):
+    """Run the reference README loop with ``gdtuo_module`` (ours or the reference); return the losses."""
+    model = copy.deepcopy(model)
+    mw = gdtuo_module.ModuleWrapper(model, optimizer=spec_builder(gdtuo_module))
+    mw.initialize()
+    losses = []
+    for x, y in data:
+        mw.begin()
+        loss = F.nll_loss(mw.forward(x), y)
+        mw.zero_grad()
+        loss.backward(create_graph=create_graph)
+        mw.step()
+        losses.append(loss.item())
+    return losses, mw
