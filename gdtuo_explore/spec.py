@@ -44,10 +44,11 @@ def parse_level(text: str, optimizer: Level | None = None) -> Level:
         raise ValueError(f"unknown optimizer {m.group(1)!r} in {text.strip()!r}; known optimizers: {known()}")
     cls = KINDS[kind]
     names = [h.name for h in cls.HYPERS]
-    kwargs, learn = {}, None
+    kwargs, learn, keyword_seen = {}, None, False
     args = [a for a in (body or "").split(",")] if (body or "").strip() else []
     for i, arg in enumerate(args):
         if "=" in arg:
+            keyword_seen = True
             key, value = (s.strip() for s in arg.split("=", 1))
             if key == "learn":
                 learn = () if value.lower() == "none" else tuple(s.strip() for s in value.split("+"))
@@ -59,7 +60,7 @@ def parse_level(text: str, optimizer: Level | None = None) -> Level:
                 raise ValueError(f"{key!r} is given twice in {text.strip()!r}")
             kwargs[key] = _number(value, text.strip())
         else:
-            if kwargs or i >= len(names):
+            if keyword_seen or i >= len(names):
                 raise ValueError(f"positional value {arg.strip()!r} in {text.strip()!r} is not allowed here; "
                                  f"{kind} takes at most {len(names)} ({', '.join(names)}) and they come first")
             kwargs[names[i]] = _number(arg, text.strip())

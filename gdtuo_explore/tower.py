@@ -87,7 +87,7 @@ class Tower:
     def _reset_state(self, n, like, sizes):
         for k, f in enumerate(self.floors):
             size_k = n if k == 0 else len(self.floors[k - 1].learn)
-            f.state = f.level.init_state(size_k, like, sizes if k == 0 else [1] * size_k)
+            f.state = f.level.init_state(size_k, like, sizes if k == 0 else [1] * size_k, plain=k == 0 and not f.learn)
             f.state.update(learn=f.learn, names=f.names, dtype=like.dtype)
             f.hp = None
         self._rebind()
@@ -148,12 +148,13 @@ class Tower:
         f = floors[0]
         f.hp = self._natural(f)
         u = f.level.update(f.state, g, f.hp)
-        ok = torch.isfinite(u.sum()) & self.ok  # 3. the guard, on the device
+        g_ok = torch.isfinite(g.sum())  # 3. the guard, on the device
+        ok = g_ok & torch.isfinite(u.sum()) & self.ok
         if old is not None:
             ok &= torch.isfinite(store).all()
         u.masked_fill_(~ok, 0.0)
-        if self._history is not None:
-            self._history.record(store, ok)
+        if self._history is not None:  # status code: 1 ok, 0 refused, -1 refused for a non-finite gradient
+            self._history.record(store, ok.to(store.dtype) - (~g_ok).to(store.dtype))
         if old is not None:
             torch.where(ok, store, old, out=store)
         self.ok = ok
@@ -187,16 +188,21 @@ class Tower:
         return out
 
     def history(self) -> dict[str, np.ndarray]:
-        """Every recorded step: ``{"step": ..., "level1.alpha": ..., ..., "ok": ...}`` as host arrays.
+        """Every recorded step: ``{"step", "level1.alpha", ..., "ok", "gradient_ok"}`` as host arrays.
 
-        Steps are numbered from 1 (the values after that many updates). Fetched from the device in one batch.
+        Steps are numbered from 1 (the values after that many updates). Fetched from the device in one batch. If a
+        step was refused (``ok`` False) the history ends with it, holding the values that step tried to write.
         """
         if self._history is None:
             raise ValueError("this tower was made with history=False")
         rows = self._history.fetch()
+        refused = np.flatnonzero(rows[:, -1] < 0.5)
+        if len(refused):  # every step after the first refused one was refused too: keep up to that one
+            rows = rows[: refused[0] + 1]
         cols = {"step": np.arange(self._history.start + 1, self._history.start + 1 + len(rows))}
         cols.update(zip(self.columns(), self._naturals(rows[:, :-1]).T))
         cols["ok"] = rows[:, -1] > 0.5
+        cols["gradient_ok"] = rows[:, -1] > -0.5
         return cols
 
     def nonfinite(self) -> dict | None:
@@ -206,9 +212,11 @@ class Tower:
         if self._history is None:
             return {"step": None, "what": [], "message": "a hyperparameter or the weights' update became non-finite"}
         h = self.history()
-        i = int(np.argmin(h["ok"]))
-        bad = [c for c in self.columns() if not np.isfinite(h[c][i])]
-        what = bad or ["the loss or the gradient (the weights' update was not finite)"]
+        i = len(h["ok"]) - 1
+        if not h["gradient_ok"][i]:
+            what = ["the loss or the gradient"]
+        else:
+            what = [c for c in self.columns() if not np.isfinite(h[c][i])] or ["the weights' update"]
         return {"step": int(h["step"][i]), "what": what,
                 "message": f"step {int(h['step'][i])}: non-finite {', '.join(what)}; the step was refused and the "
                            "weights and hyperparameters kept their last finite values"}

@@ -26,7 +26,7 @@ class AdaGrad(Level):
     def __init__(self, alpha=0.01, optimizer=None, *, learn=None):
         super().__init__({"alpha": alpha}, optimizer, learn)
 
-    def init_state(self, n, like, sizes):
+    def init_state(self, n, like, sizes, plain):
         return {"G": torch.full((n,), self.G0, dtype=like.dtype, device=like.device)}
 
     def update(self, state, g, hp):

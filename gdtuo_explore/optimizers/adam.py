@@ -1,7 +1,8 @@
 """Adam, with learned step size and both decay rates.
 
-Update (reference: ``m`` starts at 0, ``v`` at eps = 10**log_eps since sqrt is not differentiable at 0; the betas
-are stored as atanh(2 beta - 1))::
+Update (reference: ``m`` starts at 0, ``v`` at eps = 10**log_eps since sqrt is not differentiable at 0 -- except for a
+plain Adam, with fixed hyperparameters on the weights, which starts ``v`` at 0 exactly as ``torch.optim.Adam``; the
+betas are stored as atanh(2 beta - 1))::
 
     m_t = beta1 m_{t-1} + (1 - beta1) g        c1 = 1 - beta1^t,  m_hat = m_t / c1
     v_t = beta2 v_{t-1} + (1 - beta2) g^2      c2 = 1 - beta2^t,  v_hat = v_t / c2
@@ -53,17 +54,18 @@ class Adam(Level):
         super().__init__({"alpha": alpha, "beta1": beta1, "beta2": beta2, "log_eps": log_eps}, optimizer, learn)
         self.eps = 10.0 ** self.values["log_eps"]
 
-    def init_state(self, n, like, sizes):
+    def init_state(self, n, like, sizes, plain):
+        # v starts at eps, as in the reference, wherever hypergradients flow; a plain Adam starts it at 0 and is
+        # then exactly torch.optim.Adam
         return {"t": 0, "m": torch.zeros(n, dtype=like.dtype, device=like.device),
-                "v": torch.full((n,), self.eps, dtype=like.dtype, device=like.device)}
+                "v": torch.full((n,), 0.0 if plain else self.eps, dtype=like.dtype, device=like.device)}
 
     def update(self, state, g, hp):
         alpha, b1, b2 = hp["alpha"], hp["beta1"], hp["beta2"]
         t = state["t"] = state["t"] + 1
         m, v = state["m"].lerp_(g, 1.0 - b1), state["v"].lerp_(g * g, 1.0 - b2)
         c1, c2 = 1.0 - b1 ** t, 1.0 - b2 ** t
-        d = torch.div(v, c2).sqrt_().add_(self.eps)
-        torch.div(m, d, out=d)  # m / den
+        d = torch.div(m, torch.div(v, c2).sqrt_() + self.eps)  # m / den
         learn = state["learn"]
         if "beta1" in learn or "beta2" in learn:
             state["g"] = g

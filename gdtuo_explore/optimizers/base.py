@@ -107,8 +107,12 @@ class Level:
         return hash(str(self))
 
     # -- math (implemented by subclasses) --------------------------------------------------------------------
-    def init_state(self, n: int, like, sizes: list[int]) -> dict:
-        """Fresh per-level training state for a target of ``n`` numbers (``like`` gives device/dtype)."""
+    def init_state(self, n: int, like, sizes: list[int], plain: bool) -> dict:
+        """Fresh per-level training state for a target of ``n`` numbers (``like`` gives device/dtype).
+
+        ``plain``: the level is an ordinary optimizer here (it moves the weights and none of its hyperparameters
+        learn), so it should behave exactly like its ``torch.optim`` counterpart.
+        """
         return {}
 
     def update(self, state: dict, g, hp: dict):

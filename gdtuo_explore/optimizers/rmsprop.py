@@ -35,7 +35,7 @@ class RMSProp(Level):
     def __init__(self, alpha=0.01, gamma=0.99, optimizer=None, *, learn=None):
         super().__init__({"alpha": alpha, "gamma": gamma}, optimizer, learn)
 
-    def init_state(self, n, like, sizes):
+    def init_state(self, n, like, sizes, plain):
         return {"s": torch.zeros(n, dtype=like.dtype, device=like.device)}
 
     def update(self, state, g, hp):

@@ -134,7 +134,7 @@ class SGDPerParam(Level):
 
     __hash__ = Level.__hash__
 
-    def init_state(self, n, like, sizes):
+    def init_state(self, n, like, sizes, plain):
         return {"lengths": torch.tensor(sizes, device=like.device), "n": n}
 
     def _alpha_vector(self, state, hp):

@@ -1,0 +1,120 @@
+"""Hypergradients: the closed forms against Baydin et al.'s rule, finite differences and autograd."""
+import copy
+
+import pytest
+import torch
+
+from gdtuo_explore import SGD, SGDPerParam, AdaGrad, Adam, HyperOptimizer, RMSProp
+from gdtuo_explore.tower import Tower
+
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """Finite differences need the precision."""
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)
+
+
+def _problem(seed=0, n=7):
+    """A tiny least-squares problem: loss(w) = mean((X w - y)^2) + 0.1 sum(w^4)."""
+    g = torch.Generator().manual_seed(seed)
+    X, y = torch.randn(20, n, generator=g), torch.randn(20, generator=g)
+
+    def loss(w):
+        return ((X @ w - y) ** 2).mean() + 0.1 * (w ** 4).sum()
+
+    def grad(w):
+        w = w.detach().requires_grad_()
+        return torch.autograd.grad(loss(w), w)[0]
+
+    return torch.randn(n, generator=g) * 0.5, loss, grad
+
+
+def test_sgd_sgd_hypergradient_is_minus_g_t_dot_g_t_minus_1():
+    w0, loss, grad = _problem()
+    w = torch.nn.Parameter(w0.clone())
+    kappa, alpha = 1e-3, 0.05
+    opt = HyperOptimizer([w], SGD(alpha, optimizer=SGD(kappa)))
+    grads, alphas = [], []
+    for _ in range(6):
+        opt.zero_grad()
+        loss(w).backward()
+        grads.append(w.grad.clone())
+        opt.step()
+        alphas.append(opt.hyperparameters()[0]["alpha"])
+    expected = alpha
+    for t in range(6):
+        if t > 0:  # alpha_{t+1} = alpha_t - kappa * dL/dalpha, dL/dalpha = -g_t . g_{t-1}
+            expected = expected + kappa * float(grads[t] @ grads[t - 1])
+        assert alphas[t] == pytest.approx(expected, rel=1e-12)
+    assert alphas[-1] != alpha
+
+
+# (level, hyperparameter) pairs: every learnable hyperparameter of every optimizer
+CASES = [
+    (lambda: SGD(0.05, optimizer=SGD()), "alpha"),
+    (lambda: SGD(0.05, mu=0.7, optimizer=SGD()), "alpha"),
+    (lambda: SGD(0.05, mu=0.7, optimizer=SGD()), "mu"),
+    (lambda: SGD(0.05, learn="alpha+mu", optimizer=SGD()), "mu"),
+    (lambda: AdaGrad(0.05, optimizer=SGD()), "alpha"),
+    (lambda: RMSProp(0.01, 0.9, optimizer=SGD()), "alpha"),
+    (lambda: RMSProp(0.01, 0.9, optimizer=SGD()), "gamma"),
+    (lambda: Adam(0.01, 0.8, 0.9, optimizer=SGD()), "alpha"),
+    (lambda: Adam(0.01, 0.8, 0.9, optimizer=SGD()), "beta1"),
+    (lambda: Adam(0.01, 0.8, 0.9, optimizer=SGD()), "beta2"),
+    (lambda: Adam(0.01, 0.8, 0.9, optimizer=SGD(), learn="alpha"), "alpha"),
+    (lambda: SGDPerParam(0.05, optimizer=SGD()), "param0_alpha"),
+]
+
+
+@pytest.mark.parametrize("make,name", CASES, ids=[f"{m().kind}-{n}-{i}" for i, (m, n) in enumerate(CASES)])
+@pytest.mark.parametrize("t_before", [0, 3])
+def test_hypergradient_matches_finite_difference(make, name, t_before):
+    """dL(w_{t+1}(h))/dh by central differences equals the level's closed-form hypergradient."""
+    w0, loss, grad = _problem()
+    tower = Tower(make(), [w0.numel()], ["param0"], w0)
+    level, floor = tower.floors[0].level, tower.floors[0]
+    w = w0.clone()
+    for _ in range(t_before):  # advance the optimizer state with the hyperparameters fixed
+        w = w - level.update(floor.state, grad(w), tower._natural(floor))
+    g = grad(w)
+    hp = tower._natural(floor)
+
+    def one_step_loss(value):
+        state = copy.deepcopy(floor.state)
+        h = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in hp.items()}
+        h[name] = torch.tensor([value])
+        return loss(w - level.update(state, g, h)).item()
+
+    h0 = float(hp[name])
+    eps = 1e-6 * max(1.0, abs(h0))
+    fd = (one_step_loss(h0 + eps) - one_step_loss(h0 - eps)) / (2 * eps)
+    state = copy.deepcopy(floor.state)
+    w_next = w - level.update(state, g, hp)
+    ours = float(level.hypergrad(state, grad(w_next), hp, floor.learn)[name])
+    assert ours == pytest.approx(fd, rel=1e-5, abs=1e-9)
+    if t_before:
+        assert abs(fd) > 1e-8  # the case really exercises the hyperparameter
+
+
+@pytest.mark.parametrize("make,name", CASES[:11], ids=[f"{m().kind}-{n}-{i}" for i, (m, n) in enumerate(CASES[:11])])
+def test_hypergradient_matches_autograd(make, name):
+    """PyTorch itself as the oracle: differentiate the update with autograd, as the reference package does."""
+    w0, loss, grad = _problem(seed=1)
+    tower = Tower(make(), [w0.numel()], ["param0"], w0)
+    level, floor = tower.floors[0].level, tower.floors[0]
+    w = w0.clone()
+    for _ in range(2):
+        w = w - level.update(floor.state, grad(w), tower._natural(floor))
+    g, hp = grad(w), tower._natural(floor)
+    h_leaf = hp[name].detach().clone().requires_grad_()
+    state = copy.deepcopy(floor.state)
+    with torch.enable_grad():
+        u = level.update(copy.deepcopy(floor.state), g, {**hp, name: h_leaf})
+        w_next = w - u
+        expected = torch.autograd.grad(loss(w_next), h_leaf)[0]
+    w_next = w - level.update(state, g, hp)
+    ours = level.hypergrad(state, grad(w_next.detach()), hp, floor.learn)[name]
+    assert float(ours) == pytest.approx(float(expected), rel=1e-8, abs=1e-12)
