@@ -1,0 +1,303 @@
+"""Benchmark: step time and memory of hyperoptimizer towers against torch.optim and the reference package.
+
+    python -m gdtuo_explore.bench            # CPU, and CUDA when there is a GPU
+    python -m gdtuo_explore.bench --quick    # fewer rounds
+
+Every comparison is measured side by side in one process, interleaved round by round (so a noisy machine slows
+both sides alike), and printed as a ratio with its target. A training step is the whole iteration (zero_grad,
+forward, loss, backward, optimizer step) on one fixed batch: the seed MLP 784-128-10 (batch 256) and a small CNN on
+3x32x32 (batch 64). "Height" counts the levels above the weights' optimizer: Adam/SGD has height 1.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import gdtuo
+from .hyperoptimizer import HyperOptimizer
+
+
+def mlp(width=128):
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, width), nn.Tanh(), nn.Linear(width, 10))
+
+
+def cnn():
+    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(64 * 8 * 8, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+MODELS = {"mlp": (mlp, (256, 1, 28, 28)), "cnn": (cnn, (64, 3, 32, 32))}
+TORCH = {"sgd": lambda m: torch.optim.SGD(m.parameters(), lr=0.01),
+         "adam": lambda m: torch.optim.Adam(m.parameters(), lr=0.001)}
+
+
+def tower(base: str, height: int, top: str | None = None) -> str:
+    """``base`` with ``height`` levels above it, e.g. tower("adam", 1, "sgd(1e-5)") == "adam/sgd(1e-5)"."""
+    top = top or {"sgd": "sgd(1e-5)", "adam": "adam(1e-5)"}[base]
+    return "/".join([base] + [top] * height)
+
+
+class Stepper:
+    """One configuration under test: a fresh model, an optimizer and a ``step()`` doing one training iteration."""
+
+    def __init__(self, name, model_name, device, make_opt, style="optim"):
+        make_model, shape = MODELS[model_name]
+        torch.manual_seed(0)
+        self.name, self.model = name, make_model().to(device)
+        gen = torch.Generator().manual_seed(0)
+        self.x = torch.randn(shape, generator=gen).to(device)
+        self.y = torch.randint(0, 10, (shape[0],), generator=gen).to(device)
+        self.style = style
+        self.opt = make_opt(self.model)
+
+    def step(self):
+        if self.style == "optim":
+            self.opt.zero_grad()
+            F.cross_entropy(self.model(self.x), self.y).backward()
+            self.opt.step()
+        else:  # the reference README's loop, with a plain backward unless asked
+            mw = self.opt
+            mw.begin()
+            loss = F.cross_entropy(mw.forward(self.x), self.y)
+            mw.zero_grad()
+            loss.backward(create_graph=self.style == "wrapper+create_graph")
+            mw.step()
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_interleaved(steppers, device, rounds, steps):
+    """Median seconds per step of each stepper, measured round-robin."""
+    for s in steppers:  # warm-up
+        for _ in range(3):
+            s.step()
+    times = {s.name: [] for s in steppers}
+    for _ in range(rounds):
+        for s in steppers:
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                s.step()
+            _sync(device)
+            times[s.name].append((time.perf_counter() - t0) / steps)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def ours(spec):
+    return lambda m: HyperOptimizer(m.parameters(), spec)
+
+
+def wrapper(module, build):
+    return lambda m: module.ModuleWrapper(m, optimizer=build(module))
+
+
+def reference_module():
+    try:
+        from gradient_descent_the_ultimate_optimizer import gdtuo as ref
+        return ref
+    except ImportError:
+        return None
+
+
+def speed(device, model_name, rounds, steps, rows):
+    """Step-time ratios for one device and model; appends result rows."""
+    ref = reference_module()
+    cfg = {
+        "torch SGD": (TORCH["sgd"], "optim"),
+        "torch Adam": (TORCH["adam"], "optim"),
+        "SGD/SGD": (ours(tower("sgd", 1, "sgd(1e-5)")), "optim"),
+        "Adam/SGD": (ours(tower("adam", 1, "sgd(1e-5)")), "optim"),
+        "SGD/SGD (wrapper)": (wrapper(gdtuo, lambda g: g.SGD(0.01, optimizer=g.SGD(1e-5))), "wrapper"),
+        "Adam/SGD (wrapper)": (wrapper(gdtuo, lambda g: g.Adam(optimizer=g.SGD(1e-5))), "wrapper"),
+        "SGD/SGD/SGD/SGD": (ours(tower("sgd", 3, "sgd(1e-5)")), "optim"),
+        "Adam/SGD/SGD/SGD": (ours(tower("adam", 3, "sgd(1e-5)")), "optim"),
+        "SGD^50": (ours(tower("sgd", 49, "sgd(1e-5)")), "optim"),
+        "Adam/Adam": (ours(tower("adam", 1)), "optim"),
+        "Adam/Adam (wrapper)": (wrapper(gdtuo, lambda g: g.Adam(optimizer=g.Adam(1e-5))), "wrapper"),
+        "Adam^50": (ours(tower("adam", 49)), "optim"),
+    }
+    if ref is not None:
+        cfg["reference Adam/Adam"] = (wrapper(ref, lambda g: g.Adam(optimizer=g.Adam(1e-5))), "wrapper")
+        cfg["reference Adam/Adam (create_graph)"] = (wrapper(ref, lambda g: g.Adam(optimizer=g.Adam(1e-5))),
+                                                     "wrapper+create_graph")
+        cfg["reference Adam/SGD"] = (wrapper(ref, lambda g: g.Adam(optimizer=g.SGD(1e-5))), "wrapper")
+        cfg["reference SGD/SGD"] = (wrapper(ref, lambda g: g.SGD(0.01, optimizer=g.SGD(1e-5))), "wrapper")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        steppers = [Stepper(name, model_name, device, make, style) for name, (make, style) in cfg.items()]
+        t = time_interleaved(steppers, device, rounds, steps)
+
+    def add(what, a, b, target, better="lower"):
+        ratio = t[a] / t[b]
+        ok = ratio <= target if better == "lower" else ratio >= target
+        rows.append(dict(device=device.type, model=model_name, comparison=what, ms_a=t[a] * 1e3, ms_b=t[b] * 1e3,
+                         ratio=ratio, target=("<= " if better == "lower" else ">= ") + f"{target:g}", ok=ok))
+
+    add("SGD/SGD vs torch SGD", "SGD/SGD", "torch SGD", 1.10)
+    add("SGD/SGD (wrapper) vs torch SGD", "SGD/SGD (wrapper)", "torch SGD", 1.10)
+    add("Adam/SGD vs torch Adam", "Adam/SGD", "torch Adam", 1.10)
+    add("Adam/SGD (wrapper) vs torch Adam", "Adam/SGD (wrapper)", "torch Adam", 1.10)
+    add("height 3 SGD/SGD/SGD/SGD vs torch SGD", "SGD/SGD/SGD/SGD", "torch SGD", 1.25)
+    add("height 3 Adam/SGD/SGD/SGD vs torch Adam", "Adam/SGD/SGD/SGD", "torch Adam", 1.25)
+    add("50-level SGD tower vs SGD/SGD", "SGD^50", "SGD/SGD", 1.5)
+    add("50-level Adam tower vs Adam/Adam", "Adam^50", "Adam/Adam", 4.0)
+    if ref is not None:
+        t["ref Adam/Adam best"] = min(t["reference Adam/Adam"], t["reference Adam/Adam (create_graph)"])
+        add("reference Adam/Adam (fastest of its two loops) / ours", "ref Adam/Adam best", "Adam/Adam", 2.0, "higher")
+        add("reference Adam/Adam (create_graph, its README) / ours", "reference Adam/Adam (create_graph)",
+            "Adam/Adam (wrapper)", 2.0, "higher")
+        add("reference Adam/SGD vs torch Adam (for comparison)", "reference Adam/SGD", "torch Adam", float("inf"))
+        add("reference SGD/SGD vs torch SGD (for comparison)", "reference SGD/SGD", "torch SGD", float("inf"))
+    return t
+
+
+# -- memory ------------------------------------------------------------------------------------------------
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_memory_child(kind: str, device: str, width: int) -> None:
+    """Run in a fresh process: print the peak memory of training above what model + grads + batch take."""
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    model = mlp(width).to(dev)
+    x, y = torch.randn(64, 1, 28, 28, device=dev), torch.randint(0, 10, (64,), device=dev)
+    F.cross_entropy(model(x), y).backward()  # grads exist before the baseline is taken
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3) if kind == "torch Adam" else \
+        HyperOptimizer(model.parameters(), "adam/sgd(1e-5)")
+    gc.collect()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        base = _rss_mb() * 2**20
+        with open("/proc/self/clear_refs", "w") as f:  # reset the peak-RSS mark (VmHWM) to the current RSS
+            f.write("5")
+    for _ in range(5):
+        opt.zero_grad(set_to_none=False)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated()
+    else:
+        with open("/proc/self/status") as f:
+            peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    n = sum(p.numel() * p.element_size() for p in model.parameters())
+    print(json.dumps({"extra_buffers": (peak - base) / n, "param_mb": n / 2**20}))
+
+
+def peak_memory(device, rows):
+    """Peak memory of Adam/SGD vs torch.optim.Adam, in parameter-sized buffers, each in a fresh process."""
+    width = 4096  # a 3.2M-parameter MLP, so parameter-sized buffers dominate the allocator's noise
+    out = {}
+    for kind in ("torch Adam", "Adam/SGD"):
+        res = subprocess.run([sys.executable, "-m", "gdtuo_explore.bench", "--memory-child", kind, device.type,
+                              str(width)], capture_output=True, text=True, check=True)
+        out[kind] = json.loads(res.stdout.strip().splitlines()[-1])
+    extra = out["Adam/SGD"]["extra_buffers"] - out["torch Adam"]["extra_buffers"]
+    rows.append(dict(device=device.type, model=f"mlp 784-{width}-10", comparison="peak memory: Adam/SGD minus "
+                     "torch Adam, in parameter-sized buffers", ms_a=out["Adam/SGD"]["extra_buffers"],
+                     ms_b=out["torch Adam"]["extra_buffers"], ratio=extra, target="<= 2", ok=extra <= 2.0))
+
+
+def rss_growth(device, rows, steps=3000, runs=5):
+    """RSS growth over many steps of one run, and over consecutive runs in one process."""
+    def one_run(n, build):
+        s = Stepper("r", "mlp", device, build)
+        for _ in range(n):
+            s.step()
+        return s
+
+    build = ours("adam/sgd(1e-5)")
+    s = Stepper("long", "mlp", device, build)
+    for _ in range(300):
+        s.step()
+    gc.collect()
+    start = _rss_mb()
+    for _ in range(steps):
+        s.step()
+    gc.collect()
+    growth = _rss_mb() - start
+    rows.append(dict(device=device.type, model="mlp", comparison=f"RSS growth over {steps} steps (MB)", ms_a=growth,
+                     ms_b=0.0, ratio=growth, target="<= 20", ok=growth <= 20))
+    for name, module in (("ours", gdtuo), ("reference", reference_module())):
+        if module is None:
+            continue
+        sizes = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(runs):
+                st = Stepper("run", "mlp", device, wrapper(module, lambda g: g.Adam(optimizer=g.SGD(1e-5))),
+                             "wrapper+create_graph")
+                for _ in range(100):
+                    st.step()
+                del st
+                gc.collect()
+                sizes.append(_rss_mb())
+        growth = sizes[-1] - sizes[0]
+        rows.append(dict(device=device.type, model="mlp", comparison=f"RSS growth over {runs} consecutive runs, {name} "
+                         "(README loop, create_graph=True) (MB)", ms_a=growth, ms_b=0.0, ratio=growth,
+                         target="<= 20" if name == "ours" else "(for comparison)",
+                         ok=growth <= 20 if name == "ours" else True))
+
+
+def print_table(rows):
+    print("| device | model | comparison | a | b | ratio | target | ok |")
+    print("|---|---|---|---:|---:|---:|---|---|")
+    for r in rows:
+        print(f"| {r['device']} | {r['model']} | {r['comparison']} | {r['ms_a']:.3f} | {r['ms_b']:.3f} | "
+              f"{r['ratio']:.2f} | {r['target']} | {'yes' if r['ok'] else 'NO'} |")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m gdtuo_explore.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (noisier)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--memory-child", nargs=3, metavar=("KIND", "DEVICE", "WIDTH"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        kind, device, width = args.memory_child
+        return peak_memory_child(kind, device, int(width))
+    devices = [torch.device("cpu")]
+    if args.device in ("auto", "cuda") and torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    if args.device == "cuda":
+        devices = devices[1:]
+        if not devices:
+            print("error: --device cuda but CUDA is not available", file=sys.stderr)
+            return 2
+    rounds, steps = (5, 10) if args.quick else (15, 20)
+    rows = []
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, devices: {[d.type for d in devices]}"
+          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""), flush=True)
+    for device in devices:
+        for model_name in MODELS:
+            speed(device, model_name, rounds, steps, rows)
+            print(f"... {device.type} {model_name} done", flush=True)
+        peak_memory(device, rows)
+        rss_growth(device, rows) if device.type == "cpu" else None
+    print("a, b: milliseconds per step (memory rows: buffers or MB); ratio = a / b (memory: a - b)\n")
+    print_table(rows)
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
