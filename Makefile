@@ -1,0 +1,54 @@
+# Two jobs, each doing all of its own set-up on a fresh machine:
+#   make lab    create .venv, install the project, start JupyterLab on the explorer notebook
+#   make test   the same set-up + the system packages the tests need, then the whole test suite
+# Options: PORT=8888 (make lab), IP=127.0.0.1 (make lab), PYTHON=python3 (to create .venv)
+
+PYTHON   ?= python3
+PORT     ?= 8888
+IP       ?= 127.0.0.1
+VENV     := .venv
+PY       := $(VENV)/bin/python
+STAMP    := $(VENV)/.installed
+EXTRAS   := lab,baselines,dev
+NOTEBOOK := notebooks/explorer.ipynb
+
+# Debian packages the tests need: a browser for the real-browser tests, real Fashion-MNIST files for offline data.
+APT_PACKAGES := chromium dataset-fashion-mnist
+
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: lab test install system-packages
+
+lab: $(STAMP)
+	$(PY) -m jupyter lab $(NOTEBOOK) --ip=$(IP) --port=$(PORT) --no-browser $(ROOT_FLAG)
+
+test: $(STAMP) system-packages
+	@mkdir -p test-artifacts
+	GDTUO_FAST=1 $(PY) -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env -ra \
+	  && echo "== make test: ALL PASSED ==" \
+	  || { echo "== make test: FAILED (see the summary above; screenshots in test-artifacts/) =="; exit 1; }
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml changes (or the venv is new).
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[$(EXTRAS)]'
+	@touch $@
+
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "ERROR: the tests need the Debian packages:$$missing (no apt-get here: install their equivalents by hand)"; exit 1; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	elif command -v sudo >/dev/null; then SUDO="sudo"; \
+	else echo "ERROR: the tests need the Debian packages:$$missing; run as root or install sudo"; exit 1; fi; \
+	echo "Installing system packages:$$missing"; \
+	$$SUDO apt-get update && \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing
