@@ -1,4 +1,4 @@
-"""Per-step rows of a small vector (a tower's learned hyperparameters), recorded on the device without a host sync.
+"""Per-step rows of a few numbers (a tower's learned hyperparameters), recorded on the device without a host sync.
 
 Rows are written into preallocated device chunks; a new chunk is allocated when one fills (an allocation, not a
 sync). ``fetch()`` copies what is new to the host in one transfer per chunk.
@@ -10,7 +10,7 @@ import torch
 
 
 class History:
-    """Rows of ``width`` numbers plus an ``ok`` flag, one per step, starting at step ``start``."""
+    """Rows of ``width`` numbers, one per step, starting at step ``start``."""
 
     def __init__(self, width: int, dtype: torch.dtype, device, chunk: int = 1024, start: int = 0):
         self.width, self.chunk, self.start = width, chunk, start
@@ -19,26 +19,29 @@ class History:
         self._filled = chunk  # rows used in the last device chunk
         self._host: list[np.ndarray] = []
 
-    def record(self, values: torch.Tensor, ok: torch.Tensor) -> None:
+    def record(self, *parts: torch.Tensor) -> None:
+        """Write one row: the given tensors' numbers, one after the other (they must add up to ``width``)."""
         if self._filled == self.chunk:
-            self._device_chunks.append(torch.empty(self.chunk, self.width + 1, dtype=self.dtype,
-                                                   device=self.device))
+            self._device_chunks.append(torch.empty(self.chunk, self.width, dtype=self.dtype, device=self.device))
             self._filled = 0
         row = self._device_chunks[-1][self._filled]
-        if self.width:
-            row[: self.width].copy_(values)
-        row[self.width].copy_(ok)
+        i = 0
+        for part in parts:
+            n = part.numel()
+            if n:
+                row[i: i + n].copy_(part.reshape(n))
+            i += n
         self._filled += 1
 
     def fetch(self) -> np.ndarray:
-        """All rows so far as a host array of shape (steps, width + 1); the last column is the ok flag."""
+        """All rows so far as a host array of shape (steps, width)."""
         for i, chunk in enumerate(self._device_chunks):
             rows = self._filled if i == len(self._device_chunks) - 1 else self.chunk
             self._host.append(chunk[:rows].cpu().double().numpy())
         if self._device_chunks:
             self._device_chunks, self._filled = [], self.chunk
             self._host = [np.concatenate(self._host)] if len(self._host) > 1 else self._host
-        return self._host[0] if self._host else np.zeros((0, self.width + 1))
+        return self._host[0] if self._host else np.zeros((0, self.width))
 
     def __len__(self) -> int:
         host = sum(len(h) for h in self._host)

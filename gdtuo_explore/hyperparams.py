@@ -65,7 +65,7 @@ class Sigmoid(Transform):
         return float(((1.0 + z) / (1.0 - z)).log() / 2.0)
 
     def natural(self, raw):
-        return (raw.tanh() + 1.0) / 2.0
+        return torch.sigmoid(raw * 2.0)  # = (tanh(raw) + 1) / 2
 
     def grad(self, raw, natural):
         return natural * (1.0 - natural) * 2.0  # (1 - tanh^2) / 2 = 2 h (1 - h)

@@ -81,7 +81,7 @@ class Tower:
         self._bounds = self._make_bounds(like) if alpha_bounds is not None else None
         self.t = 0
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
-        self._history = History(len(raws), like.dtype, like.device) if history else None
+        self._history = History(len(raws) + 2, like.dtype, like.device) if history else None
         self._reset_state(sum(sizes), like, list(sizes))
 
     def _reset_state(self, n, like, sizes):
@@ -148,13 +148,12 @@ class Tower:
         f = floors[0]
         f.hp = self._natural(f)
         u = f.level.update(f.state, g, f.hp)
-        g_ok = torch.isfinite(g.sum())  # 3. the guard, on the device
-        ok = g_ok & torch.isfinite(u.sum()) & self.ok
-        if old is not None:
-            ok &= torch.isfinite(store).all()
+        g_sum = g.sum()  # 3. the guard, on the device: one sum is finite only if every term is
+        total = g_sum + u.sum() if old is None else g_sum + u.sum() + store.sum()
+        ok = torch.eq(total - total, 0.0) & self.ok  # x - x is 0 for finite x, nan for inf and nan
         u.masked_fill_(~ok, 0.0)
-        if self._history is not None:  # status code: 1 ok, 0 refused, -1 refused for a non-finite gradient
-            self._history.record(store, ok.to(store.dtype) - (~g_ok).to(store.dtype))
+        if self._history is not None:
+            self._history.record(store, g_sum, ok)
         if old is not None:
             torch.where(ok, store, old, out=store)
         self.ok = ok
@@ -195,14 +194,14 @@ class Tower:
         """
         if self._history is None:
             raise ValueError("this tower was made with history=False")
-        rows = self._history.fetch()
+        rows = self._history.fetch()  # columns: the store, the gradient's sum, ok
         refused = np.flatnonzero(rows[:, -1] < 0.5)
         if len(refused):  # every step after the first refused one was refused too: keep up to that one
             rows = rows[: refused[0] + 1]
         cols = {"step": np.arange(self._history.start + 1, self._history.start + 1 + len(rows))}
-        cols.update(zip(self.columns(), self._naturals(rows[:, :-1]).T))
+        cols.update(zip(self.columns(), self._naturals(rows[:, :-2]).T))
         cols["ok"] = rows[:, -1] > 0.5
-        cols["gradient_ok"] = rows[:, -1] > -0.5
+        cols["gradient_ok"] = np.isfinite(rows[:, -2])
         return cols
 
     def nonfinite(self) -> dict | None:
@@ -263,7 +262,7 @@ class Tower:
         for k, f in enumerate(self.floors):
             f.hp = self._natural(f) if (self.t > 0 and k <= self.top) else None
         if self._history is not None:
-            self._history = History(self.store.numel(), self.store.dtype, device, start=self.t)
+            self._history = History(self.store.numel() + 2, self.store.dtype, device, start=self.t)
 
 
 def _spec_or_kinds(level: Level) -> str:

@@ -64,7 +64,8 @@ class Adam(Level):
         alpha, b1, b2 = hp["alpha"], hp["beta1"], hp["beta2"]
         t = state["t"] = state["t"] + 1
         m, v = state["m"].lerp_(g, 1.0 - b1), state["v"].lerp_(g * g, 1.0 - b2)
-        c1, c2 = 1.0 - b1 ** t, 1.0 - b2 ** t
+        c1 = state["c1"] = 1.0 - b1 ** t
+        c2 = state["c2"] = 1.0 - b2 ** t
         d = torch.div(m, torch.div(v, c2).sqrt_() + self.eps)  # m / den
         learn = state["learn"]
         if "beta1" in learn or "beta2" in learn:
@@ -78,8 +79,7 @@ class Adam(Level):
         alpha, b1, b2, t = hp["alpha"], hp["beta1"], hp["beta2"], state["t"]
         if "d" in state:
             return {"alpha": -torch.dot(v, state["d"])}
-        m, vv, g = state["m"], state["v"], state["g"]
-        c1, c2 = 1.0 - b1 ** t, 1.0 - b2 ** t
+        m, vv, g, c1, c2 = state["m"], state["v"], state["g"], state["c1"], state["c2"]
         sv = torch.div(vv, c2).sqrt_()              # sqrt(v_hat)
         w = torch.add(sv, self.eps)                 # den
         torch.div(v, w, out=w)                      # w = v / den
