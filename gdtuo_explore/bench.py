@@ -259,6 +259,33 @@ def rss_growth(device, rows, steps=3000, runs=5):
                          ok=growth <= 20 if name == "ours" else True))
 
 
+def observer_throughput(device, rows, steps=1500, rounds=3):
+    """Run engine: steps per second of a run with observers attached vs the same run with none, interleaved."""
+    from .config import RunConfig
+    from .run import throughput
+
+    config = RunConfig(task="digits", tower="adam/sgd(1e-5)", steps=steps, device=device.type)
+
+    def slow_observer(update):  # a chart that takes 50 ms to redraw
+        time.sleep(0.05)
+
+    rates = {"none": [], "observer": []}
+    for _ in range(rounds):
+        rates["none"].append(throughput(config))
+        rates["observer"].append(throughput(config, [slow_observer]))
+    ratio = statistics.median(rates["observer"]) / statistics.median(rates["none"])
+    rows.append(dict(device=device.type, model="digits mlp", comparison="run engine: steps/s with a slow observer "
+                     "/ with none", ms_a=statistics.median(rates["observer"]), ms_b=statistics.median(rates["none"]),
+                     ratio=ratio, target=">= 0.9", ok=ratio >= 0.9))
+    try:
+        from .explorer.bench import explorer_throughput_ratio
+    except ImportError:
+        return
+    ratio = explorer_throughput_ratio(config)
+    rows.append(dict(device=device.type, model="digits mlp", comparison="explorer: steps/s with the live charts / "
+                     "headless", ms_a=ratio, ms_b=1.0, ratio=ratio, target=">= 0.9", ok=ratio >= 0.9))
+
+
 def print_table(rows):
     print("| device | model | comparison | a | b | ratio | target | ok |")
     print("|---|---|---|---:|---:|---:|---|---|")
@@ -293,8 +320,11 @@ def main(argv=None):
             speed(device, model_name, rounds, steps, rows)
             print(f"... {device.type} {model_name} done", flush=True)
         peak_memory(device, rows)
-        rss_growth(device, rows) if device.type == "cpu" else None
-    print("a, b: milliseconds per step (memory rows: buffers or MB); ratio = a / b (memory: a - b)\n")
+        if device.type == "cpu":
+            rss_growth(device, rows)
+        observer_throughput(device, rows)
+    print("a, b: milliseconds per step (memory rows: parameter-sized buffers or MB; engine rows: steps per second);"
+          " ratio = a / b (peak memory: a - b)\n")
     print_table(rows)
     return 0 if all(r["ok"] for r in rows) else 1
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..hyperparams import Hyper
-from .base import Level
+from .base import Level, alpha_hypergrad, along
 
 
 class AdaGrad(Level):
@@ -33,9 +33,7 @@ class AdaGrad(Level):
         G = state["G"].addcmul_(g, g)
         d = torch.add(G, self.EPS).sqrt_()
         torch.div(g, d, out=d)
-        if state["learn"]:
-            state["d"] = d
-        return d * hp["alpha"]
+        return along(state, d, hp["alpha"])
 
     def hypergrad(self, state, v, hp, learn):
-        return {"alpha": -torch.dot(v, state["d"])}
+        return {"alpha": alpha_hypergrad(state, v)}

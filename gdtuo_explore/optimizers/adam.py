@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from ..hyperparams import SIGMOID, Hyper
-from .base import Level
+from .base import Level, alpha_hypergrad, along
 
 _BETA = dict(transform=SIGMOID, low=0.0, high=1.0, open_low=True, open_high=True)
 
@@ -71,14 +71,13 @@ class Adam(Level):
         if "beta1" in learn or "beta2" in learn:
             state["g"] = g
         elif learn:  # alpha only: keep the direction m_hat / den for a one-pass hypergradient
-            state["d"] = d.div_(c1)
-            return d * alpha
+            return along(state, d.div_(c1), alpha)
         return d.mul_(alpha / c1)
 
     def hypergrad(self, state, v, hp, learn):
         alpha, b1, b2, t = hp["alpha"], hp["beta1"], hp["beta2"], state["t"]
         if "d" in state:
-            return {"alpha": -torch.dot(v, state["d"])}
+            return {"alpha": alpha_hypergrad(state, v)}
         m, vv, g, c1, c2 = state["m"], state["v"], state["g"], state["c1"], state["c2"]
         sv = torch.div(vv, c2).sqrt_()              # sqrt(v_hat)
         w = torch.add(sv, self.eps)                 # den

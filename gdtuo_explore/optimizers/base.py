@@ -17,7 +17,22 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+import torch
+
 from ..hyperparams import Hyper
+
+
+def along(state: dict, d, alpha):
+    """The update ``u = alpha * d`` along a direction ``d``, keeping ``d`` when hyperparameters learn, for
+    :func:`alpha_hypergrad`."""
+    if state["learn"]:
+        state["d"] = d
+    return d * alpha
+
+
+def alpha_hypergrad(state: dict, v):
+    """dL/dalpha of the previous ``u = alpha * d``: ``-v . d``."""
+    return -torch.dot(v, state["d"])
 
 
 class NoOpOptimizer:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..hyperparams import SIGMOID, SQUARE, Hyper
-from .base import Level
+from .base import Level, alpha_hypergrad, along
 
 
 class RMSProp(Level):
@@ -47,14 +47,12 @@ class RMSProp(Level):
         d = torch.div(g, den)
         if e is not None:
             state["e"] = e.mul_(d).div_(den).div_(den)
-        if state["learn"]:
-            state["d"] = d
-        return d * hp["alpha"]
+        return along(state, d, hp["alpha"])
 
     def hypergrad(self, state, v, hp, learn):
         out = {}
         if "alpha" in learn:
-            out["alpha"] = -torch.dot(v, state["d"])
+            out["alpha"] = alpha_hypergrad(state, v)
         if "gamma" in learn:
             out["gamma"] = hp["alpha"] * torch.dot(v, state["e"]) * 0.5
         return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from ..hyperparams import Hyper
-from .base import Level
+from .base import Level, alpha_hypergrad, along
 
 
 def _axpy(x, y, a):
@@ -61,14 +61,12 @@ class SGD(Level):
             state["buf"] = d = new
         else:
             d = g
-        if state["learn"]:
-            state["d"] = d
-        return d * hp["alpha"]
+        return along(state, d, hp["alpha"])
 
     def hypergrad(self, state, v, hp, learn):
         out = {}
         if "alpha" in learn:
-            out["alpha"] = -torch.dot(v, state["d"])
+            out["alpha"] = alpha_hypergrad(state, v)
         if "mu" in learn:
             prev = state.get("buf_prev")
             out["mu"] = v.new_zeros(()) if prev is None else -(hp["alpha"] * torch.dot(v, prev))
@@ -148,9 +146,7 @@ class SGDPerParam(Level):
         return vec.repeat_interleave(state["lengths"], output_size=state["n"])
 
     def update(self, state, g, hp):
-        if state["learn"]:
-            state["d"] = g
-        return g * self._alpha_vector(state, hp)
+        return along(state, g, self._alpha_vector(state, hp))
 
     def hypergrad(self, state, v, hp, learn):
         sums = torch.segment_reduce(v * state["d"], "sum", lengths=state["lengths"]).neg_()
