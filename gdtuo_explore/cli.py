@@ -1,0 +1,222 @@
+"""The command line, ``gdtuo-explore`` (or ``python -m gdtuo_explore``)::
+
+    gdtuo-explore run --task digits --stack "adam/sgd(1e-5)" --epochs 5 --out runs/demo
+    gdtuo-explore run --config runs/demo/config.json --seed 1      # re-run a saved config, flags override
+    gdtuo-explore sweep --task digits --alphas 1e-4,1e-2,1 --heights 0,1,2 --steps 300 --out runs/sweep
+    gdtuo-explore tasks
+
+Exit status: 0 success, 2 bad input (one line ``gdtuo-explore: error: ...`` on stderr), 3 the run diverged (its
+files are still written), 1 the run failed with an error, 130 interrupted (Ctrl-C; what was done is written).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+PROG = "gdtuo-explore"
+EXIT = {"done": 0, "error": 1, "diverged": 3, "stopped": 130}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+
+
+def _bounds(text: str) -> tuple[float, float]:
+    values = _floats(text)
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LOW,HIGH")
+    return values[0], values[1]
+
+
+def _option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    """Options shared by run and sweep (default None: keep the config's or the library's value)."""
+    p.add_argument("--task", help="task name (see `gdtuo-explore tasks`; default digits)")
+    p.add_argument("--model", help="the task's model (default: the task's default)")
+    p.add_argument("--batch-size", type=int, help="examples per step (default 64)")
+    p.add_argument("--epochs", type=int, help="passes over the training set (default 5)")
+    p.add_argument("--steps", type=int, help="steps to train (instead of --epochs)")
+    p.add_argument("--seed", type=int, help="seed of the weights, the batch order and the data split (default 0)")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--data-root", help="where datasets live (default $GDTUO_DATA or ~/.cache/gdtuo-explore/data)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Hyperoptimizers (Gradient Descent: The Ultimate Optimizer): train, "
+                                            "sweep and report.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="train one run and write its files",
+                              description="Train one run; write config.json, metrics.csv, evaluations.csv and "
+                                          "report.html into --out.")
+    run.add_argument("--config", help="a saved config.json to re-run (the flags below override it; another "
+                                      "--task also resets its model and task options)")
+    run.add_argument("--stack", "--tower", dest="tower", help="tower spec, bottom level first "
+                                                               "(default \"adam/sgd(1e-5)\")")
+    run.add_argument("--baseline", help="prodigy, schedulefree or dadaptation instead of the tower")
+    run.add_argument("--eval-every", type=int, help="steps between test evaluations (default: once per epoch, "
+                                                     "at least 10 per run)")
+    run.add_argument("--hypergrad-clip", type=float, help="clip every hypergradient to [-C, C]")
+    run.add_argument("--alpha-bounds", type=_bounds, metavar="LOW,HIGH", help="keep learned step sizes in bounds")
+    run.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                     help="a task option, e.g. --option text_file=book.txt (repeatable)")
+    run.add_argument("--out", help="output directory (default runs/TASK-TIME)")
+    _common(run)
+    run.set_defaults(func=_cmd_run)
+
+    sweep = commands.add_parser("sweep", help="the paper's sensitivity experiment over initial step sizes",
+                                description="Train SGD towers of each height from each initial step size; write "
+                                            "sweep.csv and sweep.html into --out.")
+    sweep.add_argument("--alphas", type=_floats, help="initial step sizes (default 1e-8,1e-7,...,1)")
+    sweep.add_argument("--heights", type=_ints, help="tower heights above sgd(alpha) (default 0,1,2,3)")
+    sweep.add_argument("--kappa", type=float, help="step size of the levels above (default 0.01)")
+    sweep.add_argument("--processes", type=int, help="worker processes (default: one per core, at most one per run)")
+    sweep.add_argument("--out", help="output directory (default runs/sweep-TASK-TIME)")
+    _common(sweep)
+    sweep.set_defaults(func=_cmd_sweep)
+
+    tasks = commands.add_parser("tasks", help="list the tasks", description="List the tasks and their models.")
+    tasks.set_defaults(func=_cmd_tasks)
+    return parser
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def _progress_bar(total: int, quiet: bool, unit: str):
+    from tqdm import tqdm
+    return tqdm(total=total, unit=unit, file=sys.stderr, disable=True if quiet else None, dynamic_ncols=True)
+
+
+def _cmd_run(args) -> int:
+    from .config import RunConfig
+    from .run import FINISHED, Run
+
+    config = RunConfig.from_json(args.config) if args.config else RunConfig()
+    overrides = {name: getattr(args, name) for name in (
+        "task", "model", "tower", "baseline", "batch_size", "epochs", "steps", "seed", "device", "data_root",
+        "eval_every", "hypergrad_clip", "alpha_bounds") if getattr(args, name) is not None}
+    if overrides.get("task", config.task) != config.task:  # another task: the saved model and options were its own
+        overrides.setdefault("model", None)
+        config.task_options = {}
+    if "epochs" in overrides and "steps" not in overrides:
+        overrides["steps"] = None
+    if "steps" in overrides and "epochs" not in overrides:
+        overrides["epochs"] = None
+    if args.option:
+        overrides["task_options"] = {**config.task_options, **dict(args.option)}
+    for name, value in overrides.items():
+        setattr(config, name, value)
+    run = Run(config)
+    out = args.out or f"runs/{run.config.task}-{_stamp()}"
+    bar = _progress_bar(run.total_steps, args.quiet, "step")
+
+    def show(update):
+        bar.update(update.step - bar.n)
+        if len(update.rows["train_loss"]):
+            bar.set_postfix(loss=f"{update.rows['train_loss'][-1]:.4g}", refresh=False)
+
+    run.add_observer(show)
+    run.start()
+    try:
+        while run.wait(timeout=0.5) not in FINISHED:
+            pass
+    except KeyboardInterrupt:
+        run.stop()
+        run.wait()
+    bar.close()
+    run.export(out)
+    if run.status == "error":
+        print(f"{PROG}: error: the run failed: {run.message} (files written to {out})", file=sys.stderr)
+    else:
+        print(f"{run.message}; wrote {out}")
+    return EXIT[run.status]
+
+
+def _cmd_sweep(args) -> int:
+    from .sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA, Sweep
+
+    options = {name: getattr(args, name) for name in (
+        "model", "batch_size", "epochs", "steps", "seed", "device", "data_root", "processes")
+        if getattr(args, name) is not None}
+    bar = None
+
+    def show(done, total, row):
+        bar.update(done - bar.n)
+
+    task = args.task or "digits"
+    job = Sweep(task, args.alphas or DEFAULT_ALPHAS, args.heights or DEFAULT_HEIGHTS,
+                DEFAULT_KAPPA if args.kappa is None else args.kappa, progress=show, **options)
+    out = args.out or f"runs/sweep-{task}-{_stamp()}"
+    bar = _progress_bar(job.total, args.quiet, "run")
+    job.start()
+    try:
+        while job.wait(timeout=0.5) in ("idle", "running"):
+            pass
+    except KeyboardInterrupt:
+        job.stop()
+        job.wait()
+    bar.close()
+    if job.status == "error":
+        print(f"{PROG}: error: the sweep failed: {job.message}", file=sys.stderr)
+        return 1
+    job.export(out)
+    for height in sorted({r["height"] for r in job.rows}):
+        cells = [f"{r['alpha']:g}: " + ("-" if r["final_test_accuracy"] is None else f"{r['final_test_accuracy']:.3f}")
+                 + ("" if r["status"] == "done" else f" ({r['status']})") for r in job.rows if r["height"] == height]
+        print(f"height {height} test accuracy by initial alpha: " + ", ".join(cells))
+    print(f"{job.message} ({job.status}); wrote {out}")
+    return EXIT["stopped"] if job.status == "stopped" else 0
+
+
+def _cmd_tasks(args) -> int:
+    from .tasks import TASKS
+
+    for spec in TASKS.values():
+        models = ", ".join(m + (" (default)" if m == spec.default_model else "") for m in spec.models)
+        where = "downloads once" if spec.needs_download else "offline"
+        print(f"{spec.name:14} models: {models}; {where}\n{'':14} {spec.description}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as err:  # bad input, missing data (DatasetNotFound), unwritable --out
+        print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # before training started (a run or sweep in progress handles its own)
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT["stopped"]

@@ -1,0 +1,209 @@
+"""Self-contained HTML reports with Plotly charts: one for a run (:func:`report_html`), one for a sweep
+(:func:`sweep_report_html`). Each page inlines plotly.js once and works offline.
+
+Long series are thinned to at most ``MAX_POINTS`` points per trace, keeping each bucket's lowest and highest value,
+so spikes and negative values stay visible.
+"""
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections import defaultdict
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .spec import parse_tower
+
+MAX_POINTS = 4000
+DASHES = ("solid", "dash", "dot", "dashdot")
+_LEVEL = re.compile(r"^level(\d+)\.(.+)$")
+
+
+def _thin(y: np.ndarray, max_points: int = MAX_POINTS) -> np.ndarray:
+    """Indices of at most about ``max_points`` points of ``y``: per bucket its argmin and argmax, plus the ends."""
+    n = len(y)
+    if n <= max_points:
+        return np.arange(n)
+    size = math.ceil(n / (max_points // 2))
+    pad = (-n) % size
+    finite = np.where(np.isfinite(y), y, np.nan)
+    padded = np.concatenate([finite, np.full(pad, np.nan)]).reshape(-1, size)
+    low = np.where(np.isnan(padded), np.inf, padded).argmin(axis=1)
+    high = np.where(np.isnan(padded), -np.inf, padded).argmax(axis=1)
+    base = np.arange(len(padded)) * size
+    keep = np.concatenate([base + low, base + high, [0, n - 1], np.flatnonzero(~np.isfinite(y))[:max_points]])
+    return np.unique(keep[keep < n])
+
+
+def _smooth(y: np.ndarray) -> np.ndarray:
+    """Trailing moving average over about 2% of the series (at least 1 point)."""
+    window = max(1, len(y) // 50)
+    c = np.cumsum(np.concatenate([[0.0], y]))
+    end = np.arange(1, len(y) + 1)
+    start = np.maximum(0, end - window)
+    return (c[end] - c[start]) / (end - start)
+
+
+def _line(x, y, name, **kwargs) -> go.Scatter:
+    x, y = np.asarray(x), np.asarray(y, dtype=float)
+    idx = _thin(y)
+    return go.Scatter(x=x[idx], y=y[idx], name=name, mode=kwargs.pop("mode", "lines"), **kwargs)
+
+
+def _figure(title: str, xtitle: str, ytitle: str, height: int = 360) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=title, xaxis_title=xtitle, yaxis_title=ytitle, height=height, template="plotly_white",
+                      showlegend=True,
+                      margin=dict(l=60, r=20, t=50, b=45), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def _all_positive(arrays) -> bool:
+    values = np.concatenate([np.asarray(a, dtype=float) for a in arrays]) if arrays else np.zeros(0)
+    values = values[np.isfinite(values)]
+    return len(values) > 0 and bool((values > 0).all())
+
+
+def _loss_figure(steps: dict, evals: dict) -> go.Figure:
+    fig = _figure("Loss", "step", "loss")
+    loss = np.asarray(steps.get("train_loss", []), dtype=float)
+    fig.add_trace(_line(steps["step"], loss, "train loss", opacity=0.35))
+    fig.add_trace(_line(steps["step"], _smooth(loss), "train loss (smoothed)"))
+    if len(evals.get("step", [])):
+        fig.add_trace(_line(evals["step"], evals["test_loss"], "test loss", mode="lines+markers"))
+    if _all_positive([loss, evals.get("test_loss", [])]):
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def _accuracy_figure(evals: dict) -> go.Figure:
+    fig = _figure("Test accuracy", "step", "accuracy")
+    fig.add_trace(_line(evals["step"], evals["test_accuracy"], "test accuracy", mode="lines+markers"))
+    return fig
+
+
+def _level_names(spec: str | None, height: int) -> list[str]:
+    """Each level's own spec (``adam``, ``sgd(1e-05)``, ...) or blanks if ``spec`` is not a tower spec."""
+    try:
+        return [level.level_spec() for level in parse_tower(spec).levels()]
+    except (ValueError, TypeError):
+        return [""] * height
+
+
+def _level_figures(steps: dict, spec: str | None) -> list[tuple[str, go.Figure]]:
+    """One chart per level: step sizes (``alpha``) on the left axis, log when all positive; the other
+    hyperparameters on the right, except those that never changed, which the title lists instead."""
+    levels = defaultdict(list)
+    for column in steps:
+        m = _LEVEL.match(column)
+        if m:
+            levels[int(m.group(1))].append(column)
+    names = _level_names(spec, max(levels, default=0))
+    out = []
+    for k in sorted(levels):
+        sizes = [c for c in levels[k] if "alpha" in c.split(".", 1)[1]]
+        others = [c for c in levels[k] if c not in sizes]
+        constant = [c for c in others if len(steps[c]) and np.all(np.asarray(steps[c]) == steps[c][0])]
+        others = [c for c in others if c not in constant]
+        label = f" ({names[k - 1]})" if k - 1 < len(names) and names[k - 1] else ""
+        title = f"Level {k}{label}: hyperparameters"
+        if constant:
+            title += "; constant: " + ", ".join(f"{c.split('.', 1)[1]}={steps[c][0]:g}" for c in constant)
+        log_axis = _all_positive([steps[c] for c in sizes])
+        if sizes and not log_axis:
+            title += " (a step size went negative or zero: linear axis)"
+        fig = _figure(title, "step", "step size" if sizes else "value")
+        for c in sizes:
+            fig.add_trace(_line(steps["step"], steps[c], c))
+        for c in others:
+            fig.add_trace(_line(steps["step"], steps[c], c, yaxis="y2" if sizes else "y", line=dict(dash="dot")))
+        if sizes and others:
+            fig.update_layout(yaxis2=dict(title="other hyperparameters", overlaying="y", side="right",
+                                          showgrid=False))
+        if log_axis:
+            fig.update_layout(yaxis_type="log")
+        out.append((f"level{k}", fig))
+    return out
+
+
+def _page(title: str, lines: list[str], figures: list[tuple[str, go.Figure]]) -> str:
+    parts = []
+    for i, (div_id, fig) in enumerate(figures):
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=div_id))
+    paragraphs = "\n".join(f"<p>{html.escape(line)}</p>" for line in lines)
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>\n"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:1em auto;padding:0 1em}"
+            "p{margin:.3em 0;color:#333}</style></head><body>\n"
+            f"<h1>{html.escape(title)}</h1>\n{paragraphs}\n" + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _write(text: str, path) -> str:
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    return text
+
+
+def _read(run_or_histories) -> tuple[dict, dict, str, str | None, list[str]]:
+    """(per-step columns, evaluations, title, tower spec or None, lines of text) of a Run or a histories dict."""
+    source = run_or_histories
+    if isinstance(source, dict):
+        return (source["steps"], source.get("evaluations", {}), source.get("title", "gdtuo-explore run"),
+                source.get("tower"), list(source.get("lines", [])))
+    config, final = source.config, source.final()
+    lines = [f"Task: {source.task.source}", f"Status: {source.status} ({source.message})",
+             f"Steps: {source.steps_done} of {source.total_steps}, {source.steps_per_second:.1f} steps/s, "
+             f"device {source.device}"]
+    if final["test_accuracy"] is not None:
+        lines.append(f"Final test accuracy {final['test_accuracy']:.4f}, test loss {final['test_loss']:.4g}")
+    return (source.metrics(), source.evaluations(), config.summary(), None if config.baseline else config.tower,
+            lines)
+
+
+def run_figures(run_or_histories) -> list[tuple[str, go.Figure]]:
+    """The report's charts as ``(id, figure)``: ``loss``, ``accuracy`` (if measured), ``level1``, ``level2``, ...
+
+    ``run_or_histories``: a :class:`~gdtuo_explore.run.Run`, or a dict ``{"steps": {...}, "evaluations": {...}}``
+    of columns (as ``Run.history``) with optional ``"title"``, ``"tower"`` and ``"lines"`` (text under the title).
+    """
+    steps, evals, _, spec, _ = _read(run_or_histories)
+    figures = [("loss", _loss_figure(steps, evals))]
+    if "test_accuracy" in evals and len(evals["test_accuracy"]):
+        figures.append(("accuracy", _accuracy_figure(evals)))
+    return figures + _level_figures(steps, spec)
+
+
+def report_html(run_or_histories, path=None) -> str:
+    """An HTML page with the run's loss, test accuracy and every level's hyperparameters over steps (see
+    :func:`run_figures`), titled with the config's summary. Writes it to ``path`` if given; returns it."""
+    _, _, title, _, lines = _read(run_or_histories)
+    return _write(_page(title, lines, run_figures(run_or_histories)), path)
+
+
+def sweep_report_html(rows: list[dict], path=None, title: str = "Sensitivity to the initial step size") -> str:
+    """A page with final test loss and accuracy against the initial step size (log axis), one line per height.
+
+    ``rows``: dicts with ``height``, ``alpha``, ``final_test_loss``, ``final_test_accuracy`` and ``status``, as
+    :func:`gdtuo_explore.sweep.sweep` returns. Runs that did not finish normally are marked by their status in the
+    hover text. Writes the page to ``path`` if given; returns it.
+    """
+    by_height = defaultdict(list)
+    for row in rows:
+        by_height[row["height"]].append(row)
+    figures = []
+    for key, label in (("final_test_loss", "final test loss"), ("final_test_accuracy", "final test accuracy")):
+        fig = _figure(label.capitalize() + " vs initial step size", "initial step size (alpha)", label, height=420)
+        for i, height in enumerate(sorted(by_height)):
+            points = sorted(by_height[height], key=lambda r: r["alpha"])
+            y = [np.nan if r[key] is None else r[key] for r in points]
+            fig.add_trace(go.Scatter(x=[r["alpha"] for r in points], y=y, mode="lines+markers",
+                                     name=f"height {height}", text=[r["status"] for r in points],
+                                     line=dict(dash=DASHES[i % len(DASHES)]),  # equal heights stay visible
+                                     hovertemplate="alpha %{x:g}: %{y:.4g} (%{text})"))
+        fig.update_xaxes(type="log")
+        figures.append((key, fig))
+    heights = ", ".join(str(h) for h in sorted(by_height))
+    lines = [f"{len(rows)} runs; heights {heights}. Height h: sgd(alpha) with h SGD levels above it."]
+    return _write(_page(title, lines, figures), path)

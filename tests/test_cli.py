@@ -1,0 +1,110 @@
+"""The command line, run as a user runs it: `python -m gdtuo_explore ...` in a subprocess."""
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gdtuo_explore.cli import main
+from gdtuo_explore.tasks import TASKS
+
+DIVERGES = "adam/sgd(1e3)"
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "gdtuo_explore", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+
+
+def one_line_error(result):
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("gdtuo-explore: error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_run_writes_files_and_a_final_line(tmp_path):
+    out = tmp_path / "demo"
+    result = cli("run", "--task", "digits", "--stack", "adam/sgd(1e-5)", "--steps", "30", "--device", "cpu",
+                 "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    for name in ("config.json", "metrics.csv", "evaluations.csv", "report.html"):
+        assert (out / name).is_file()
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][:4] == ["step", "epoch", "train_loss", "level1.alpha"] and len(rows) == 31
+    with open(out / "evaluations.csv") as f:
+        accuracy = float(list(csv.DictReader(f))[-1]["test_accuracy"])
+    last = result.stdout.strip().splitlines()[-1]
+    assert f"test accuracy {accuracy:.4f}" in last and str(out) in last
+    assert json.loads((out / "config.json").read_text())["tower"] == "adam/sgd(1e-05)"
+
+
+@pytest.mark.parametrize("args,named", [
+    (["--task", "nope"], "'nope'"),
+    (["--stack", "adam/sgd("], "adam/sgd("),
+    (["--epochs", "-3"], "epochs=-3"),
+    (["--task", "mnist", "--option", "download=false"], "MNIST was not found"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, args, named):
+    result = cli("run", "--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "out"), *args)
+    assert result.returncode == 2
+    assert named in one_line_error(result)
+    assert not (tmp_path / "out").exists()
+
+
+def test_diverging_run_exits_3_and_writes_its_files(tmp_path):
+    out = tmp_path / "boom"
+    result = cli("run", "--stack", DIVERGES, "--steps", "200", "--device", "cpu", "--out", str(out), "--quiet")
+    assert result.returncode == 3, result.stderr
+    assert "diverged at step" in result.stdout
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.reader(f))
+    step = int(result.stdout.split("diverged at step ")[1].split(":")[0])
+    assert len(rows) == step + 1 and int(rows[-1][0]) == step
+    assert (out / "report.html").is_file()
+
+
+def test_config_rerun_reproduces_and_flags_override(tmp_path):
+    first = cli("run", "--task", "spirals", "--stack", "sgd(0.1)/sgd(1e-3)", "--steps", "40", "--seed", "5",
+                "--device", "cpu", "--out", str(tmp_path / "a"), "--quiet")
+    assert first.returncode == 0, first.stderr
+    again = cli("run", "--config", str(tmp_path / "a" / "config.json"), "--out", str(tmp_path / "b"), "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "a" / "metrics.csv").read_bytes() == (tmp_path / "b" / "metrics.csv").read_bytes()
+    assert (tmp_path / "a" / "evaluations.csv").read_bytes() == (tmp_path / "b" / "evaluations.csv").read_bytes()
+    other = main(["run", "--config", str(tmp_path / "a" / "config.json"), "--seed", "6", "--epochs", "1",
+                  "--out", str(tmp_path / "c"), "--quiet"])  # in this process, to save a start-up
+    assert other == 0
+    saved = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert (saved["seed"], saved["epochs"], saved["steps"], saved["tower"]) == (6, 1, None, "sgd(0.1)/sgd(0.001)")
+
+
+def test_tasks_lists_every_task():
+    result = cli("tasks")
+    assert result.returncode == 0
+    for name, spec in TASKS.items():
+        assert name in result.stdout and spec.description in result.stdout
+
+
+def test_sweep_writes_csv_and_report(tmp_path):
+    out = tmp_path / "sweep"
+    result = cli("sweep", "--task", "digits", "--alphas", "1e-3,0.1", "--heights", "0,1", "--steps", "30",
+                 "--processes", "2", "--device", "cpu", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    with open(out / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((int(r["height"]), float(r["alpha"])) for r in rows) == [(0, 1e-3), (0, 0.1), (1, 1e-3), (1, 0.1)]
+    assert all(r["status"] == "done" and 0 <= float(r["final_test_accuracy"]) <= 1 for r in rows)
+    page = (out / "sweep.html").read_text()
+    assert 'id="final_test_loss"' in page and 'id="final_test_accuracy"' in page
+    assert '"name":"height 0"' in page and '"name":"height 1"' in page
+    assert str(out) in result.stdout.strip().splitlines()[-1]
+
+
+def test_bad_sweep_input_exits_2(tmp_path):
+    result = cli("sweep", "--heights", "0,-1", "--out", str(tmp_path / "s"))
+    assert result.returncode == 2
+    assert "height -1" in one_line_error(result)

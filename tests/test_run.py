@@ -1,0 +1,420 @@
+"""The run engine: configs, the training thread and its controls, divergence, errors, observers, export, reports."""
+import csv
+import re
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gdtuo_explore import parse_tower
+from gdtuo_explore.config import RunConfig, baseline_spec
+from gdtuo_explore.report import report_html, run_figures
+from gdtuo_explore.run import FINISHED, Run, Update, throughput
+from gdtuo_explore.tasks import TASKS, Task, TaskSpec, make_task
+
+DIVERGES = "adam/sgd(1e3)"  # the top level's huge step sends Adam's betas out of (0, 1) within a few steps
+LONG = 1_000_000            # a run the tests stop long before its end
+
+
+def config(**kw) -> RunConfig:
+    kw.setdefault("device", "cpu")
+    kw.setdefault("steps", 40)
+    return RunConfig(**kw)
+
+
+def poll(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.005)
+
+
+# ------------------------------------------------------------------------------------------------ config
+
+def test_config_json_round_trip(tmp_path):
+    c = RunConfig(task="spirals", tower="Adam(alpha=1e-3) / SGD(1e-5)", batch_size=32, epochs=3, seed=7,
+                  device="cpu", eval_every=5, task_options={"n": 200}, hypergrad_clip=0.5,
+                  alpha_bounds=(0.0, 1.0)).validate()
+    c.to_json(tmp_path / "c.json")
+    back = RunConfig.from_json(tmp_path / "c.json")
+    assert back == c
+    assert back.validate() == c
+    assert c.tower == str(parse_tower("adam/sgd(1e-5)"))  # canonicalised
+    assert c.model == TASKS["spirals"].default_model
+
+
+def test_config_defaults_to_five_epochs():
+    c = RunConfig().validate()
+    assert (c.epochs, c.steps) == (5, None)
+    assert c.total_steps(1000) == 5 * c.steps_per_epoch(1000)
+
+
+@pytest.mark.parametrize("fields,fragments", [
+    (dict(task="nope"), ["unknown task 'nope'", "digits", "spirals"]),
+    (dict(model="resnet20"), ["unknown model 'resnet20'", "mlp"]),
+    (dict(tower="adam/sgd("), ["tower='adam/sgd('", "unbalanced"]),
+    (dict(tower="adamw"), ["tower='adamw'", "unknown optimizer 'adamw'"]),
+    (dict(tower="sgd(-1)"), ["tower='sgd(-1)'", "alpha=-1"]),
+    (dict(baseline="lion"), ["unknown baseline 'lion'", "prodigy"]),
+    (dict(batch_size=0), ["batch_size=0", ">= 1"]),
+    (dict(epochs=-3), ["epochs=-3", ">= 1"]),
+    (dict(steps=0), ["steps=0", ">= 1"]),
+    (dict(steps=2.5), ["steps=2.5", "integer"]),
+    (dict(epochs=2, steps=10), ["epochs=2", "steps=10", "give one"]),
+    (dict(seed=-1), ["seed=-1", ">= 0"]),
+    (dict(device="tpu"), ["device='tpu'", "cpu"]),
+    (dict(eval_every=0), ["eval_every=0", ">= 1"]),
+    (dict(task_options=["n"]), ["task_options=['n']", "dict"]),
+    (dict(hypergrad_clip=-1.0), ["hypergrad_clip=-1.0", "> 0"]),
+    (dict(alpha_bounds=(1.0, 0.0)), ["alpha_bounds=(1.0, 0.0)", "low < high"]),
+])
+def test_bad_config(fields, fragments):
+    with pytest.raises(ValueError) as err:
+        RunConfig(**fields).validate()
+    for fragment in fragments:
+        assert fragment in str(err.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_is_refused():
+    with pytest.raises(ValueError, match="device='cuda' is not available"):
+        RunConfig(device="cuda").validate()
+
+
+def test_unknown_json_keys_are_named(tmp_path):
+    (tmp_path / "c.json").write_text('{"task": "digits", "stack": "sgd", "lr": 1}')
+    with pytest.raises(ValueError) as err:
+        RunConfig.from_json(tmp_path / "c.json")
+    assert "'stack'" in str(err.value) and "'lr'" in str(err.value) and "tower" in str(err.value)
+
+
+def test_missing_baseline_package_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "prodigyopt", None)  # makes `import prodigyopt` raise ImportError
+    with pytest.raises(ValueError, match=re.escape("pip install gdtuo-explore[baselines]")):
+        RunConfig(baseline="prodigy").validate()
+
+
+def test_baseline_spec_is_the_bottom_level_frozen():
+    for spec in ["adam(0.01)/sgd(1e-5)", "sgd(0.1, mu=0.9)/adam/sgd", "rmsprop(learn=alpha)/sgd(1e-4)"]:
+        base = parse_tower(baseline_spec(spec))
+        bottom = parse_tower(spec)
+        assert base.height() == 1
+        assert base.values == bottom.values and base.kind == bottom.kind
+
+
+def test_saved_config_reproduces_the_run_exactly(tmp_path):
+    first = Run(config(task="digits", tower="adam/sgd(1e-4)", seed=3, steps=30))
+    assert first.run() == "done"
+    paths = first.export(tmp_path / "a")
+    second = Run(RunConfig.from_json(paths["config"]))
+    assert second.run() == "done"
+    a, b = first.metrics(), second.metrics()
+    assert list(a) == list(b)
+    for column in a:
+        np.testing.assert_array_equal(a[column], b[column], err_msg=column)
+    for column, values in first.evaluations().items():
+        np.testing.assert_array_equal(values, second.evaluations()[column], err_msg=column)
+    other = Run(config(task="digits", tower="adam/sgd(1e-4)", seed=4, steps=30))
+    other.run()
+    assert not np.array_equal(other.metrics()["train_loss"], a["train_loss"])  # the seed matters
+
+
+# ------------------------------------------------------------------------------------------------ the run
+
+def test_synchronous_run_records_every_step():
+    run = Run(config(task="spirals", tower="sgd(0.1)/sgd(1e-3)", steps=45, batch_size=100))
+    assert run.status == "idle"
+    assert run.run() == "done"
+    m = run.metrics()
+    columns = run.optimizer.towers[0].columns()
+    assert list(m) == ["step", "epoch", "train_loss"] + columns
+    assert all(len(v) == 45 for v in m.values())
+    np.testing.assert_array_equal(m["step"], np.arange(1, 46))
+    np.testing.assert_array_equal(m["epoch"], (m["step"] - 1) // run.steps_per_epoch + 1)
+    assert np.isfinite(m["train_loss"]).all()
+    assert m["level1.alpha"][-1] != m["level1.alpha"][0]  # the tower moved alpha
+    np.testing.assert_allclose(m["level1.alpha"][-1], run.optimizer.hyperparameters()[0]["alpha"], rtol=1e-6)
+    e = run.evaluations()
+    assert e["step"][0] == 0 and e["step"][-1] == 45
+    assert np.all(np.diff(e["step"]) > 0)
+    final = run.final()
+    assert final["test_loss"] == e["test_loss"][-1] and final["test_accuracy"] == e["test_accuracy"][-1]
+    assert run.steps_done == 45 and run.progress == 1.0 and run.steps_per_second > 0
+
+
+def test_epochs_set_the_length_and_evaluations_default_to_once_per_epoch():
+    run = Run(config(task="spirals", steps=None, epochs=2, batch_size=160))
+    assert run.total_steps == 2 * run.steps_per_epoch
+    run.run()
+    e = run.evaluations()["step"]
+    assert len(e) >= 3 and e[-1] == run.total_steps
+
+
+def test_controls_from_another_thread():
+    run = Run(config(task="digits", steps=LONG))
+    run.start()
+    poll(lambda: run.steps_done > 3)
+    assert run.status == "running"
+    controller = threading.Thread(target=run.pause)
+    controller.start()
+    controller.join(60)
+    assert run.status == "paused"
+    paused_at = run.steps_done
+    time.sleep(0.3)
+    assert run.steps_done == paused_at
+    assert len(run.metrics()["step"]) == paused_at  # everything was fetched at the pause
+    assert run.step(5) == "paused"
+    assert run.steps_done == paused_at + 5
+    assert len(run.metrics()["step"]) == paused_at + 5
+    run.resume()
+    poll(lambda: run.steps_done > paused_at + 20)
+    assert run.status == "running"
+    stopper = threading.Thread(target=run.stop)
+    stopper.start()
+    stopper.join(60)
+    assert run.wait(60) == "stopped"
+    stopped_at = run.steps_done
+    assert paused_at + 20 < stopped_at < LONG
+    assert len(run.metrics()["step"]) == stopped_at
+    assert run.resume() == "stopped" and run.steps_done == stopped_at
+
+
+def test_double_start_starts_one_thread():
+    run = Run(config(task="digits", steps=LONG))
+    run.start()
+    first = run._thread
+    run.start()
+    assert run._thread is first
+    assert sum(t.name == "gdtuo-run" and t.is_alive() for t in threading.enumerate()) == 1
+    with pytest.raises(RuntimeError, match="already started"):
+        run.run()
+    run.stop()
+    assert run.wait(60) == "stopped"
+
+
+def test_step_before_start_and_wait():
+    run = Run(config(task="digits", steps=30))
+    assert run.wait() == "idle"
+    assert run.step(3) == "paused" and run.steps_done == 3
+    assert run.step(2) == "paused" and run.steps_done == 5
+    run.resume()
+    assert run.wait(60) == "done" and run.steps_done == 30
+
+
+def test_divergence_is_reported_and_records_are_kept(tmp_path):
+    run = Run(config(task="digits", tower=DIVERGES, steps=200))
+    assert run.run() == "diverged"
+    m = run.metrics()
+    n = run.steps_done
+    assert 0 < n < 200 and len(m["step"]) == n and m["step"][-1] == n
+    found = re.fullmatch(rf"diverged at step {n}: non-finite (level\d\.\w+) \((\S+)\).*", run.message)
+    assert found, run.message
+    assert not np.isfinite(m[found.group(1)][-1])
+    assert np.isfinite(m[found.group(1)][:-1]).all()
+    paths = run.export(tmp_path)
+    with open(paths["metrics"]) as f:
+        assert len(list(csv.reader(f))) == n + 1
+
+
+class _Trap(nn.Module):
+    """A tanh MLP that, while training, outputs NaN (or raises) from its ``at``-th forward pass on."""
+
+    def __init__(self, at: int, fail: str):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2))
+        self.at, self.fail, self.calls = at, fail, 0
+
+    def forward(self, x):
+        out = self.net(x)
+        if self.training:
+            self.calls += 1
+            if self.calls >= self.at:
+                if self.fail == "raise":
+                    raise RuntimeError("boom in forward")
+                out = out * float("nan")
+        return out
+
+
+@pytest.fixture
+def trap_task(monkeypatch):
+    """Register a task 'trap' whose model fails at its 7th training step (``task_options={'fail': ...}``)."""
+    def build(model, data_root, seed, *, fail="nan"):
+        spirals = make_task("spirals", seed=seed, n=200)
+        return Task("trap", model, spirals.train_x, spirals.train_y, spirals.test_x, spirals.test_y,
+                    lambda: _Trap(7, fail), F.cross_entropy, "accuracy", "spirals with a trap", 2)
+
+    monkeypatch.setitem(TASKS, "trap", TaskSpec("trap", "test task", ("mlp",), "mlp", False, build))
+    return "trap"
+
+
+def test_non_finite_loss_is_divergence(trap_task):
+    run = Run(config(task=trap_task, tower="sgd(0.1)", steps=100))
+    assert run.run() == "diverged"
+    assert run.steps_done == 7 and len(run.metrics()["train_loss"]) == 7
+    assert run.message.startswith("diverged at step 7: non-finite train loss (nan)")
+    assert np.isfinite(run.metrics()["train_loss"][:6]).all()
+
+
+def test_error_in_the_thread_is_reported(trap_task):
+    run = Run(config(task=trap_task, steps=100, task_options={"fail": "raise"}))
+    run.start()
+    assert run.wait(60) == "error"
+    assert run.message == "error: RuntimeError: boom in forward"
+    assert "boom in forward" in run.error_traceback and "Traceback" in run.error_traceback
+    assert run.steps_done == 6 and len(run.metrics()["step"]) == 6
+    assert not run._thread.is_alive()
+
+
+@pytest.mark.parametrize("name", ["prodigy", "schedulefree", "dadaptation"])
+def test_baselines_train_instead_of_the_tower(name):
+    run = Run(config(task="digits", baseline=name, steps=30))
+    assert run.run() == "done"
+    m = run.metrics()
+    assert list(m) == ["step", "epoch", "train_loss", "level1.alpha"] and len(m["step"]) == 30
+    assert np.isfinite(m["level1.alpha"]).all() and (m["level1.alpha"] > 0).all()
+    assert m["train_loss"][-5:].mean() < m["train_loss"][:5].mean()
+    assert name in run.config.summary()
+
+
+# ------------------------------------------------------------------------------------------------ observers
+
+def concatenated(updates, part):
+    keys = getattr(updates[0], part).keys()
+    return {k: np.concatenate([getattr(u, part)[k] for u in updates]) for k in keys}
+
+
+def test_observer_updates_add_up_to_the_history():
+    updates = []
+    run = Run(config(task="digits", steps=250), observers=[updates.append])
+    started = time.monotonic()
+    assert run.run() == "done"
+    took = time.monotonic() - started
+    assert updates and all(isinstance(u, Update) for u in updates)
+    assert updates[-1].final and updates[-1].status == "done" and updates[-1].step == 250
+    assert not any(u.final for u in updates[:-1])
+    for part, history in (("rows", run.metrics()), ("evaluations", run.evaluations())):
+        got = concatenated(updates, part)
+        assert list(got) == list(history)
+        for k in history:
+            np.testing.assert_array_equal(got[k], history[k], err_msg=f"{part}.{k}")
+    assert len(updates) <= took / 0.25 + 3  # rate-bounded: batches, not one call per step
+
+
+def test_a_blocked_observer_does_not_hold_up_training():
+    release, entered = threading.Event(), threading.Event()
+    updates = []
+
+    def stuck(update):
+        updates.append(update)
+        entered.set()
+        release.wait(120)
+
+    run = Run(config(task="digits", steps=300), observers=[stuck])
+    run.start()
+    assert entered.wait(60)
+    poll(lambda: run.status in FINISHED)  # training finishes while the observer is still blocked
+    assert run.status == "done" and not release.is_set() and len(updates) == 1
+    release.set()
+    assert run.wait(60) == "done"
+    assert updates[-1].final
+    np.testing.assert_array_equal(concatenated(updates, "rows")["step"], np.arange(1, 301))
+
+
+def test_a_raising_observer_does_not_kill_the_run():
+    seen = []
+
+    def bad(update):
+        raise ValueError("observer bug")
+
+    run = Run(config(task="digits", steps=60), observers=[bad, seen.append])
+    assert run.run() == "done" and run.steps_done == 60
+    assert run.observer_errors and "ValueError: observer bug" in run.observer_errors[0]
+    assert seen[-1].final
+
+
+def test_add_and_remove_observers():
+    late, removed = [], []
+    run = Run(config(task="digits", steps=LONG), observers=[removed.append])
+    run.remove_observer(removed.append)
+    run.step(10)
+    run.add_observer(late.append)
+    run.stop()
+    run.wait(60)
+    assert not removed
+    np.testing.assert_array_equal(concatenated(late, "rows")["step"], np.arange(1, 11))
+
+
+def test_throughput_hook():
+    calls = []
+    assert throughput(config(task="digits", steps=30), observers=[calls.append]) > 0
+    assert calls and calls[-1].final
+
+
+# ------------------------------------------------------------------------------------------------ export, report
+
+def test_export_files(tmp_path):
+    run = Run(config(task="digits", tower="adam/sgd(1e-5)", steps=25))
+    run.run()
+    paths = run.export(tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        ["config.json", "metrics.csv", "evaluations.csv", "report.html"])
+    with open(paths["metrics"]) as f:
+        rows = list(csv.reader(f))
+    columns = run.optimizer.towers[0].columns()
+    assert rows[0] == ["step", "epoch", "train_loss"] + columns
+    assert len(rows) == 26
+    m = run.metrics()
+    for i, name in enumerate(rows[0]):
+        np.testing.assert_array_equal([float(r[i]) for r in rows[1:]], m[name])
+    with open(paths["evaluations"]) as f:
+        assert next(csv.reader(f)) == ["step", "test_loss", "test_accuracy"]
+    page = paths["report"].read_text()
+    for div in ("loss", "accuracy", "level1", "level2"):
+        assert f'id="{div}"' in page
+    for name in ["train loss", "train loss (smoothed)", "test loss", "test accuracy"]:
+        assert f'"name":"{name}"' in page
+    for name in columns:  # a chart line for every step size and every hyperparameter that moved
+        if "alpha" in name or not np.all(m[name] == m[name][0]):
+            assert f'"name":"{name}"' in page
+        else:  # the others are listed in their level's title
+            assert f'"name":"{name}"' not in page and f"{name.split('.')[1]}={m[name][0]:g}" in page
+    assert page.count("plotly.js v") == 1  # plotly.js inlined once
+    assert run.config.summary() in page
+
+
+def history(alpha):
+    steps = np.arange(1, len(alpha) + 1)
+    return {"steps": {"step": steps, "epoch": steps, "train_loss": np.linspace(2, 1, len(alpha)),
+                      "level1.alpha": np.asarray(alpha), "level2.alpha": np.full(len(alpha), 1e-3)},
+            "evaluations": {"step": np.array([0, len(alpha)]), "test_loss": np.array([2.0, 1.0])},
+            "tower": "sgd(0.01)/sgd(0.001)", "title": "made up"}
+
+
+def traces(figure):
+    return {t.name: np.asarray(t.y, dtype=float) for t in figure.data}
+
+
+def test_report_shows_negative_step_sizes_on_a_linear_axis():
+    negative = dict(run_figures(history(np.linspace(0.01, -0.5, 50))))["level1"]
+    assert "went negative" in negative.layout.title.text and "linear axis" in negative.layout.title.text
+    assert negative.layout.yaxis.type != "log"
+    assert traces(negative)["level1.alpha"].min() == -0.5
+    positive = dict(run_figures(history(np.linspace(0.01, 0.5, 50))))["level1"]
+    assert "went negative" not in positive.layout.title.text and positive.layout.yaxis.type == "log"
+
+
+def test_report_thins_long_series_but_keeps_extremes():
+    alpha = np.full(100_000, 0.01)
+    alpha[54_321] = -7.25
+    alpha[77_777] = 3.5
+    figures = dict(run_figures(history(alpha)))
+    y = traces(figures["level1"])["level1.alpha"]
+    assert len(y) <= 5000 and y.min() == -7.25 and y.max() == 3.5
+    assert len(traces(figures["loss"])["train loss"]) <= 5000
+    assert len(report_html(history(alpha))) < 6_000_000
