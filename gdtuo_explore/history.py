@@ -33,15 +33,21 @@ class History:
             i += n
         self._filled += 1
 
-    def fetch(self) -> np.ndarray:
-        """All rows so far as a host array of shape (steps, width)."""
+    def fetch(self, since: int = 0) -> np.ndarray:
+        """Rows ``since`` onwards (0: all rows so far) as a host array of shape (rows, width); costs only those rows."""
         for i, chunk in enumerate(self._device_chunks):
             rows = self._filled if i == len(self._device_chunks) - 1 else self.chunk
             self._host.append(chunk[:rows].cpu().double().numpy())
         if self._device_chunks:
             self._device_chunks, self._filled = [], self.chunk
-            self._host = [np.concatenate(self._host)] if len(self._host) > 1 else self._host
-        return self._host[0] if self._host else np.zeros((0, self.width))
+        if len(self._host) > 64:  # one host array per fetch: merge them now and then
+            self._host = [np.concatenate(self._host)]
+        out, offset = [], 0
+        for rows in self._host:
+            if offset + len(rows) > since:
+                out.append(rows[max(0, since - offset):])
+            offset += len(rows)
+        return np.concatenate(out) if out else np.zeros((0, self.width))
 
     def __len__(self) -> int:
         host = sum(len(h) for h in self._host)

@@ -100,9 +100,9 @@ class HyperOptimizer(torch.optim.Optimizer):
         """Every level's current hyperparameters in natural units, bottom level first (reads from the device)."""
         return self._towers[group].values()
 
-    def history(self, group: int = 0) -> dict:
-        """Per-step hyperparameters of a group: ``{"step", "level1.alpha", ..., "ok"}`` as numpy arrays."""
-        return self._towers[group].history()
+    def history(self, group: int = 0, since: int = 0) -> dict:
+        """Per-step hyperparameters of a group after step ``since``: ``{"step", "level1.alpha", ..., "ok"}``."""
+        return self._towers[group].history(since)
 
     def nonfinite(self) -> dict | None:
         """None if every step was finite, else the first group's report ``{"step", "what", "message"}``."""

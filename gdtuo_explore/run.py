@@ -429,8 +429,8 @@ class Run:
         cols = {"step": steps, "epoch": (steps - 1) // self.steps_per_epoch + 1, "train_loss": losses}
         history = None
         if self.baseline is None:
-            history = self.optimizer.history()
-            cols.update((c, history[c][first:first + n]) for c in self.hyperparameter_columns)
+            history = self.optimizer.history(since=first)
+            cols.update((c, history[c][:n]) for c in self.hyperparameter_columns)
         else:
             cols[BASELINE_COLUMNS[0]] = np.array(self._pending_sizes)
             self._pending_sizes.clear()
@@ -457,7 +457,7 @@ class Run:
             step = report["step"]
             for what in report["what"]:
                 if what in history:
-                    found.append((step, f"{what} ({history[what][step - 1]:g})"))
+                    found.append((step, f"{what} ({history[what][step - 1 - first]:g})"))
                 elif not what.endswith("gradient"):
                     found.append((step, what.removeprefix("the ")))
                 elif all(s != step for s, _ in found):  # a bad gradient with a finite loss

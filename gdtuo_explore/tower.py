@@ -82,6 +82,7 @@ class Tower:
         self.t = 0
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
         self._history = History(len(raws) + 2, like.dtype, like.device) if history else None
+        self._refused_row = None
         self._reset_state(sum(sizes), like, list(sizes))
 
     def _reset_state(self, n, like, sizes):
@@ -186,19 +187,25 @@ class Tower:
             i += len(f.names)
         return out
 
-    def history(self) -> dict[str, np.ndarray]:
-        """Every recorded step: ``{"step", "level1.alpha", ..., "ok", "gradient_ok"}`` as host arrays.
+    def history(self, since: int = 0) -> dict[str, np.ndarray]:
+        """Recorded steps after step ``since``: ``{"step", "level1.alpha", ..., "ok", "gradient_ok"}`` (host arrays).
 
-        Steps are numbered from 1 (the values after that many updates). Fetched from the device in one batch. If a
-        step was refused (``ok`` False) the history ends with it, holding the values that step tried to write.
+        Steps are numbered from 1 (the values after that many updates). Fetched from the device in one batch; the
+        cost is that of the rows returned. If a step was refused (``ok`` False) the history ends with it, holding
+        the values that step tried to write.
         """
         if self._history is None:
             raise ValueError("this tower was made with history=False")
-        rows = self._history.fetch()  # columns: the store, the gradient's sum, ok
-        refused = np.flatnonzero(rows[:, -1] < 0.5)
-        if len(refused):  # every step after the first refused one was refused too: keep up to that one
-            rows = rows[: refused[0] + 1]
-        cols = {"step": np.arange(self._history.start + 1, self._history.start + 1 + len(rows))}
+        first = max(0, since - self._history.start)
+        rows = self._history.fetch(first)  # columns: the store, the gradient's sum, ok
+        if self._refused_row is None:
+            refused = np.flatnonzero(rows[:, -1] < 0.5)
+            if len(refused):
+                self._refused_row = first + int(refused[0])
+        if self._refused_row is not None:  # every step after the first refused one was refused too
+            rows = rows[: max(0, self._refused_row + 1 - first)]
+        start = self._history.start + first + 1
+        cols = {"step": np.arange(start, start + len(rows))}
         cols.update(zip(self.columns(), self._naturals(rows[:, :-2]).T))
         cols["ok"] = rows[:, -1] > 0.5
         cols["gradient_ok"] = np.isfinite(rows[:, -2])
@@ -210,15 +217,16 @@ class Tower:
             return None
         if self._history is None:
             return {"step": None, "what": [], "message": "a hyperparameter or the weights' update became non-finite"}
-        h = self.history()
-        i = len(h["ok"]) - 1
-        if not h["gradient_ok"][i]:
+        if self._refused_row is None:
+            self.history()  # finds the refused row
+        h = {k: v[0] for k, v in self.history(since=self._history.start + self._refused_row).items()}
+        if not h["gradient_ok"]:
             what = ["the loss or the gradient"]
         else:
-            what = [c for c in self.columns() if not np.isfinite(h[c][i])] or ["the weights' update"]
-        return {"step": int(h["step"][i]), "what": what,
-                "message": f"step {int(h['step'][i])}: non-finite {', '.join(what)}; the step was refused and the "
-                           "weights and hyperparameters kept their last finite values"}
+            what = [c for c in self.columns() if not np.isfinite(h[c])] or ["the weights' update"]
+        step = int(h["step"])
+        return {"step": step, "what": what, "message": f"step {step}: non-finite {', '.join(what)}; the step was "
+                "refused and the weights and hyperparameters kept their last finite values"}
 
     # -- device and checkpoints ------------------------------------------------------------------------------
     def to(self, device) -> "Tower":
@@ -263,6 +271,7 @@ class Tower:
             f.hp = self._natural(f) if (self.t > 0 and k <= self.top) else None
         if self._history is not None:
             self._history = History(self.store.numel() + 2, self.store.dtype, device, start=self.t)
+            self._refused_row = None
 
 
 def _spec_or_kinds(level: Level) -> str:

@@ -181,6 +181,9 @@ def test_history_is_per_step_in_natural_units(data):
     assert h["level1.alpha"][0] == pytest.approx(1e-3)  # the first step moves no hyperparameter
     assert h["level1.alpha"][-1] != pytest.approx(1e-3)
     assert (h["level2.alpha"] == 1e-5).all()
+    later = opt.history(since=20)  # only what is new: the engine fetches in batches
+    assert list(later["step"]) == [21, 22, 23, 24, 25]
+    assert list(later["level1.alpha"]) == list(h["level1.alpha"][20:])
 
 
 def test_sgd_learns_momentum_from_zero_when_asked(data):
