@@ -1,0 +1,89 @@
+"""``ShownRun``: a run on the explorer's charts -- its label, colour and config, and the engine's :class:`Run` once
+it is built. Building a run (loading data, making the model) happens in a short-lived thread, so a click never
+blocks the notebook; the run then trains in the engine's own thread."""
+from __future__ import annotations
+
+import itertools
+import threading
+
+from ..config import RunConfig
+from ..run import Run
+
+#: Line colours, one per run shown (plotly's default cycle).
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+_numbers = itertools.count(1)
+
+
+class ShownRun:
+    """A run the explorer shows. ``observer(shown, update)`` gets the run's updates once it trains. ``label``
+    defaults to ``run N: TOWER``, numbered in the order runs were made.
+
+    ``status`` is ``starting`` while the run is being built, ``error`` if building it failed (``error`` then holds
+    the reason), and the run's own status after that.
+    """
+
+    def __init__(self, config: RunConfig, observer, label: str | None = None):
+        self.number = next(_numbers)
+        self.label = label or f"run {self.number}: {config.tower}"
+        self.color = COLORS[(self.number - 1) % len(COLORS)]
+        self.config = config
+        self.run: Run | None = None
+        self.error = ""
+        self._observer = observer
+        self._cancelled = False
+        self._lock = threading.Lock()
+        self._builder: threading.Thread | None = None
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "error"
+        return "starting" if self.run is None else self.run.status
+
+    def launch(self, steps: int | None = None, on_error=None) -> None:
+        """Build the run in a background thread, then start it (or, with ``steps``, train that many steps and
+        pause). ``on_error(shown)`` is called if the run cannot be built."""
+        self._builder = threading.Thread(target=self._build, args=(steps, on_error), name="gdtuo-explorer-build",
+                                         daemon=True)
+        self._builder.start()
+
+    def _build(self, steps, on_error) -> None:
+        try:
+            run = Run(self.config, observers=[lambda update: self._observer(self, update)])
+        except Exception as err:  # noqa: BLE001 - bad input, missing data, no device: shown, never raised
+            self.error = f"could not start: {err}"
+            if on_error is not None:
+                on_error(self)
+            return
+        with self._lock:
+            self.run = run
+            if self._cancelled:
+                run.stop(wait=False)
+                return
+        if steps is None:
+            run.start()
+        else:
+            run.step(steps, wait=False)
+
+    def cancel(self) -> None:
+        """Stop the run (or keep it from starting if it is still being built)."""
+        with self._lock:
+            self._cancelled = True
+            run = self.run
+        if run is not None:
+            run.stop(wait=False)
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the run is built and has finished (or was never built); returns the status."""
+        if self._builder is not None:
+            self._builder.join(timeout)
+        if self.run is not None:
+            self.run.wait(timeout)
+        return self.status
+
+    def final(self) -> dict:
+        """The run's latest evaluation (see :meth:`Run.final`), or an empty dict before it is built."""
+        return self.run.final() if self.run is not None else {}
+
+    def __repr__(self) -> str:
+        return f"ShownRun({self.label!r}, status={self.status!r})"

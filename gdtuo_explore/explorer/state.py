@@ -1,0 +1,310 @@
+"""``ExplorerState``: the explorer's one model. Every widget observes it or calls its commands; nothing else holds
+state.
+
+It holds the setup of the next run (the tower spec, task, model, batch size, budget, seed, device), the run on the
+charts (``current``) and the finished or reference runs drawn as overlays (``compared``), the current run's status
+line, and the sweep (:class:`SweepState`). Run updates arrive from the engine's dispatcher thread; the state turns
+them into traits (status, message, progress, alerts) and hands them to listeners (the charts) registered with
+:meth:`on_update`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from pathlib import Path
+
+import torch
+from traitlets import Dict, Enum, Float, HasTraits, Instance, Int, List, Unicode, observe
+
+from ..baselines import BASELINES, check_baseline
+from ..config import RunConfig, baseline_spec
+from ..tasks import TASKS
+from . import towers
+from .shown_run import ShownRun
+from .sweep_state import SweepState
+
+DEFAULT_EPOCHS = 30   # the paper's budget for its SGD stacks; about 700 steps on digits, a few seconds to watch
+MAX_COMPARED = 8      # overlays kept; the oldest goes first
+ACTIVE = ("starting", "running", "paused")
+FORMAT = "gdtuo-explore explorer"
+_ALPHA = re.compile(r"^level(\d+)\.(.*alpha)$")
+
+
+def devices() -> list[tuple[str, str]]:
+    """The devices this kernel can train on, GPU first: ``[(label, device name), ...]``."""
+    out = [(f"cuda:{i} ({torch.cuda.get_device_name(i)})", f"cuda:{i}") for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append(("mps (Apple GPU)", "mps"))
+    return out + [("cpu", "cpu")]
+
+
+class ExplorerState(HasTraits):
+    """The setup, the runs on the charts and their status. Commands are methods; views observe the traits."""
+
+    # the setup of the next run
+    tower = Unicode(towers.canonical(towers.DEFAULT_TOWER), help="canonical tower spec, bottom level first")
+    spec_error = Unicode("", help="why the last tower edit was refused ('' if it was not)")
+    task = Unicode("digits")
+    model = Unicode(TASKS["digits"].default_model)
+    batch_size = Int(64)
+    budget = Int(DEFAULT_EPOCHS)
+    unit = Enum(("epochs", "steps"), "epochs", help="the unit of budget")
+    seed = Int(0)
+    device = Unicode(devices()[0][1])
+    options = Dict(help="other RunConfig fields (data_root, task_options, eval_every, ...), passed through")
+
+    # the runs
+    current = Instance(ShownRun, allow_none=True, help="the run on the charts")
+    compared = List(help="finished and reference runs drawn as overlays (ShownRun)")
+    status = Unicode("idle")
+    message = Unicode("Ready: choose a tower and press Run.")
+    progress = Float(0.0)
+    steps_done = Int(0)
+    total_steps = Int(0)
+    epoch = Int(0)
+    steps_per_second = Float(0.0)
+    notice = Unicode("", help="a note about the setup, e.g. that a change applies to the next run")
+    alerts = List(Unicode(), help="warnings about the current run, e.g. a step size that went negative")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.sweep = SweepState()
+        self._listeners = []
+        self._lock = threading.RLock()
+        self._flagged: set[str] = set()
+
+    # -- the setup -------------------------------------------------------------------------------------------
+    def edit_tower(self, edit, *args) -> bool:
+        """Apply ``edit(tower, *args) -> spec`` (see :mod:`.towers`); on ValueError keep the tower and set
+        ``spec_error``. Returns whether the tower changed."""
+        try:
+            spec = edit(self.tower, *args)
+        except ValueError as err:
+            self.spec_error = str(err)
+            return False
+        self.spec_error = ""
+        self.tower = spec
+        return True
+
+    def set_tower(self, spec: str) -> bool:
+        """Set the tower from spec text (canonicalised); a bad spec sets ``spec_error`` instead."""
+        return self.edit_tower(lambda _, text: towers.canonical(text), spec)
+
+    def apply_preset(self, name: str) -> bool:
+        """Set the tower to one of :data:`towers.PRESETS`."""
+        return self.set_tower(towers.PRESETS[name])
+
+    @observe("task")
+    def _task_changed(self, change) -> None:
+        if self.model not in TASKS[change["new"]].models:
+            self.model = TASKS[change["new"]].default_model
+
+    @observe("tower", "task", "model", "batch_size", "budget", "unit", "seed", "device")
+    def _setup_changed(self, change) -> None:
+        if self.status in ACTIVE and self.current is not None:
+            self.notice = (f"Changes apply to the next run; the run on the charts keeps "
+                           f"{self.current.config.tower} on {self.current.config.task}.")
+
+    def config(self) -> RunConfig:
+        """The setup as a :class:`RunConfig` (not yet validated: a Run validates it)."""
+        budget = {"epochs": self.budget} if self.unit == "epochs" else {"steps": self.budget}
+        return RunConfig(task=self.task, model=self.model, tower=self.tower, batch_size=self.batch_size,
+                         seed=self.seed, device=self.device, **budget, **self.options)
+
+    def load_config(self, config: RunConfig) -> None:
+        """Set the setup from a run config (ValueError naming a bad field). Its tower is the setup's tower (a
+        ``baseline`` is not part of the setup); device ``auto``, or one this kernel lacks, becomes the first
+        available device (the latter with a notice)."""
+        checked = dataclasses.replace(config, device="cpu", task_options=dict(config.task_options)).validate()
+        fields = checked.to_dict()
+        self.set_tower(fields.pop("tower"))
+        self.task = fields.pop("task")
+        self.model = fields.pop("model")
+        self.batch_size = fields.pop("batch_size")
+        epochs, steps = fields.pop("epochs"), fields.pop("steps")
+        self.unit, self.budget = ("steps", steps) if steps is not None else ("epochs", epochs)
+        self.seed = fields.pop("seed")
+        names = [name for _, name in devices()]
+        device = {"auto": names[0], "cuda": "cuda:0"}.get(config.device, config.device)
+        if device not in names:
+            self.notice = f"This kernel has no device {config.device!r}: using {names[0]}."
+            device = names[0]
+        self.device = device
+        for name in ("device", "baseline"):
+            fields.pop(name)
+        self.options = {k: v for k, v in fields.items() if v not in (None, {})}
+
+    def to_dict(self) -> dict:
+        """The explorer's state as JSON-ready data: the next run's config and the sweep settings."""
+        return {"format": FORMAT, "version": 1, "config": self.config().to_dict(), "sweep": self.sweep.settings()}
+
+    def load(self, data: dict) -> None:
+        """Restore a state written by :meth:`to_dict`."""
+        self.load_config(RunConfig.from_dict(data["config"]))
+        self.sweep.load(data.get("sweep", {}))
+
+    # -- runs --------------------------------------------------------------------------------------------------
+    def on_update(self, listener) -> None:
+        """Call ``listener(shown, update)`` for every update of every shown run (from the engine's threads), and
+        ``listener(shown, None)`` when a run could not be built (``shown.error`` says why)."""
+        self._listeners.append(listener)
+
+    def start(self) -> bool:
+        """Run: resume a paused run, or start a new one from the setup (the previous run becomes an overlay).
+        Does nothing (returns False) while a run is starting or running, so a double click starts one run."""
+        return self._start(None)
+
+    def step(self, n: int = 1) -> bool:
+        """Train ``n`` steps, then pause: on the paused or running run, or on a new one."""
+        with self._lock:
+            if self.status in ("running", "paused") and self.current is not None and self.current.run is not None:
+                self.current.run.step(n, wait=False)
+                return True
+        return self._start(n)
+
+    def _start(self, steps: int | None) -> bool:
+        with self._lock:
+            if self.status in ("starting", "running"):
+                return False
+            if self.status == "paused" and self.current is not None and self.current.run is not None:
+                self.current.run.resume()
+                return True
+            previous = self.current
+            config = self.config()
+            shown = ShownRun(config, self._observe)
+            self._clear("starting", f"Preparing {config.task} / {config.model} ...")
+            if previous is not None and previous.run is not None and len(previous.run.metrics()["step"]):
+                self._keep(previous)
+            self.current = shown
+        shown.launch(steps, on_error=self._start_failed)
+        return True
+
+    def _clear(self, status: str, message: str) -> None:
+        """A fresh status line: no alerts, notice, progress or speed."""
+        self._flagged.clear()
+        self.alerts, self.notice = [], ""
+        self.progress, self.steps_done, self.epoch, self.steps_per_second = 0.0, 0, 0, 0.0
+        self.status, self.message = status, message
+
+    def _start_failed(self, shown: ShownRun) -> None:
+        with self._lock:
+            if shown is self.current:
+                self.status, self.message = "error", shown.error
+        for listener in self._listeners:
+            listener(shown, None)
+
+    def pause(self) -> None:
+        """Pause the current run after its current step."""
+        if self.current is not None and self.current.run is not None:
+            self.current.run.pause(wait=False)
+
+    def stop(self) -> None:
+        """Stop the current run (what it recorded stays on the charts)."""
+        with self._lock:
+            shown = self.current
+            if shown is None or self.status not in ACTIVE:
+                return
+            shown.cancel()
+            if shown.run is None or shown.run.status == "stopped":
+                self.status, self.message = "stopped", "stopped before it started"
+
+    def reset(self) -> None:
+        """Stop and forget the current run (overlays stay); the charts show the setup again."""
+        with self._lock:
+            shown, self.current = self.current, None
+            if shown is not None:
+                shown.cancel()
+            self._clear("idle", "Ready: choose a tower and press Run.")
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the current run finished (or ``timeout`` seconds passed); returns the status."""
+        shown = self.current
+        if shown is not None:
+            shown.wait(timeout)
+        return self.status
+
+    # -- comparisons -------------------------------------------------------------------------------------------
+    def add_baseline(self) -> ShownRun:
+        """Train the tower's bottom level alone, its hyperparameters frozen at their initial values, as an
+        overlay (same task, model, budget and seed)."""
+        spec = baseline_spec(self.tower)
+        return self._add(f"frozen: {spec}", dataclasses.replace(self.config(), tower=spec))
+
+    def add_reference(self, name: str) -> ShownRun:
+        """Train a learning-rate-free optimizer (``prodigy``, ``schedulefree``, ``dadaptation``) as an overlay."""
+        return self._add(BASELINES[name][2], dataclasses.replace(self.config(), baseline=name))
+
+    @staticmethod
+    def reference_available(name: str) -> str:
+        """'' if the reference optimizer ``name`` can run here, else why not."""
+        try:
+            check_baseline(name)
+        except ValueError as err:
+            return str(err)
+        return ""
+
+    def _add(self, label: str, config: RunConfig) -> ShownRun:
+        shown = ShownRun(config, self._observe, label)
+        with self._lock:
+            self._keep(shown)
+        shown.launch(on_error=self._start_failed)
+        return shown
+
+    def _keep(self, shown: ShownRun) -> None:
+        self.compared = (list(self.compared) + [shown])[-MAX_COMPARED:]
+
+    def clear_compared(self) -> None:
+        """Remove every overlay (reference runs still training are stopped)."""
+        with self._lock:
+            old, self.compared = self.compared, []
+        for shown in old:
+            shown.cancel()
+
+    # -- the sweep ----------------------------------------------------------------------------------------------
+    def start_sweep(self) -> bool:
+        """Start the sweep (see :class:`SweepState`) on the setup's task, model, batch size, seed and device."""
+        return self.sweep.start(self.task, self.model, self.batch_size, self.seed, self.device)
+
+    # -- updates from the engine -----------------------------------------------------------------------------
+    def _observe(self, shown: ShownRun, update) -> None:
+        with self._lock:   # a run that stopped being current (Run, Reset) no longer writes the status line
+            if shown is self.current:
+                self.steps_done, self.total_steps, self.epoch = update.step, update.total_steps, update.epoch
+                self.progress, self.steps_per_second = update.progress, update.steps_per_second
+                self.status, self.message = update.status, update.message
+                self._check_step_sizes(update.rows)
+        for listener in self._listeners:
+            listener(shown, update)
+
+    def _check_step_sizes(self, rows: dict) -> None:
+        """Alert once per column when a step size goes negative (the run keeps training: it is shown, not hidden)."""
+        for column, values in rows.items():
+            m = _ALPHA.match(column)
+            if not m or column in self._flagged or not len(values) or values.min() >= 0:
+                continue
+            self._flagged.add(column)
+            first = int((values < 0).argmax())
+            self.alerts = self.alerts + [
+                f"Level {m.group(1)}'s {m.group(2)} went negative at step {int(rows['step'][first])} "
+                f"({values[first]:.3g}): that level now steps uphill."]
+
+    # -- export ------------------------------------------------------------------------------------------------
+    def export(self, directory) -> dict:
+        """Write ``explorer.json`` (this state); the current run's ``config.json``, ``metrics.csv``,
+        ``evaluations.csv`` and ``report.html``; each overlay's files under ``compare-N/``; the sweep's
+        ``sweep/sweep.csv`` and ``sweep/sweep.html``. Returns ``{name: path}`` of what was written."""
+        import json
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"explorer": out / "explorer.json"}
+        paths["explorer"].write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        if self.current is not None and self.current.run is not None:
+            paths.update(self.current.run.export(out))
+        for i, shown in enumerate(self.compared, 1):
+            if shown.run is not None:
+                paths.update({f"compare-{i}.{k}": v for k, v in shown.run.export(out / f"compare-{i}").items()})
+        paths.update({f"sweep.{k}": v for k, v in self.sweep.export(out / "sweep").items()})
+        return {k: Path(v) for k, v in paths.items()}

@@ -1,0 +1,132 @@
+"""Tower edits on spec text: the optimizer choices a level card offers, the paper's presets, and edits that each
+return a new canonical spec (change a level's optimizer, a hyperparameter or what learns; add or remove a level).
+
+Every edit goes through :func:`gdtuo_explore.parse_tower`, so it either gives a valid tower or raises its
+ValueError. Levels are numbered from 0 here, bottom (the weights' optimizer) first.
+"""
+from __future__ import annotations
+
+from ..optimizers import KINDS, Level
+from ..spec import parse_tower
+
+#: The paper's stacks (and one that shows a step size going negative), name -> spec.
+PRESETS = {
+    "SGD": "sgd(0.01)",
+    "SGD / SGD": "sgd(0.01)/sgd(0.01)",
+    "Adam / SGD(1e-5)": "adam/sgd(1e-5)",
+    "Adam / Adam": "adam/adam",
+    "RMSProp / SGD(1e-4)": "rmsprop/sgd(1e-4)",
+    "SGD tower, 5 levels": "sgd(0.01)/sgd(0.01)/sgd(0.01)/sgd(0.01)/sgd(0.01)",
+    "SGD / SGD(100): step size goes negative": "sgd(0.01)/sgd(100)",
+}
+DEFAULT_TOWER = PRESETS["Adam / SGD(1e-5)"]
+
+#: The optimizer menu of a level card: label -> level kind. "SGD with momentum" is SGD with mu > 0.
+CHOICES = {
+    "SGD": "sgd",
+    "SGD with momentum": "sgd",
+    "AdaGrad": "adagrad",
+    "RMSProp": "rmsprop",
+    "Adam": "adam",
+    "SGD, a step size per tensor": "sgd_per_param",
+}
+MOMENTUM = 0.9  # mu of a level switched to "SGD with momentum"
+assert set(CHOICES.values()) == set(KINDS), "every level kind needs a menu entry"
+
+
+def levels(spec: str) -> list[Level]:
+    """The levels of a tower, bottom first (ValueError for a bad spec)."""
+    return parse_tower(spec).levels()
+
+
+def canonical(spec: str) -> str:
+    """The canonical text of a spec (ValueError for a bad spec)."""
+    return str(parse_tower(spec))
+
+
+def choice(level: Level) -> str:
+    """The menu label of a level."""
+    if level.kind == "sgd" and level.momentum():
+        return "SGD with momentum"
+    return next(label for label, kind in CHOICES.items() if kind == level.kind)
+
+
+def shown_hypers(level: Level) -> list[str]:
+    """The hyperparameters a card shows: the learnable ones, and momentum only for SGD with momentum."""
+    names = [h.name for h in level.HYPERS if h.learnable]
+    if level.kind == "sgd" and not level.momentum():
+        names.remove("mu")
+    return names
+
+
+def _text(kind: str, values: dict, learn) -> str:
+    args = [f"{name}={value!r}" for name, value in values.items()]
+    args.append("learn=" + ("+".join(learn) if learn else "none"))
+    return f"{kind}({', '.join(args)})"
+
+
+def _join(parts: list[str]) -> str:
+    return canonical("/".join(parts))
+
+
+def _edit(spec: str, index: int, text: str) -> str:
+    parts = [level.level_spec() for level in levels(spec)]
+    parts[index] = text
+    return _join(parts)
+
+
+def with_choice(spec: str, index: int, label: str) -> str:
+    """Level ``index`` becomes the optimizer ``label`` of :data:`CHOICES`, with that optimizer's defaults (SGD and
+    SGD with momentum keep the step size when switching between each other)."""
+    if label not in CHOICES:
+        raise ValueError(f"unknown optimizer {label!r}; choose one of {', '.join(CHOICES)}")
+    old = levels(spec)[index]
+    kind = CHOICES[label]
+    if kind == "sgd" and old.kind == "sgd":
+        alpha = old.values["alpha"]
+        if label == "SGD":
+            return _edit(spec, index, _text("sgd", {"alpha": alpha, "mu": 0.0}, ("alpha",)))
+        mu = old.values["mu"] or MOMENTUM
+        return _edit(spec, index, _text("sgd", {"alpha": alpha, "mu": mu}, ("alpha", "mu")))
+    if label == "SGD with momentum":
+        return _edit(spec, index, f"sgd(mu={MOMENTUM!r})")
+    return _edit(spec, index, kind)
+
+
+def with_value(spec: str, index: int, name: str, value) -> str:
+    """Level ``index`` with hyperparameter ``name`` starting at ``value`` (a number or its text; ValueError if it
+    is not a number or out of the hyperparameter's range)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} is not a number") from None
+    old = levels(spec)[index]
+    return _edit(spec, index, _text(old.kind, {**old.values, name: value}, old.learn))
+
+
+def with_learn(spec: str, index: int, name: str, on: bool) -> str:
+    """Level ``index`` with hyperparameter ``name`` learning (``on``) or frozen."""
+    old = levels(spec)[index]
+    learn = [n for n in old.learn if n != name] + ([name] if on else [])
+    return _edit(spec, index, _text(old.kind, old.values, learn))
+
+
+def with_level_on_top(spec: str) -> str:
+    """One more level on top: a copy of the current top level (which now learns)."""
+    parts = [level.level_spec() for level in levels(spec)]
+    top = levels(spec)[-1]
+    return _join(parts + [_text(top.kind, top.values, top.default_learn())])
+
+
+def without_level(spec: str, index: int) -> str:
+    """The tower without level ``index`` (ValueError for the last remaining level)."""
+    parts = [level.level_spec() for level in levels(spec)]
+    if len(parts) == 1:
+        raise ValueError("a tower needs at least one level: this is the only one")
+    del parts[index]
+    return _join(parts)
+
+
+def preset_of(spec: str) -> str | None:
+    """The name of the preset with this (canonical) spec, or None."""
+    return next((name for name, text in PRESETS.items() if canonical(text) == spec), None)
