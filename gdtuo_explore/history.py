@@ -19,18 +19,12 @@ class History:
         self._filled = chunk  # rows used in the last device chunk
         self._host: list[np.ndarray] = []
 
-    def record(self, *parts: torch.Tensor) -> None:
-        """Write one row: the given tensors' numbers, one after the other (they must add up to ``width``)."""
+    def record(self, row: torch.Tensor) -> None:
+        """Write one row of ``width`` numbers."""
         if self._filled == self.chunk:
             self._device_chunks.append(torch.empty(self.chunk, self.width, dtype=self.dtype, device=self.device))
             self._filled = 0
-        row = self._device_chunks[-1][self._filled]
-        i = 0
-        for part in parts:
-            n = part.numel()
-            if n:
-                row[i: i + n].copy_(part.reshape(n))
-            i += n
+        self._device_chunks[-1][self._filled].copy_(row)
         self._filled += 1
 
     def fetch(self, since: int = 0) -> np.ndarray:

@@ -87,7 +87,7 @@ class HyperOptimizer(torch.optim.Optimizer):
                 else:
                     grads.append(p.grad.reshape(-1))
             u = tower.step(torch.cat(grads) if len(grads) > 1 else grads[0].clone())
-            torch._foreach_sub_(params, [x.view_as(p) for x, p in zip(u.split([p.numel() for p in params]), params)])
+            torch._foreach_sub_(params, [x.view_as(p) for x, p in zip(u.split(tower.sizes), params)])
         return loss
 
     # -- reading the hyperparameters -------------------------------------------------------------------------

@@ -68,7 +68,7 @@ class Sigmoid(Transform):
         return torch.sigmoid(raw * 2.0)  # = (tanh(raw) + 1) / 2
 
     def grad(self, raw, natural):
-        return natural * (1.0 - natural) * 2.0  # (1 - tanh^2) / 2 = 2 h (1 - h)
+        return torch.addcmul(natural, natural, natural, value=-1.0).mul_(2.0)  # (1 - tanh^2) / 2 = 2 h (1 - h)
 
     def natural_np(self, raw):
         return (np.tanh(raw) + 1.0) / 2.0

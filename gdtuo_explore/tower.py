@@ -61,6 +61,7 @@ class Tower:
 
     def __init__(self, tower, sizes, names, like, *, hypergrad_clip=None, alpha_bounds=None, history=True):
         self.config = parse_tower(tower)
+        self.sizes = list(sizes)
         self.hypergrad_clip, self.alpha_bounds = hypergrad_clip, alpha_bounds
         levels = self.config.levels()
         self.floors: list[_Floor] = []
@@ -77,13 +78,21 @@ class Tower:
             target_names, target_sizes = list(learn), [1] * len(learn)
         # the highest level that has something to move: above a level that learns nothing, levels are inert
         self.top = next((k for k, f in enumerate(self.floors) if not f.learn), len(self.floors) - 1)
-        self.store = torch.tensor(raws, dtype=like.dtype, device=like.device)
+        # one row per step: the store (learned raw hyperparameters), the gradient's sum, and a refused flag; the
+        # history records the whole row in one copy
+        self._row = torch.tensor(raws + [0.0, 0.0], dtype=like.dtype, device=like.device)
+        self._bind_row()
         self._bounds = self._make_bounds(like) if alpha_bounds is not None else None
         self.t = 0
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
         self._history = History(len(raws) + 2, like.dtype, like.device) if history else None
         self._refused_row = None
         self._reset_state(sum(sizes), like, list(sizes))
+
+    def _bind_row(self):
+        n = self._row.numel() - 2
+        self.store, self._store_and_gradient = self._row[:n], self._row[: n + 1]
+        self._gradient_sum, self._refused = self._row[n], self._row[n + 1]
 
     def _reset_state(self, n, like, sizes):
         for k, f in enumerate(self.floors):
@@ -149,15 +158,23 @@ class Tower:
         f = floors[0]
         f.hp = self._natural(f)
         u = f.level.update(f.state, g, f.hp)
-        g_sum = g.sum()  # 3. the guard, on the device: one sum is finite only if every term is
-        total = g_sum + u.sum() if old is None else g_sum + u.sum() + store.sum()
-        ok = torch.eq(total - total, 0.0) & self.ok  # x - x is 0 for finite x, nan for inf and nan
-        u.masked_fill_(~ok, 0.0)
+        # 3. the guard, on the device: a sum is finite only if every term is (x - x is 0 for finite x, else nan)
+        torch.sum(g, 0, out=self._gradient_sum)
+        total = self._store_and_gradient.sum() + u.sum()
+        bad = torch.ne(total - total, 0.0) | ~self.ok
         if self._history is not None:
-            self._history.record(store, g_sum, ok)
-        if old is not None:
-            torch.where(ok, store, old, out=store)
-        self.ok = ok
+            self._refused.copy_(bad)
+            self._history.record(self._row)
+        if u.device.type == "cpu":  # reading a CPU flag is free (and masked_fill_ is slow there)
+            if bad:
+                u.zero_()
+                if old is not None:
+                    store.copy_(old)
+        else:  # on an accelerator, reading the flag would be a host sync: refuse the step on the device
+            u.masked_fill_(bad, 0.0)
+            if old is not None:
+                torch.where(bad, old, store, out=store)
+        self.ok = ~bad
         self.t += 1
         return u
 
@@ -197,9 +214,9 @@ class Tower:
         if self._history is None:
             raise ValueError("this tower was made with history=False")
         first = max(0, since - self._history.start)
-        rows = self._history.fetch(first)  # columns: the store, the gradient's sum, ok
+        rows = self._history.fetch(first)  # columns: the store, the gradient's sum, refused
         if self._refused_row is None:
-            refused = np.flatnonzero(rows[:, -1] < 0.5)
+            refused = np.flatnonzero(rows[:, -1] > 0.5)
             if len(refused):
                 self._refused_row = first + int(refused[0])
         if self._refused_row is not None:  # every step after the first refused one was refused too
@@ -207,7 +224,7 @@ class Tower:
         start = self._history.start + first + 1
         cols = {"step": np.arange(start, start + len(rows))}
         cols.update(zip(self.columns(), self._naturals(rows[:, :-2]).T))
-        cols["ok"] = rows[:, -1] > 0.5
+        cols["ok"] = rows[:, -1] < 0.5
         cols["gradient_ok"] = np.isfinite(rows[:, -2])
         return cols
 
@@ -230,7 +247,8 @@ class Tower:
 
     # -- device and checkpoints ------------------------------------------------------------------------------
     def to(self, device) -> "Tower":
-        self.store = self.store.to(device)
+        self._row = self._row.to(device)
+        self._bind_row()
         self.ok = self.ok.to(device)
         for f in self.floors:
             f.state = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in f.state.items()}
@@ -261,7 +279,7 @@ class Tower:
             raise ValueError(f"this checkpoint is of the tower {sd['spec']!r}, not {spec!r}")
         device = self.store.device
         self.t = int(sd["t"])
-        self.store = sd["store"].to(device=device, dtype=self.store.dtype).clone()
+        self.store.copy_(sd["store"])
         self.ok = sd["ok"].to(device).clone()
         for f, saved in zip(self.floors, sd["levels"]):
             for k, v in saved.items():

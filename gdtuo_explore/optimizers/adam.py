@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from ..hyperparams import SIGMOID, Hyper
-from .base import Level, alpha_hypergrad, along
+from .base import Level, alpha_hypergrad, along, one_minus
 
 _BETA = dict(transform=SIGMOID, low=0.0, high=1.0, open_low=True, open_high=True)
 
@@ -63,9 +63,9 @@ class Adam(Level):
     def update(self, state, g, hp):
         alpha, b1, b2 = hp["alpha"], hp["beta1"], hp["beta2"]
         t = state["t"] = state["t"] + 1
-        m, v = state["m"].lerp_(g, 1.0 - b1), state["v"].lerp_(g * g, 1.0 - b2)
-        c1 = state["c1"] = 1.0 - b1 ** t
-        c2 = state["c2"] = 1.0 - b2 ** t
+        m, v = state["m"].lerp_(g, one_minus(b1)), state["v"].lerp_(g * g, one_minus(b2))
+        c1 = state["c1"] = one_minus(b1 ** t)
+        c2 = state["c2"] = one_minus(b2 ** t)
         d = torch.div(m, torch.div(v, c2).sqrt_() + self.eps)  # m / den
         learn = state["learn"]
         if "beta1" in learn or "beta2" in learn:
@@ -88,13 +88,13 @@ class Adam(Level):
             out["alpha"] = -wm / c1
         if "beta1" in learn:
             wg = torch.dot(w, g)
-            out["beta1"] = -alpha * ((wm - wg) / (b1 * c1) + t * b1 ** (t - 1) * wm / (c1 * c1))
+            out["beta1"] = -alpha * ((wm - wg) / (b1 * c1) + b1 ** (t - 1) * t * wm / (c1 * c1))
         if "beta2" in learn:
-            sv.mul_(self.eps * c2).add_(vv).div_(c2)  # den * sqrt(v_hat) = v_hat + eps sqrt(v_hat)
+            sv.mul_(c2 * self.eps).add_(vv).div_(c2)  # den * sqrt(v_hat) = v_hat + eps sqrt(v_hat)
             z = w.mul_(m).div_(sv)
             zv = torch.dot(z, vv)
             zg2 = torch.dot(torch.mul(z, g, out=sv), g)
-            out["beta2"] = alpha / (2.0 * c1) * ((zv - zg2) / (b2 * c2) + t * b2 ** (t - 1) * zv / (c2 * c2))
+            out["beta2"] = alpha / (c1 * 2.0) * ((zv - zg2) / (b2 * c2) + b2 ** (t - 1) * t * zv / (c2 * c2))
         return out
 
 

@@ -22,6 +22,11 @@ import torch
 from ..hyperparams import Hyper
 
 
+def one_minus(x):
+    """1 - x for a Python float or a tensor (``torch.rsub`` skips the Python wrapper of ``1.0 - tensor``)."""
+    return 1.0 - x if isinstance(x, float) else torch.rsub(x, 1.0)
+
+
 def along(state: dict, d, alpha):
     """The update ``u = alpha * d`` along a direction ``d``, keeping ``d`` when hyperparameters learn, for
     :func:`alpha_hypergrad`."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..hyperparams import SIGMOID, SQUARE, Hyper
-from .base import Level, alpha_hypergrad, along
+from .base import Level, alpha_hypergrad, along, one_minus
 
 
 class RMSProp(Level):
@@ -42,7 +42,7 @@ class RMSProp(Level):
         gamma, s = hp["gamma"], state["s"]
         gg = g * g
         e = torch.sub(s, gg) if "gamma" in state["learn"] else None  # s_{t-1} - g^2
-        s.lerp_(gg, 1.0 - gamma)
+        s.lerp_(gg, one_minus(gamma))
         den = torch.add(s, self.EPS).sqrt_()
         d = torch.div(g, den)
         if e is not None:
