@@ -221,11 +221,15 @@ class RunConfig:
     @classmethod
     def from_json(cls, path) -> "RunConfig":
         """Read a config written by :meth:`to_json` (ValueError if it is not valid JSON or has unknown keys)."""
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON: {err}") from None
-        except OSError as err:
-            raise ValueError(f"cannot read the config {path}: {err.strerror or err}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(path))
+
+
+def read_json(path):
+    """The JSON value in the file ``path``; ValueError saying why if it cannot be read or is not JSON."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    except OSError as err:
+        raise ValueError(f"cannot read {path}: {err.strerror or err}") from None

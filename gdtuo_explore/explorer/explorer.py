@@ -11,13 +11,12 @@ are methods here, with a synchronous face for scripts and tests (``run(wait=True
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 
 import ipywidgets as widgets
 
-from ..config import RunConfig
+from ..config import RunConfig, read_json
 from ..run import Run
 from ..tasks import TASKS
 from .charts import Charts
@@ -41,13 +40,7 @@ def read_setup(config) -> dict:
     if isinstance(config, RunConfig):
         return {"config": config.to_dict()}
     if isinstance(config, (str, os.PathLike)):
-        try:
-            with open(config, encoding="utf-8") as f:
-                config = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{config} is not valid JSON: {err}") from None
-        except OSError as err:
-            raise ValueError(f"cannot read {config}: {err.strerror or err}") from None
+        config = read_json(config)
     if not isinstance(config, dict):
         raise ValueError(f"config must be a RunConfig, a dict or a path to a JSON file, not {type(config).__name__}")
     if config.get("format") == FORMAT:
