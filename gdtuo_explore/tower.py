@@ -65,7 +65,7 @@ class Tower:
         self.hypergrad_clip, self.alpha_bounds = hypergrad_clip, alpha_bounds
         levels = self.config.levels()
         self.floors: list[_Floor] = []
-        target_names, target_sizes, raws = list(names), list(sizes), []
+        target_names, raws = list(names), []
         for k, level in enumerate(levels):
             names_k = level.hyper_names(target_names)
             top = k == len(levels) - 1
@@ -75,7 +75,7 @@ class Tower:
                            transforms={n: level.hyper(n).transform for n in names_k}, start=len(raws))
             raws += [floor.transforms[n].to_raw(level.initial(n)) for n in learn]
             self.floors.append(floor)
-            target_names, target_sizes = list(learn), [1] * len(learn)
+            target_names = list(learn)
         # the highest level that has something to move: above a level that learns nothing, levels are inert
         self.top = next((k for k, f in enumerate(self.floors) if not f.learn), len(self.floors) - 1)
         # one row per step: the store (learned raw hyperparameters), the gradient's sum, and a refused flag; the

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gdtuo_explore import Adam, HyperOptimizer, SGD, gdtuo
+from gdtuo_explore import HyperOptimizer, SGD, gdtuo
 from oracle import MLP, batches
 
 
