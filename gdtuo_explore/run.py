@@ -193,6 +193,8 @@ class Run:
     @property
     def message(self) -> str:
         """A plain-text line about the status, e.g. ``diverged at step 412: non-finite level1.alpha (inf)``."""
+        if self._status == "running":
+            return f"training: step {self._done} of {self.total_steps}"
         return self._message
 
     @property

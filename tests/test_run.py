@@ -418,3 +418,17 @@ def test_report_thins_long_series_but_keeps_extremes():
     assert len(y) <= 5000 and y.min() == -7.25 and y.max() == 3.5
     assert len(traces(figures["loss"])["train loss"]) <= 5000
     assert len(report_html(history(alpha))) < 6_000_000
+
+
+def test_message_follows_the_steps_while_running():
+    run = Run(config(task="spirals", steps=LONG))
+    run.start()
+    try:
+        poll(lambda: run.steps_done > 20)
+        first = run.message
+        poll(lambda: run.steps_done > int(first.split()[2]) + 20)
+        assert first.startswith("training: step ") and first.endswith(f" of {LONG}")
+        assert run.message != first
+    finally:
+        run.stop()
+    assert run.status == "stopped"
