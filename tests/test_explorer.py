@@ -419,3 +419,16 @@ def test_the_throughput_ratio_is_measured():
     ratio = explorer_throughput_ratio(RunConfig(steps=400, device="cpu"), repeats=1)
     print(f"\nthroughput with the explorer / headless: {ratio:.2f}")
     assert 0.2 < ratio < 5   # a real measurement; the benchmark checks >= 0.9 on a quiet machine
+
+
+def test_a_view_that_connects_after_the_run_sees_the_charts():
+    """Voila and a page reload build their views from the widgets' synced state, not from the update messages."""
+    e = explorer_for("sgd/sgd", 40)
+    e.run(wait=True)
+    no_observer_errors(e)
+    for fig in [e.charts.loss] + e.charts.levels:
+        state = fig.get_state()
+        assert state["_widget_layout"]["title"]["text"] == fig.layout.title.text != ""
+        synced = {t["uid"]: t for t in state["_widget_data"]}
+        for t in fig.data:
+            assert len(synced[t.uid]["x"]) == len(t.x) > 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from copy import deepcopy
 
 import ipywidgets as widgets
 import numpy as np
@@ -34,6 +35,16 @@ def _figure(title: str, ytitle: str, height: int) -> go.FigureWidget:
         legend=dict(orientation="h", x=0, y=-0.2, yanchor="top", font=dict(size=10), tracegroupgap=2),
         font=dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=11))
     return fig
+
+
+def publish(fig: go.FigureWidget) -> None:
+    """Copy the figure into its synced widget state, as plotly does when a FigureWidget is displayed on its own.
+
+    Later changes reach open views as one-off messages, so without this a view that connects later (Voila, a page
+    reload) would draw the figure as it was made: empty. Views already open ignore the change.
+    """
+    fig._widget_layout = deepcopy(fig._layout_obj._props)
+    fig._widget_data = deepcopy(fig._data)
 
 
 def is_step_size(name: str) -> bool:
@@ -143,6 +154,11 @@ class Charts:
             for shown in self._shown():
                 self._add_traces(shown, current, spec)
                 self._draw(shown)
+            self._publish()
+
+    def _publish(self) -> None:
+        for fig in [self.loss, self.accuracy] + self.levels:
+            publish(fig)
 
     def _add_traces(self, shown, current, spec: str) -> None:
         """The traces of ``shown``: bold if it is ``current``, else dashed; ``spec`` is the tower on the charts."""
@@ -199,6 +215,8 @@ class Charts:
                 self.rebuild()   # the run's columns are known now (sgd_per_param names its step sizes by tensor)
             else:
                 self._draw(shown)
+                if update.final:
+                    self._publish()
 
     def _draw(self, shown) -> None:
         """Reassign the thinned data of every trace of ``shown`` (caller holds the lock)."""

@@ -1,0 +1,160 @@
+"""The explorer in Voila, in a real browser: serve notebooks/explorer.ipynb with Voila (headless, 127.0.0.1, a free
+port), open it in the system Chromium, wait for the widgets and the Plotly charts, click Run, see the loss chart gain
+points, click Stop, see the status change, save test-artifacts/voila.png.
+
+Voila executes every cell before the page is complete (the notebook's own short synchronous run included: 60 steps
+under GDTUO_FAST=1, as `make test` sets), then the widgets stay live over the kernel's websocket: this proves the
+explorer "works in Voila (no cell blocks)". Fails (never skips) when voila, Chromium or playwright is missing.
+"""
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, REPO, _http, free_port, require_browser
+
+TIMEOUT = 180  # s: server start + executing every cell (the notebook's own run) before the page is complete
+
+# points of a trace, found by its chart's title and its name; -1 if there is no such chart
+TRACE = """([title, name]) => {
+    for (const el of document.querySelectorAll('.js-plotly-plot')) {
+        const t = (el.layout && el.layout.title && el.layout.title.text) || '';
+        if (!t.startsWith(title)) continue;
+        const tr = (el.data || []).find(d => d.name === name);
+        return tr ? {uid: tr.uid || '', n: tr.x ? tr.x.length : 0} : {uid: '', n: 0};
+    }
+    return {uid: '', n: -1};
+}"""
+LOSS = ("<b>Loss</b>", "train loss")
+
+
+def require_voila():
+    try:
+        import voila  # noqa: F401
+    except ImportError:
+        pytest.fail("the Voila browser test cannot run: the python package `voila` is not installed. " + INSTALL_HINT,
+                    pytrace=False)
+
+
+@contextlib.contextmanager
+def voila_server(notebook: Path, timeout: float = TIMEOUT):
+    """Serve a temp copy of ``notebook`` with Voila; yield (url, log_path); always stop it by its process group."""
+    tmp = Path(tempfile.mkdtemp(prefix="gdtuo-voila-"))
+    root, home = tmp / "root", tmp / "home"
+    root.mkdir()
+    shutil.copy(notebook, root / notebook.name)
+    port = free_port()
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+           "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "voila", notebook.name, "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
+           "--Voila.port_retries=0", "--VoilaConfiguration.show_tracebacks=True"]
+    log_path = tmp / "voila.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    log_tail = lambda: log_path.read_text(errors="replace")[-4000:]  # noqa: E731
+    try:
+        deadline = time.monotonic() + timeout
+        while True:  # the static files answer as soon as the server listens (the page itself runs the notebook)
+            if proc.poll() is not None:
+                raise RuntimeError(f"voila exited with code {proc.returncode}:\n{log_tail()}")
+            with contextlib.suppress(OSError, ValueError):
+                if _http(f"{base}/voila/static/voila.js")[0] == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"voila did not answer on port {port} in {timeout}s:\n{log_tail()}")
+            time.sleep(0.25)
+        yield f"{base}/", log_tail
+    except BaseException:
+        print(f"voila log tail ({log_path}):\n{log_tail()}")
+        raise
+    finally:
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+            if proc.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)  # voila's own process group (start_new_session=True); its kernel too
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(wait)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_explorer_runs_and_draws_live_in_voila():
+    require_browser()
+    require_voila()
+    from playwright.sync_api import sync_playwright
+
+    start = time.perf_counter()
+    with voila_server(REPO / "notebooks" / "explorer.ipynb") as (url, _log_tail), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1400})
+        page.set_default_timeout(TIMEOUT * 1000)
+        console = []
+        page.on("console", lambda m: m.type in ("error", "warning") and console.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+        try:
+            page.goto(url)
+            page.wait_for_selector(".jupyter-widgets")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.js-plotly-plot')].filter(e => e.data).length >= 4")
+            trace = lambda: page.evaluate(TRACE, list(LOSS))  # noqa: E731
+            text = lambda: page.locator("body").inner_text()  # noqa: E731
+            # every cell ran before the page completed: the notebook's own run finished and is on the chart
+            page.wait_for_function("() => document.body.innerText.includes('Done after')")
+            loaded = time.perf_counter() - start
+            assert "Traceback" not in text(), "a cell raised"
+            assert page.locator('[data-mime-type="application/vnd.jupyter.error"]').count() == 0, "a cell raised"
+
+            def wait_for(pred, what, timeout=60.0):
+                deadline = time.monotonic() + timeout
+                while not pred():
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"timed out waiting for: {what}")
+                    page.wait_for_timeout(100)
+
+            # Voila's page gets the widgets' state after every cell ran: the charts must show the notebook's run
+            # (a FigureWidget whose synced state is still its empty construction-time one shows no title, no data)
+            wait_for(lambda: trace()["n"] > 0, "the notebook's own run on the loss chart (its title and points)", 15)
+
+            # a long run from the widgets: type a budget, click Run, watch the loss chart grow, click Stop
+            budget = page.locator(".widget-inline-hbox").filter(has=page.locator("label.widget-label",
+                                                                                 has_text="Train for")).first
+            box = budget.locator("input").first
+            box.fill("1000000")
+            box.press("Enter")
+            before = trace()["uid"]
+            page.get_by_role("button", name="Run", exact=True).first.click()
+            clicked = time.perf_counter()
+            wait_for(lambda: trace()["uid"] != before and trace()["n"] > 0, "the new run's first loss points")
+            first_points = time.perf_counter() - clicked
+            n = trace()["n"]
+            wait_for(lambda: trace()["n"] > n, "the loss chart to grow")
+            assert "Training: step" in text()
+            page.get_by_role("button", name="Stop", exact=True).first.click()
+            wait_for(lambda: "Stopped at step" in text(), "the status line to say stopped")
+            stopped = trace()["n"]
+            page.wait_for_timeout(700)
+            assert trace()["n"] == stopped, "the chart still grows after Stop"
+            print(f"\nvoila: page complete {loaded:.1f} s after start; click Run -> first loss points "
+                  f"{first_points:.2f} s; {stopped} loss points at Stop")
+
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shot = ARTIFACTS / "voila.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 50_000
+        except BaseException:
+            with contextlib.suppress(Exception):
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "voila-failure.png"), full_page=True)
+            print("browser console:\n  " + "\n  ".join(console[-30:]))
+            raise
+        finally:
+            browser.close()
