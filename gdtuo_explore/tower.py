@@ -11,8 +11,9 @@ weights' gradient ``g``:
 
 This is the paper's order (first the hyperparameter moves, then the weights move with the new value) and the
 reference package's arithmetic. All learned hyperparameters live in one small tensor (``store``) on the weights'
-device, in raw units (see :mod:`gdtuo_explore.hyperparams`); fixed ones are Python floats. Nothing here reads a
-value back to the host, so a step never synchronises with a GPU.
+device, in raw units (see :mod:`gdtuo_explore.hyperparams`); fixed ones are Python floats. On an accelerator
+nothing here reads a value back to the host, so a step never synchronises with a GPU (on the CPU, where reading a
+flag is free, the guard below branches on it).
 
 Guard rail: if a new hyperparameter or the weights' update is not finite, the step is refused on the device (the
 weights and hyperparameters keep their last finite values) and the tower stays stopped; ``nonfinite()`` says when
