@@ -66,6 +66,19 @@ INSTALL_HINT = ("`make test` installs everything the browser tests need; by hand
                 "`sudo apt-get install chromium` and `.venv/bin/python -m pip install -e '.[lab,baselines,dev]'`")
 
 
+# the explorer's charts, read in the page: points of a trace, found by its chart's title and its name; -1 if there is no such chart
+TRACE = """([title, name]) => {
+    for (const el of document.querySelectorAll('.js-plotly-plot')) {
+        const t = (el.layout && el.layout.title && el.layout.title.text) || '';
+        if (!t.startsWith(title)) continue;
+        const tr = (el.data || []).find(d => d.name === name);
+        return tr ? {uid: tr.uid || '', n: tr.x ? tr.x.length : 0} : {uid: '', n: 0};
+    }
+    return {uid: '', n: -1};
+}"""
+LOSS = ("<b>Loss</b>", "train loss")
+
+
 def require_browser():
     """Fail (not skip) with an install hint when the system Chromium or the playwright package is missing."""
     problems = []

@@ -3,19 +3,8 @@ loss chart and level 1's step-size chart gain points, click Stop, see the status
 click to the first chart points; save test-artifacts/explorer.png (the README's screenshot)."""
 import time
 
-from browser import ARTIFACTS, REPO, jupyter_lab
+from browser import ARTIFACTS, LOSS, REPO, TRACE, jupyter_lab
 
-# points of a trace, found by its chart's title and its name; -1 if there is no such chart
-TRACE = """([title, name]) => {
-    for (const el of document.querySelectorAll('.js-plotly-plot')) {
-        const t = (el.layout && el.layout.title && el.layout.title.text) || '';
-        if (!t.startsWith(title)) continue;
-        const tr = (el.data || []).find(d => d.name === name);
-        return tr ? {uid: tr.uid || '', n: tr.x ? tr.x.length : 0} : {uid: '', n: 0};
-    }
-    return {uid: '', n: -1};
-}"""
-LOSS = ("<b>Loss</b>", "train loss")
 ALPHA = ("<b>Level 1</b>", "alpha")
 
 

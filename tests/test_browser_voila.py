@@ -18,21 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, REPO, _http, free_port, require_browser
+from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, LOSS, REPO, TRACE, _http, free_port,
+                     require_browser)
 
 TIMEOUT = 180  # s: server start + executing every cell (the notebook's own run) before the page is complete
-
-# points of a trace, found by its chart's title and its name; -1 if there is no such chart
-TRACE = """([title, name]) => {
-    for (const el of document.querySelectorAll('.js-plotly-plot')) {
-        const t = (el.layout && el.layout.title && el.layout.title.text) || '';
-        if (!t.startsWith(title)) continue;
-        const tr = (el.data || []).find(d => d.name === name);
-        return tr ? {uid: tr.uid || '', n: tr.x ? tr.x.length : 0} : {uid: '', n: 0};
-    }
-    return {uid: '', n: -1};
-}"""
-LOSS = ("<b>Loss</b>", "train loss")
 
 
 def require_voila():
