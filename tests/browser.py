@@ -66,7 +66,8 @@ INSTALL_HINT = ("`make test` installs everything the browser tests need; by hand
                 "`sudo apt-get install chromium` and `.venv/bin/python -m pip install -e '.[lab,baselines,dev]'`")
 
 
-# the explorer's charts, read in the page: points of a trace, found by its chart's title and its name; -1 if there is no such chart
+# the explorer's charts, read in the page: points of a trace, found by its chart's title and its name
+# (-1 if there is no such chart)
 TRACE = """([title, name]) => {
     for (const el of document.querySelectorAll('.js-plotly-plot')) {
         const t = (el.layout && el.layout.title && el.layout.title.text) || '';
