@@ -42,7 +42,3 @@ class History:
                 out.append(rows[max(0, since - offset):])
             offset += len(rows)
         return np.concatenate(out) if out else np.zeros((0, self.width))
-
-    def __len__(self) -> int:
-        host = sum(len(h) for h in self._host)
-        return host + max(0, len(self._device_chunks) - 1) * self.chunk + (self._filled if self._device_chunks else 0)

@@ -83,12 +83,16 @@ class Tower:
         # history records the whole row in one copy
         self._row = torch.tensor(raws + [0.0, 0.0], dtype=like.dtype, device=like.device)
         self._bind_row()
-        self._bounds = self._make_bounds(like) if alpha_bounds is not None else None
+        self._bounds = self._make_bounds() if alpha_bounds is not None else None
         self.t = 0
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
-        self._history = History(len(raws) + 2, like.dtype, like.device) if history else None
-        self._refused_row = None
+        self._history = self._new_history() if history else None
         self._reset_state(sum(sizes), like, list(sizes))
+
+    def _new_history(self) -> History:
+        """An empty history of rows like ``_row``, starting at the current step."""
+        self._refused_row = None
+        return History(self._row.numel(), self._row.dtype, self._row.device, start=self.t)
 
     def _bind_row(self):
         n = self._row.numel() - 2
@@ -103,7 +107,7 @@ class Tower:
             f.hp = None
         self._rebind()
 
-    def _make_bounds(self, like):
+    def _make_bounds(self):
         lo, hi = self.alpha_bounds
         if not lo < hi:
             raise ValueError(f"alpha_bounds=({lo!r}, {hi!r}) is invalid: need low < high")
@@ -289,8 +293,7 @@ class Tower:
         for k, f in enumerate(self.floors):
             f.hp = self._natural(f) if (self.t > 0 and k <= self.top) else None
         if self._history is not None:
-            self._history = History(self.store.numel() + 2, self.store.dtype, device, start=self.t)
-            self._refused_row = None
+            self._history = self._new_history()
 
 
 def _spec_or_kinds(level: Level) -> str:

@@ -96,14 +96,6 @@ class SGDPerParam(Level):
     def default_learn(self):
         return ("alpha",)
 
-    def _check_learn(self, learn):
-        learn = tuple(learn.replace("+", ",").split(",")) if isinstance(learn, str) else tuple(learn)
-        learn = tuple(s.strip() for s in learn if s.strip())
-        if set(learn) - {"alpha"}:
-            raise ValueError(f"learn names {sorted(set(learn) - {'alpha'})[0]!r}, which sgd_per_param cannot learn; "
-                             "its learnable hyperparameters are alpha (one per target)")
-        return learn
-
     def hyper_names(self, target_names):
         missing = [n for n in target_names if n not in self.alphas] if self.default is None else []
         if missing:
