@@ -12,8 +12,10 @@ weights' gradient ``g``:
 This is the paper's order (first the hyperparameter moves, then the weights move with the new value) and the
 reference package's arithmetic. All learned hyperparameters live in one small tensor (``store``) on the weights'
 device, in raw units (see :mod:`gdtuo_explore.hyperparams`); fixed ones are Python floats. On an accelerator
-nothing here reads a value back to the host, so a step never synchronises with a GPU (on the CPU, where reading a
-flag is free, the guard below branches on it).
+nothing here reads a value back to the host, so a step never synchronises with a GPU: the levels get their learned
+hyperparameters as one-element tensors. On the CPU, where reading a value is free, they get Python floats (the
+upper levels' arithmetic on a few numbers then costs nanoseconds, not PyTorch's microseconds per op) and the guard
+branches on the values.
 
 Guard rail: if a new hyperparameter or the weights' update is not finite, the step is refused on the device (the
 weights and hyperparameters keep their last finite values) and the tower stays stopped; ``nonfinite()`` says when
@@ -21,6 +23,7 @@ and what.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +49,7 @@ class _Floor:
     target: torch.Tensor | None = None  # the store slice the level above moves (this level's learned raws)
     state: dict = field(default_factory=dict)
     hp: dict | None = None              # natural values used by the last update
+    raw: dict | None = None             # and their raw values (floats on the CPU, store views elsewhere)
 
 
 class Tower:
@@ -85,6 +89,7 @@ class Tower:
         self._bind_row()
         self._bounds = self._make_bounds() if alpha_bounds is not None else None
         self.t = 0
+        self.host = self._row.device.type == "cpu"  # see _natural and _guard
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
         self._history = self._new_history() if history else None
         self._reset_state(sum(sizes), like, list(sizes))
@@ -123,9 +128,16 @@ class Tower:
 
     # -- the step ------------------------------------------------------------------------------------------
     def _natural(self, f: _Floor) -> dict:
+        """The natural values of floor f's hyperparameters, as its next update uses them (and ``f.raw``: raws)."""
         hp = dict(f.const)
-        for name, raw in f.views.items():
-            hp[name] = f.transforms[name].natural(raw)
+        if self.host:  # Python floats: reading a CPU tensor is free, and float arithmetic is ~30x cheaper
+            f.raw = dict(zip(f.learn, f.target.tolist()))
+            for name, raw in f.raw.items():
+                hp[name] = f.transforms[name].natural_float(raw)
+        else:  # one-element tensors: reading them would synchronise with the accelerator
+            f.raw = f.views
+            for name, raw in f.views.items():
+                hp[name] = f.transforms[name].natural(raw)
         return hp
 
     def _hypergrad(self, f: _Floor, v: torch.Tensor) -> torch.Tensor:
@@ -135,9 +147,12 @@ class Tower:
         dh = f.level.hypergrad(f.state, v, f.hp, f.learn)
         parts = []
         for name in f.learn:
-            d_raw = f.transforms[name].grad(f.views[name], f.hp[name])
-            parts.append(dh[name].reshape(1) if d_raw is None else dh[name] * d_raw)
-        c = parts[0] if len(parts) == 1 else torch.cat(parts)
+            d_raw = f.transforms[name].grad(f.raw[name], f.hp[name])
+            parts.append(dh[name] if d_raw is None else dh[name] * d_raw)
+        if isinstance(parts[0], float):  # on the CPU (see optimizers.base.scalar)
+            c = torch.tensor(parts, dtype=f.target.dtype, device=f.target.device)
+        else:  # 0-d or one-element tensors, on an accelerator
+            c = parts[0].reshape(1) if len(parts) == 1 else torch.cat([p.reshape(1) for p in parts])
         if self.hypergrad_clip is not None:
             c = c.clamp(-self.hypergrad_clip, self.hypergrad_clip)
         return c
@@ -148,40 +163,60 @@ class Tower:
         if store.device != g.device:
             self.to(g.device)
             floors, store = self.floors, self.store
-        old = store.clone() if store.numel() else None
-        grads, v = [], g
-        for k in range(self.top):  # 1. bottom-up hypergradients
-            v = self._hypergrad(floors[k], v)
-            grads.append(v)
-        for k in range(self.top, 0, -1):  # 2. top-down: each level moves the one below
-            f, below = floors[k], floors[k - 1]
+        old = store.tolist() if self.host else store.clone()
+        writing = None  # the store slice that the computation under way will change
+        try:
+            grads, v = [], g
+            for k in range(self.top):  # 1. bottom-up hypergradients
+                writing = floors[k].target
+                v = self._hypergrad(floors[k], v)
+                grads.append(v)
+            for k in range(self.top, 0, -1):  # 2. top-down: each level moves the one below
+                f, below = floors[k], floors[k - 1]
+                writing = below.target
+                f.hp = self._natural(f)
+                below.target.sub_(f.level.update(f.state, grads[k - 1], f.hp))
+                if self._bounds is not None:
+                    torch.clamp(below.target, self._bounds[0][below.start: below.start + len(below.learn)],
+                                self._bounds[1][below.start: below.start + len(below.learn)], out=below.target)
+            writing = None
+            f = floors[0]
             f.hp = self._natural(f)
-            below.target.sub_(f.level.update(f.state, grads[k - 1], f.hp))
-            if self._bounds is not None:
-                torch.clamp(below.target, self._bounds[0][below.start: below.start + len(below.learn)],
-                            self._bounds[1][below.start: below.start + len(below.learn)], out=below.target)
-        f = floors[0]
-        f.hp = self._natural(f)
-        u = f.level.update(f.state, g, f.hp)
-        # 3. the guard, on the device: a sum is finite only if every term is (x - x is 0 for finite x, else nan)
+            u = f.level.update(f.state, g, f.hp)
+        except ArithmeticError:  # Python floats (on the CPU) raise where tensors give inf or nan (a division by
+            # zero): write nan where the tensors would have, so the guard refuses the step and names the culprit
+            if writing is not None:
+                writing.fill_(math.nan)
+            u = torch.full_like(g, math.nan)
+        self._guard(g, u, old)
+        self.t += 1
+        return u
+
+    def _guard(self, g, u, old):
+        """3. Refuse the step if anything new is not finite (a sum is finite only if every term is): zero ``u``."""
+        store = self.store
+        if self.host:  # on the CPU, branch on the values (a non-finite g makes u non-finite)
+            bad = not (math.isfinite(u.sum().item()) and all(map(math.isfinite, store.tolist())) and bool(self.ok))
+            if bad:
+                torch.sum(g, 0, out=self._gradient_sum)
+                self._refused.fill_(1.0)
+                self.ok = torch.zeros((), dtype=torch.bool)
+            if self._history is not None:
+                self._history.record(self._row)
+            if bad:
+                u.zero_()
+                store.copy_(torch.tensor(old, dtype=store.dtype))
+            return
+        # on an accelerator, reading a flag would be a host sync: refuse the step on the device
         torch.sum(g, 0, out=self._gradient_sum)
         total = self._store_and_gradient.sum() + u.sum()
         bad = torch.ne(total - total, 0.0) | ~self.ok
         if self._history is not None:
             self._refused.copy_(bad)
             self._history.record(self._row)
-        if u.device.type == "cpu":  # reading a CPU flag is free (and masked_fill_ is slow there)
-            if bad:
-                u.zero_()
-                if old is not None:
-                    store.copy_(old)
-        else:  # on an accelerator, reading the flag would be a host sync: refuse the step on the device
-            u.masked_fill_(bad, 0.0)
-            if old is not None:
-                torch.where(bad, old, store, out=store)
+        u.masked_fill_(bad, 0.0)
+        torch.where(bad, old, store, out=store)
         self.ok = ~bad
-        self.t += 1
-        return u
 
     # -- reading ---------------------------------------------------------------------------------------------
     def columns(self) -> list[str]:
@@ -253,6 +288,7 @@ class Tower:
     # -- device and checkpoints ------------------------------------------------------------------------------
     def to(self, device) -> "Tower":
         self._row = self._row.to(device)
+        self.host = self._row.device.type == "cpu"
         self._bind_row()
         self.ok = self.ok.to(device)
         for f in self.floors:

@@ -93,13 +93,17 @@ def test_non_finite_loss_is_never_written_into_the_weights():
     assert "loss or the gradient" in report["what"][0] and "step 6" in report["message"]
 
 
-def test_diverging_hyperparameter_is_reported_by_name():
+@pytest.mark.parametrize("host", [True, False], ids=["floats", "tensors"])
+def test_diverging_hyperparameter_is_reported_by_name(host):
+    """A top step of 1e39 overflows float32: Adam's alpha becomes infinite; its fixed betas are not named. Both
+    the CPU path (hyperparameters read as floats) and the accelerator path (one-element tensors) refuse the step."""
     torch.manual_seed(0)
     model = MLP(64, 16, 10)
-    opt = HyperOptimizer(model.parameters(), "adam(0.1)/sgd(1e37)")
+    opt = HyperOptimizer(model.parameters(), "adam(0.1, learn=alpha)/sgd(1e39)")
+    opt.towers[0].host = host
     _train(opt, model, batches(10))
     report = opt.nonfinite()
-    assert report is not None and report["what"] == ["level1.beta2"]
+    assert report is not None and report["what"] == ["level1.alpha"]
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert all(math.isfinite(v) for v in opt.hyperparameters()[0].values())
     h = opt.history()

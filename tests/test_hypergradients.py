@@ -71,10 +71,13 @@ CASES = [
 
 @pytest.mark.parametrize("make,name", CASES, ids=[f"{m().kind}-{n}-{i}" for i, (m, n) in enumerate(CASES)])
 @pytest.mark.parametrize("t_before", [0, 3])
-def test_hypergradient_matches_finite_difference(make, name, t_before):
-    """dL(w_{t+1}(h))/dh by central differences equals the level's closed-form hypergradient."""
+@pytest.mark.parametrize("host", [True, False], ids=["floats", "tensors"])
+def test_hypergradient_matches_finite_difference(make, name, t_before, host):
+    """dL(w_{t+1}(h))/dh by central differences equals the level's closed-form hypergradient, with the
+    hyperparameters as Python floats (the CPU path) and as one-element tensors (the accelerator path)."""
     w0, loss, grad = _problem()
     tower = Tower(make(), [w0.numel()], ["param0"], w0)
+    tower.host = host
     level, floor = tower.floors[0].level, tower.floors[0]
     w = w0.clone()
     for _ in range(t_before):  # advance the optimizer state with the hyperparameters fixed
@@ -109,7 +112,7 @@ def test_hypergradient_matches_autograd(make, name):
     for _ in range(2):
         w = w - level.update(floor.state, grad(w), tower._natural(floor))
     g, hp = grad(w), tower._natural(floor)
-    h_leaf = hp[name].detach().clone().requires_grad_()
+    h_leaf = torch.tensor([float(hp[name])], requires_grad=True)
     state = copy.deepcopy(floor.state)
     with torch.enable_grad():
         u = level.update(copy.deepcopy(floor.state), g, {**hp, name: h_leaf})

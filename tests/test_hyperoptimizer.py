@@ -45,6 +45,30 @@ def test_frozen_hyperparameters_reproduce_torch_optim(data, spec, reference):
     assert not torch.equal(a.layer1.weight, fresh().layer1.weight)
 
 
+@pytest.mark.parametrize("spec", [
+    "sgd(0.05)/sgd(0.001)", "sgd(0.05, mu=0.5)/sgd(0.001)", "sgd(0.05, learn=alpha+mu)/adam(1e-4)",
+    "sgd_per_param(0.05)/sgd(0.001)", "adagrad(0.05)/sgd(0.001)", "rmsprop(0.001)/sgd(1e-4)",
+    "adam(0.01)/sgd(1e-5)", "adam(0.01, learn=alpha)/sgd(1e-5)", "adam(0.01)/adam(1e-4)/adam(1e-5)/sgd(1e-6)",
+])
+def test_cpu_float_path_follows_the_accelerator_tensor_path(data, spec):
+    """On the CPU a tower reads its hyperparameters as Python floats; on an accelerator they stay one-element
+    tensors. Both paths run here on the CPU (``tower.host``) and must train the same way."""
+    models, histories = [], []
+    for host in (True, False):
+        model = fresh()
+        opt = HyperOptimizer(model.parameters(), spec)
+        opt.towers[0].host = host
+        train(model, opt, data)
+        assert opt.nonfinite() is None
+        models.append(model)
+        histories.append(opt.history())
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)  # float32 vs float64 scalar arithmetic
+    for column, values in histories[0].items():
+        assert values == pytest.approx(histories[1][column], rel=1e-4, abs=1e-7), column
+    assert not torch.equal(models[0].layer1.weight, fresh().layer1.weight)
+
+
 def test_parameters_stay_leaf_parameters_and_the_model_stays_usable(data):
     model = fresh()
     params = list(model.parameters())

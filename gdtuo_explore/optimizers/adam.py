@@ -8,21 +8,24 @@ betas are stored as atanh(2 beta - 1))::
     v_t = beta2 v_{t-1} + (1 - beta2) g^2      c2 = 1 - beta2^t,  v_hat = v_t / c2
     u   = alpha * m_hat / (sqrt(v_hat) + eps)  P_new = P - u
 
-Hypergradients of the previous update (``v`` below is ``dL/dP_new``; ``den = sqrt(v_hat) + eps``, ``w = v/den``).
-The previous moments are recovered from the current ones, ``m_{t-1} - g = (m_t - g)/beta1`` and
-``v_{t-1} - g^2 = (v_t - g^2)/beta2``, so only the last gradient ``g`` is kept (one parameter-sized buffer)::
+Hypergradients of the previous update (``v`` below is ``dL/dP_new``; ``s = sqrt(v_hat)``, kept from the update;
+``den = s + eps``, ``w = v/den``). The previous moments are recovered from the current ones,
+``m_{t-1} - g = (m_t - g)/beta1`` and ``v_{t-1} - g^2 = (v_t - g^2)/beta2``, so only the last gradient ``g`` is kept::
 
     dL/dalpha = -(w . m_t) / c1
     dL/dbeta1 = -alpha [ (w . m_t - w . g) / (beta1 c1) + t beta1^(t-1) (w . m_t) / c1^2 ]
-    dL/dbeta2 =  alpha / (2 c1) [ (z . v_t - z . g^2) / (beta2 c2) + t beta2^(t-1) (z . v_t) / c2^2 ],
-                 z = w m_t / (den sqrt(v_hat))
+    dL/dbeta2 =  alpha / (2 c1) [ (z . v_t - z . g^2) / beta2 + t beta2^(t-1) (z . v_t) / c2 ],
+                 z = w m_t / (v_t + c2 eps s)          (= w m_t / (c2 den s))
+
+Learning the betas keeps two parameter-sized buffers (``g`` and ``s``) besides the moments; the hypergradient
+reuses ``s``'s memory, and the next update writes it again.
 """
 from __future__ import annotations
 
 import torch
 
 from ..hyperparams import SIGMOID, Hyper
-from .base import Level, alpha_hypergrad, along, one_minus
+from .base import Level, alpha_hypergrad, along, axpy, one_minus, reciprocal, scalar
 
 _BETA = dict(transform=SIGMOID, low=0.0, high=1.0, open_low=True, open_high=True)
 
@@ -66,11 +69,13 @@ class Adam(Level):
         m, v = state["m"].lerp_(g, one_minus(b1)), state["v"].lerp_(g * g, one_minus(b2))
         c1 = state["c1"] = one_minus(b1 ** t)
         c2 = state["c2"] = one_minus(b2 ** t)
-        d = torch.div(m, torch.div(v, c2).sqrt_() + self.eps)  # m / den
         learn = state["learn"]
-        if "beta1" in learn or "beta2" in learn:
-            state["g"] = g
-        elif learn:  # alpha only: keep the direction m_hat / den for a one-pass hypergradient
+        betas = "beta1" in learn or "beta2" in learn
+        s = torch.div(v, c2).sqrt_()                # sqrt(v_hat)
+        if betas:
+            state["g"], state["s"] = g, s
+        d = torch.div(m, torch.add(s, self.eps) if betas else s.add_(self.eps))  # m / den
+        if learn and not betas:  # alpha only: keep the direction m_hat / den for a one-pass hypergradient
             return along(state, d.div_(c1), alpha)
         return d.mul_(alpha / c1)
 
@@ -78,23 +83,22 @@ class Adam(Level):
         alpha, b1, b2, t = hp["alpha"], hp["beta1"], hp["beta2"], state["t"]
         if "d" in state:
             return {"alpha": alpha_hypergrad(state, v)}
-        m, vv, g, c1, c2 = state["m"], state["v"], state["g"], state["c1"], state["c2"]
-        sv = torch.div(vv, c2).sqrt_()              # sqrt(v_hat)
-        w = torch.add(sv, self.eps)                 # den
+        m, vv, g, s, c1, c2 = state["m"], state["v"], state["g"], state["s"], state["c1"], state["c2"]
+        w = torch.add(s, self.eps)                  # den
         torch.div(v, w, out=w)                      # w = v / den
-        wm = torch.dot(w, m)
+        wm = scalar(torch.dot(w, m))
+        i1 = reciprocal(c1)                         # a beta at exactly 1 (or 0) gives inf here, then nan
         out = {}
         if "alpha" in learn:
-            out["alpha"] = -wm / c1
+            out["alpha"] = -wm * i1
         if "beta1" in learn:
-            wg = torch.dot(w, g)
-            out["beta1"] = -alpha * ((wm - wg) / (b1 * c1) + b1 ** (t - 1) * t * wm / (c1 * c1))
+            wg = scalar(torch.dot(w, g))
+            out["beta1"] = -alpha * i1 * ((wm - wg) * reciprocal(b1) + b1 ** (t - 1) * t * wm * i1)
         if "beta2" in learn:
-            sv.mul_(c2 * self.eps).add_(vv).div_(c2)  # den * sqrt(v_hat) = v_hat + eps sqrt(v_hat)
-            z = w.mul_(m).div_(sv)
-            zv = torch.dot(z, vv)
-            zg2 = torch.dot(torch.mul(z, g, out=sv), g)
-            out["beta2"] = alpha / (c1 * 2.0) * ((zv - zg2) / (b2 * c2) + b2 ** (t - 1) * t * zv / (c2 * c2))
+            z = w.mul_(m).div_(axpy(vv, s, c2 * self.eps, out=s))  # s's memory is reused here
+            zv = scalar(torch.dot(z, vv))
+            zg2 = scalar(torch.dot(torch.mul(z, g, out=s), g))
+            out["beta2"] = alpha * 0.5 * i1 * ((zv - zg2) * reciprocal(b2) + b2 ** (t - 1) * t * zv * reciprocal(c2))
         return out
 
 

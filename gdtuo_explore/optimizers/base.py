@@ -7,8 +7,10 @@ training state lives in :class:`gdtuo_explore.tower.Tower`.
 Each concrete level (``SGD``, ``Adam``, ...) provides two plain functions of the math, side by side:
 
 * ``update(state, g, hp) -> u``: the step it applies to its target, ``P_new = P - u``, from the gradient ``g`` of
-  ``P`` and the natural hyperparameter values ``hp`` (learned ones are tensors, fixed ones Python floats).
-* ``hypergrad(state, v, hp, learn) -> {name: dL/dh}``: the one-step hypergradient of the hyperparameters used by the
+  ``P`` and the natural hyperparameter values ``hp`` (Python floats, or one-element tensors for learned ones on an
+  accelerator, where reading them would synchronise).
+* ``hypergrad(state, v, hp, learn) -> {name: dL/dh}`` (floats on the CPU, see :func:`scalar`; else 0-d tensors):
+  the one-step hypergradient of the hyperparameters used by the
   *previous* ``update``, given ``v = dL/dP`` at the new point. Because ``P_new = P - u(h)``, it is the
   vector-Jacobian product ``-v . du/dh``. Everything else is detached, as in the paper, so nothing is second order.
 """
@@ -27,6 +29,11 @@ def one_minus(x):
     return 1.0 - x if isinstance(x, float) else torch.rsub(x, 1.0)
 
 
+def axpy(x, y, a, out=None):
+    """x + a * y for a Python float ``a`` or a one-element tensor ``a`` (one pass, no host sync either way)."""
+    return torch.add(x, y, alpha=a, out=out) if isinstance(a, float) else torch.addcmul(x, y, a, out=out)
+
+
 def along(state: dict, d, alpha):
     """The update ``u = alpha * d`` along a direction ``d``, keeping ``d`` when hyperparameters learn, for
     :func:`alpha_hypergrad`."""
@@ -37,7 +44,20 @@ def along(state: dict, d, alpha):
 
 def alpha_hypergrad(state: dict, v):
     """dL/dalpha of the previous ``u = alpha * d``: ``-v . d``."""
-    return -torch.dot(v, state["d"])
+    return -scalar(torch.dot(v, state["d"]))
+
+
+def reciprocal(x):
+    """1 / x; for a Python float 0.0 it is inf, as for tensors (Python itself would raise ZeroDivisionError)."""
+    if isinstance(x, float) and x == 0.0:
+        return math.copysign(math.inf, x)
+    return 1.0 / x if isinstance(x, float) else torch.reciprocal(x)
+
+
+def scalar(x: torch.Tensor):
+    """A one-number result (a dot product) as a Python float on the CPU, where reading it is free and the
+    arithmetic that follows is then ~30x cheaper; left a tensor on an accelerator, where reading it would sync."""
+    return x.item() if x.device.type == "cpu" else x
 
 
 class NoOpOptimizer:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..hyperparams import SIGMOID, SQUARE, Hyper
-from .base import Level, alpha_hypergrad, along, one_minus
+from .base import Level, alpha_hypergrad, along, one_minus, scalar
 
 
 class RMSProp(Level):
@@ -54,7 +54,7 @@ class RMSProp(Level):
         if "alpha" in learn:
             out["alpha"] = alpha_hypergrad(state, v)
         if "gamma" in learn:
-            out["gamma"] = hp["alpha"] * torch.dot(v, state["e"]) * 0.5
+            out["gamma"] = hp["alpha"] * scalar(torch.dot(v, state["e"])) * 0.5
         return out
 
 

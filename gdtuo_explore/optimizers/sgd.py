@@ -15,12 +15,7 @@ from __future__ import annotations
 import torch
 
 from ..hyperparams import Hyper
-from .base import Level, alpha_hypergrad, along
-
-
-def _axpy(x, y, a):
-    """x + a * y for a Python float or a tensor ``a`` (no host sync either way)."""
-    return torch.add(x, y, alpha=a) if isinstance(a, float) else torch.addcmul(x, y, a)
+from .base import Level, alpha_hypergrad, along, axpy, scalar
 
 
 class SGD(Level):
@@ -55,7 +50,7 @@ class SGD(Level):
     def update(self, state, g, hp):
         if self.momentum():
             buf = state.get("buf")
-            new = g if buf is None else _axpy(g, buf, hp["mu"])
+            new = g if buf is None else axpy(g, buf, hp["mu"])
             if "mu" in state["learn"]:
                 state["buf_prev"] = buf
             state["buf"] = d = new
@@ -69,7 +64,7 @@ class SGD(Level):
             out["alpha"] = alpha_hypergrad(state, v)
         if "mu" in learn:
             prev = state.get("buf_prev")
-            out["mu"] = v.new_zeros(()) if prev is None else -(hp["alpha"] * torch.dot(v, prev))
+            out["mu"] = scalar(v.new_zeros(())) if prev is None else -(hp["alpha"] * scalar(torch.dot(v, prev)))
         return out
 
 
@@ -129,10 +124,12 @@ class SGDPerParam(Level):
 
     def _alpha_vector(self, state, hp):
         alphas = [hp[k] for k in state["names"]]
-        if isinstance(alphas[0], float):
+        if not state["learn"]:  # fixed: build the vector once
             if "const" not in state:
                 state["const"] = torch.tensor(alphas, dtype=state["dtype"], device=state["lengths"].device)
             vec = state["const"]
+        elif isinstance(alphas[0], float):  # learned, read as floats (CPU)
+            vec = torch.tensor(alphas, dtype=state["dtype"])
         else:
             vec = torch.cat([a.reshape(1) for a in alphas])
         return vec.repeat_interleave(state["lengths"], output_size=state["n"])
@@ -142,4 +139,4 @@ class SGDPerParam(Level):
 
     def hypergrad(self, state, v, hp, learn):
         sums = torch.segment_reduce(v * state["d"], "sum", lengths=state["lengths"]).neg_()
-        return dict(zip(state["names"], sums.unbind()))
+        return dict(zip(state["names"], sums.tolist() if sums.device.type == "cpu" else sums.unbind()))
