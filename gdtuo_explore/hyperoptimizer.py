@@ -15,6 +15,7 @@ import math
 
 import torch
 
+from .optimizers.base import float_scale
 from .spec import parse_tower
 from .tower import Tower, _spec_or_kinds
 
@@ -46,6 +47,7 @@ class HyperOptimizer(torch.optim.Optimizer):
                 raise ValueError(f"alpha_bounds={alpha_bounds!r} is invalid: must be None or (low, high) with low < high")
             alpha_bounds = (float(alpha_bounds[0]), float(alpha_bounds[1]))
         self._towers: list[Tower] = []
+        self._buffers: list[list] = []  # per group: two flat gradient buffers, used in turn
         self._record_history = history
         super().__init__(params, dict(tower=parse_tower(tower), hypergrad_clip=hypergrad_clip,
                                       alpha_bounds=alpha_bounds))
@@ -68,6 +70,7 @@ class HyperOptimizer(torch.optim.Optimizer):
         self._towers.append(Tower(group["tower"], [p.numel() for p in params], names, first,
                                   hypergrad_clip=group["hypergrad_clip"], alpha_bounds=group["alpha_bounds"],
                                   history=self._record_history))
+        self._buffers.append([None, None])
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -76,7 +79,7 @@ class HyperOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group, tower in zip(self.param_groups, self._towers):
+        for group, tower, buffers in zip(self.param_groups, self._towers, self._buffers):
             params = group["params"]
             grads = []
             for p in params:
@@ -86,8 +89,14 @@ class HyperOptimizer(torch.optim.Optimizer):
                     raise ValueError("HyperOptimizer does not support sparse gradients")
                 else:
                     grads.append(p.grad.reshape(-1))
-            u = tower.step(torch.cat(grads) if len(grads) > 1 else grads[0].clone())
-            torch._foreach_sub_(params, [x.view_as(p) for x, p in zip(u.split(tower.sizes), params)])
+            # the flat gradient, in one of two buffers in turn: a level may keep it until the next step
+            k, first = tower.t % 2, params[0]
+            if buffers[k] is None or buffers[k].device != first.device or buffers[k].dtype != first.dtype:
+                buffers[k] = torch.empty(sum(tower.sizes), dtype=first.dtype, device=first.device)
+            d, a = tower.step(torch.cat(grads, out=buffers[k]))  # the update is a * d
+            if not float_scale(d, a):
+                d, a = d * a, 1.0
+            torch._foreach_add_(params, [x.view_as(p) for x, p in zip(d.split(tower.sizes), params)], alpha=-a)
         return loss
 
     # -- reading the hyperparameters -------------------------------------------------------------------------

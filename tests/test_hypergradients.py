@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from gdtuo_explore import SGD, SGDPerParam, AdaGrad, Adam, HyperOptimizer, RMSProp
+from gdtuo_explore.optimizers.base import scaled
 from gdtuo_explore.tower import Tower
 
 
@@ -81,7 +82,7 @@ def test_hypergradient_matches_finite_difference(make, name, t_before, host):
     level, floor = tower.floors[0].level, tower.floors[0]
     w = w0.clone()
     for _ in range(t_before):  # advance the optimizer state with the hyperparameters fixed
-        w = w - level.update(floor.state, grad(w), tower._natural(floor))
+        w = w - scaled(*level.update(floor.state, grad(w), tower._natural(floor)))
     g = grad(w)
     hp = tower._natural(floor)
 
@@ -89,13 +90,13 @@ def test_hypergradient_matches_finite_difference(make, name, t_before, host):
         state = copy.deepcopy(floor.state)
         h = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in hp.items()}
         h[name] = torch.tensor([value])
-        return loss(w - level.update(state, g, h)).item()
+        return loss(w - scaled(*level.update(state, g, h))).item()
 
     h0 = float(hp[name])
     eps = 1e-6 * max(1.0, abs(h0))
     fd = (one_step_loss(h0 + eps) - one_step_loss(h0 - eps)) / (2 * eps)
     state = copy.deepcopy(floor.state)
-    w_next = w - level.update(state, g, hp)
+    w_next = w - scaled(*level.update(state, g, hp))
     ours = float(level.hypergrad(state, grad(w_next), hp, floor.learn)[name])
     assert ours == pytest.approx(fd, rel=1e-5, abs=1e-9)
     if t_before:
@@ -110,14 +111,14 @@ def test_hypergradient_matches_autograd(make, name):
     level, floor = tower.floors[0].level, tower.floors[0]
     w = w0.clone()
     for _ in range(2):
-        w = w - level.update(floor.state, grad(w), tower._natural(floor))
+        w = w - scaled(*level.update(floor.state, grad(w), tower._natural(floor)))
     g, hp = grad(w), tower._natural(floor)
     h_leaf = torch.tensor([float(hp[name])], requires_grad=True)
     state = copy.deepcopy(floor.state)
     with torch.enable_grad():
-        u = level.update(copy.deepcopy(floor.state), g, {**hp, name: h_leaf})
+        u = scaled(*level.update(copy.deepcopy(floor.state), g, {**hp, name: h_leaf}))
         w_next = w - u
         expected = torch.autograd.grad(loss(w_next), h_leaf)[0]
-    w_next = w - level.update(state, g, hp)
+    w_next = w - scaled(*level.update(state, g, hp))
     ours = level.hypergrad(state, grad(w_next.detach()), hp, floor.learn)[name]
     assert float(ours) == pytest.approx(float(expected), rel=1e-8, abs=1e-12)

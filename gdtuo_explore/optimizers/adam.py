@@ -77,7 +77,7 @@ class Adam(Level):
         d = torch.div(m, torch.add(s, self.eps) if betas else s.add_(self.eps))  # m / den
         if learn and not betas:  # alpha only: keep the direction m_hat / den for a one-pass hypergradient
             return along(state, d.div_(c1), alpha)
-        return d.mul_(alpha / c1)
+        return d, alpha / c1
 
     def hypergrad(self, state, v, hp, learn):
         alpha, b1, b2, t = hp["alpha"], hp["beta1"], hp["beta2"], state["t"]

@@ -6,13 +6,17 @@ training state lives in :class:`gdtuo_explore.tower.Tower`.
 
 Each concrete level (``SGD``, ``Adam``, ...) provides two plain functions of the math, side by side:
 
-* ``update(state, g, hp) -> u``: the step it applies to its target, ``P_new = P - u``, from the gradient ``g`` of
-  ``P`` and the natural hyperparameter values ``hp`` (Python floats, or one-element tensors for learned ones on an
-  accelerator, where reading them would synchronise).
+* ``update(state, g, hp) -> (d, a)``: the step it applies to its target, ``P_new = P - u`` with ``u = a * d``, from
+  the gradient ``g`` of ``P`` and the natural hyperparameter values ``hp`` (Python floats, or one-element tensors
+  for learned ones on an accelerator, where reading them would synchronise). The direction ``d`` (shaped like
+  ``P``) and the scale ``a`` (a float, a one-element tensor or a tensor like ``d``) are returned apart, so that
+  the tower applies ``P -= a * d`` in one pass instead of writing ``u`` first (:func:`sub_scaled_`).
 * ``hypergrad(state, v, hp, learn) -> {name: dL/dh}`` (floats on the CPU, see :func:`scalar`; else 0-d tensors):
-  the one-step hypergradient of the hyperparameters used by the
-  *previous* ``update``, given ``v = dL/dP`` at the new point. Because ``P_new = P - u(h)``, it is the
-  vector-Jacobian product ``-v . du/dh``. Everything else is detached, as in the paper, so nothing is second order.
+  the one-step hypergradient of the hyperparameters used by the *previous* ``update``, given ``v = dL/dP`` at the
+  new point. Because ``P_new = P - u(h)``, it is the vector-Jacobian product ``-v . du/dh``. Everything else is
+  detached, as in the paper, so nothing is second order.
+
+A level may keep ``g`` (or ``d``) in its state until the next step's ``hypergrad``.
 """
 from __future__ import annotations
 
@@ -35,11 +39,29 @@ def axpy(x, y, a, out=None):
 
 
 def along(state: dict, d, alpha):
-    """The update ``u = alpha * d`` along a direction ``d``, keeping ``d`` when hyperparameters learn, for
-    :func:`alpha_hypergrad`."""
+    """The update ``u = alpha * d`` along a direction ``d``, as ``(d, alpha)``; keeps ``d`` when hyperparameters
+    learn, for :func:`alpha_hypergrad`."""
     if state["learn"]:
         state["d"] = d
-    return d * alpha
+    return d, alpha
+
+
+def scaled(d, a):
+    """The update ``u = a * d`` of ``update``'s ``(d, a)`` as one tensor."""
+    return d * a
+
+
+def float_scale(d, a) -> bool:
+    """Whether ``a`` is a float that PyTorch accepts as a scale for ``d`` (it refuses finite values beyond the
+    range of ``d``'s dtype)."""
+    return isinstance(a, float) and abs(a) <= torch.finfo(d.dtype).max
+
+
+def sub_scaled_(target, d, a):
+    """``target -= a * d`` in place, in one pass (``a``: a float, a one-element tensor or a tensor like ``d``)."""
+    if float_scale(d, a):
+        return target.add_(d, alpha=-a)
+    return target.sub_(d * a) if isinstance(a, float) else target.addcmul_(d, a, value=-1.0)
 
 
 def alpha_hypergrad(state: dict, v):

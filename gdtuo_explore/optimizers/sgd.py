@@ -50,7 +50,7 @@ class SGD(Level):
     def update(self, state, g, hp):
         if self.momentum():
             buf = state.get("buf")
-            new = g if buf is None else axpy(g, buf, hp["mu"])
+            new = g.clone() if buf is None else axpy(g, buf, hp["mu"])  # kept longer than g may be
             if "mu" in state["learn"]:
                 state["buf_prev"] = buf
             state["buf"] = d = new
