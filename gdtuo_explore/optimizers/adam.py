@@ -8,8 +8,10 @@ betas are stored as atanh(2 beta - 1))::
     v_t = beta2 v_{t-1} + (1 - beta2) g^2      c2 = 1 - beta2^t,  v_hat = v_t / c2
     u   = alpha * m_hat / (sqrt(v_hat) + eps)  P_new = P - u
 
-Hypergradients of the previous update (``v`` below is ``dL/dP_new``; ``s = sqrt(v_hat)``, kept from the update;
-``den = s + eps``, ``w = v/den``). The previous moments are recovered from the current ones,
+The update is computed as ``u = (alpha q / c1) * m_t / (sqrt(v_t) + eps q)`` with ``q = sqrt(c2)`` (the same
+number, one pass fewer; torch.optim.Adam does the same). Hypergradients of the previous update (``v`` below is
+``dL/dP_new``; ``s = sqrt(v_hat)``, ``den = s + eps``, ``w = v/den``). The previous moments are recovered from the
+current ones,
 ``m_{t-1} - g = (m_t - g)/beta1`` and ``v_{t-1} - g^2 = (v_t - g^2)/beta2``, so only the last gradient ``g`` is kept::
 
     dL/dalpha = -(w . m_t) / c1
@@ -17,8 +19,9 @@ Hypergradients of the previous update (``v`` below is ``dL/dP_new``; ``s = sqrt(
     dL/dbeta2 =  alpha / (2 c1) [ (z . v_t - z . g^2) / beta2 + t beta2^(t-1) (z . v_t) / c2 ],
                  z = w m_t / (v_t + c2 eps s)          (= w m_t / (c2 den s))
 
-Learning the betas keeps two parameter-sized buffers (``g`` and ``s``) besides the moments; the hypergradient
-reuses ``s``'s memory, and the next update writes it again.
+computed from ``r = sqrt(v_t)``, kept from the update (``den = (r + eps q) / q``). Learning the betas keeps two
+parameter-sized buffers (``g`` and ``r``) besides the moments; the hypergradient reuses ``r``'s memory, and the next
+update writes it again.
 """
 from __future__ import annotations
 
@@ -69,35 +72,36 @@ class Adam(Level):
         m, v = state["m"].lerp_(g, one_minus(b1)), state["v"].lerp_(g * g, one_minus(b2))
         c1 = state["c1"] = one_minus(b1 ** t)
         c2 = state["c2"] = one_minus(b2 ** t)
+        q = state["q"] = c2 ** 0.5                  # u = alpha q / c1 * m / (sqrt(v) + eps q), as torch.optim
         learn = state["learn"]
         betas = "beta1" in learn or "beta2" in learn
-        s = torch.div(v, c2).sqrt_()                # sqrt(v_hat)
+        r = torch.sqrt(v)
         if betas:
-            state["g"], state["s"] = g, s
-        d = torch.div(m, torch.add(s, self.eps) if betas else s.add_(self.eps))  # m / den
+            state["g"], state["r"] = g, r
+        d = torch.div(m, torch.add(r, self.eps * q) if betas else r.add_(self.eps * q))  # m / (den q)
         if learn and not betas:  # alpha only: keep the direction m_hat / den for a one-pass hypergradient
-            return along(state, d.div_(c1), alpha)
-        return d, alpha / c1
+            return along(state, d.mul_(q / c1), alpha)
+        return d, alpha * q / c1
 
     def hypergrad(self, state, v, hp, learn):
         alpha, b1, b2, t = hp["alpha"], hp["beta1"], hp["beta2"], state["t"]
         if "d" in state:
             return {"alpha": alpha_hypergrad(state, v)}
-        m, vv, g, s, c1, c2 = state["m"], state["v"], state["g"], state["s"], state["c1"], state["c2"]
-        w = torch.add(s, self.eps)                  # den
-        torch.div(v, w, out=w)                      # w = v / den
-        wm = scalar(torch.dot(w, m))
+        m, vv, g, r, c1, c2, q = (state[k] for k in ("m", "v", "g", "r", "c1", "c2", "q"))
+        w = torch.add(r, self.eps * q)              # den q
+        torch.div(v, w, out=w)                      # w / q
+        wm = q * scalar(torch.dot(w, m))
         i1 = reciprocal(c1)                         # a beta at exactly 1 (or 0) gives inf here, then nan
         out = {}
         if "alpha" in learn:
             out["alpha"] = -wm * i1
         if "beta1" in learn:
-            wg = scalar(torch.dot(w, g))
+            wg = q * scalar(torch.dot(w, g))
             out["beta1"] = -alpha * i1 * ((wm - wg) * reciprocal(b1) + b1 ** (t - 1) * t * wm * i1)
         if "beta2" in learn:
-            z = w.mul_(m).div_(axpy(vv, s, c2 * self.eps, out=s))  # s's memory is reused here
-            zv = scalar(torch.dot(z, vv))
-            zg2 = scalar(torch.dot(torch.mul(z, g, out=s), g))
+            z = w.mul_(m).div_(axpy(vv, r, self.eps * q, out=r))  # z / q; r's memory is reused here
+            zv = q * scalar(torch.dot(z, vv))
+            zg2 = q * scalar(torch.dot(torch.mul(z, g, out=r), g))
             out["beta2"] = alpha * 0.5 * i1 * ((zv - zg2) * reciprocal(b2) + b2 ** (t - 1) * t * zv * reciprocal(c2))
         return out
 
