@@ -52,7 +52,10 @@ class ModuleWrapper:
         """Start a step. Kept for the reference loop; nothing needs to be prepared here."""
 
     def zero_grad(self) -> None:
-        self.module.zero_grad(set_to_none=True)
+        if self.hyperoptimizer is not None:  # its flat list of the trained parameters: faster than the module walk
+            self.hyperoptimizer.zero_grad(set_to_none=True)
+        else:
+            self.module.zero_grad(set_to_none=True)
 
     def forward(self, *xyz):
         return self.module(*xyz)
@@ -70,9 +73,10 @@ class ModuleWrapper:
         if self.hyperoptimizer is None:
             return
         self.hyperoptimizer.step()
-        for p in self.module.parameters():  # drop the graph a create_graph=True backward hangs on .grad
-            if p.grad is not None and p.grad.requires_grad:
-                p.grad = p.grad.detach()
+        for group in self.hyperoptimizer.param_groups:  # drop the graph a create_graph=True backward hangs on .grad
+            for p in group["params"]:
+                if p.grad is not None and p.grad.requires_grad:
+                    p.grad = p.grad.detach()
 
     def hyperparameters(self) -> list[dict[str, float]]:
         """Every level's current hyperparameters in natural units, bottom level first."""
