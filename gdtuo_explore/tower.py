@@ -7,7 +7,8 @@ weights' gradient ``g``:
    ``c2 = L2.hypergrad(c1)``, ... Each is a vector-Jacobian product of that level's previous update, so no autograd
    graph is kept and the model's backward need not build one (``create_graph`` is unnecessary).
 2. Top-down, every level moves the hyperparameters below it with its own, just updated, values:
-   ``h_{H-1} -= u_H(c_{H-1})``, ..., ``h1 -= u_2(c1)``, and finally the weights' update ``u_1(g)`` is returned.
+   ``h_{H-1} -= u_H(c_{H-1})``, ..., ``h1 -= u_2(c1)``, and finally the weights' update ``u_1(g)`` is returned
+   (as a direction and a scale, ``u = a * d``, which the caller applies in one pass).
 
 This is the paper's order (first the hyperparameter moves, then the weights move with the new value) and the
 reference package's arithmetic. All learned hyperparameters live in one small tensor (``store``) on the weights'
