@@ -11,8 +11,8 @@ betas are stored as atanh(2 beta - 1))::
 The update is computed as ``u = (alpha q / c1) * m_t / (sqrt(v_t) + eps q)`` with ``q = sqrt(c2)`` (the same
 number, one pass fewer; torch.optim.Adam does the same). Hypergradients of the previous update (``v`` below is
 ``dL/dP_new``; ``s = sqrt(v_hat)``, ``den = s + eps``, ``w = v/den``). The previous moments are recovered from the
-current ones,
-``m_{t-1} - g = (m_t - g)/beta1`` and ``v_{t-1} - g^2 = (v_t - g^2)/beta2``, so only the last gradient ``g`` is kept::
+current ones, ``m_{t-1} - g = (m_t - g)/beta1`` and ``v_{t-1} - g^2 = (v_t - g^2)/beta2``, so only the last
+gradient ``g`` is kept::
 
     dL/dalpha = -(w . m_t) / c1
     dL/dbeta1 = -alpha [ (w . m_t - w . g) / (beta1 c1) + t beta1^(t-1) (w . m_t) / c1^2 ]
