@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from .optimizers.base import float_scale
+from .optimizers.base import float_scale, scaled
 from .spec import parse_tower
 from .tower import Tower, _spec_or_kinds
 
@@ -95,7 +95,7 @@ class HyperOptimizer(torch.optim.Optimizer):
                 buffers[k] = torch.empty(sum(tower.sizes), dtype=first.dtype, device=first.device)
             d, a = tower.step(torch.cat(grads, out=buffers[k]))  # the update is a * d
             if not float_scale(d, a):
-                d, a = d * a, 1.0
+                d, a = scaled(d, a), 1.0
             torch._foreach_add_(params, [x.view_as(p) for x, p in zip(d.split(tower.sizes), params)], alpha=-a)
         return loss
 

@@ -61,7 +61,7 @@ def sub_scaled_(target, d, a):
     """``target -= a * d`` in place, in one pass (``a``: a float, a one-element tensor or a tensor like ``d``)."""
     if float_scale(d, a):
         return target.add_(d, alpha=-a)
-    return target.sub_(d * a) if isinstance(a, float) else target.addcmul_(d, a, value=-1.0)
+    return target.sub_(scaled(d, a)) if isinstance(a, float) else target.addcmul_(d, a, value=-1.0)
 
 
 def alpha_hypergrad(state: dict, v):
