@@ -47,7 +47,7 @@ class HyperOptimizer(torch.optim.Optimizer):
                 raise ValueError(f"alpha_bounds={alpha_bounds!r} is invalid: must be None or (low, high) with low < high")
             alpha_bounds = (float(alpha_bounds[0]), float(alpha_bounds[1]))
         self._towers: list[Tower] = []
-        self._buffers: list[list] = []  # per group: two flat gradient buffers, used in turn
+        self._flat: list[_FlatBuffers] = []  # per group
         self._record_history = history
         super().__init__(params, dict(tower=parse_tower(tower), hypergrad_clip=hypergrad_clip,
                                       alpha_bounds=alpha_bounds))
@@ -70,7 +70,7 @@ class HyperOptimizer(torch.optim.Optimizer):
         self._towers.append(Tower(group["tower"], [p.numel() for p in params], names, first,
                                   hypergrad_clip=group["hypergrad_clip"], alpha_bounds=group["alpha_bounds"],
                                   history=self._record_history))
-        self._buffers.append([None, None])
+        self._flat.append(_FlatBuffers([p.numel() for p in params]))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -79,24 +79,25 @@ class HyperOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group, tower, buffers in zip(self.param_groups, self._towers, self._buffers):
+        for group, tower, flat in zip(self.param_groups, self._towers, self._flat):
             params = group["params"]
-            grads = []
-            for p in params:
-                if p.grad is None:
-                    grads.append(torch.zeros(p.numel(), dtype=p.dtype, device=p.device))
-                elif p.grad.is_sparse:
-                    raise ValueError("HyperOptimizer does not support sparse gradients")
-                else:
-                    grads.append(p.grad.reshape(-1))
             # the flat gradient, in one of two buffers in turn: a level may keep it until the next step
-            k, first = tower.t % 2, params[0]
-            if buffers[k] is None or buffers[k].device != first.device or buffers[k].dtype != first.dtype:
-                buffers[k] = torch.empty(sum(tower.sizes), dtype=first.dtype, device=first.device)
-            d, a = tower.step(torch.cat(grads, out=buffers[k]))  # the update is a * d
+            g, shaped = flat.buffer(tower.t % 2, params)
+            grads = [p.grad for p in params]
+            if any(x is None or x.is_sparse for x in grads):
+                for x, view in zip(grads, shaped):
+                    if x is None:
+                        view.zero_()
+                    elif x.is_sparse:
+                        raise ValueError("HyperOptimizer does not support sparse gradients")
+                    else:
+                        view.copy_(x)
+            else:
+                torch._foreach_copy_(shaped, grads)
+            d, a = tower.step(g)  # the update is a * d
             if not float_scale(d, a):
                 d, a = scaled(d, a), 1.0
-            torch._foreach_add_(params, [x.view_as(p) for x, p in zip(d.split(tower.sizes), params)], alpha=-a)
+            torch._foreach_add_(params, flat.views_of(d, params), alpha=-a)
         return loss
 
     # -- reading the hyperparameters -------------------------------------------------------------------------
@@ -147,3 +148,34 @@ class HyperOptimizer(torch.optim.Optimizer):
 
     def __repr__(self) -> str:
         return "HyperOptimizer(" + ", ".join(repr(str(g["tower"])) for g in self.param_groups) + ")"
+
+
+class _FlatBuffers:
+    """A parameter group's two flat gradient buffers (used in turn), with views of them shaped like the
+    parameters, and the views of the last other update direction applied (levels that keep one buffer for it)."""
+
+    def __init__(self, sizes: list[int]):
+        self.sizes = sizes
+        self.buffers: list[torch.Tensor | None] = [None, None]
+        self.shaped: list[list[torch.Tensor] | None] = [None, None]
+        self.last: tuple[torch.Tensor | None, list[torch.Tensor] | None] = (None, None)
+
+    def _views(self, flat: torch.Tensor, params) -> list[torch.Tensor]:
+        return [x.view_as(p) for x, p in zip(flat.split(self.sizes), params)]
+
+    def buffer(self, k: int, params) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Buffer ``k`` (0 or 1) and its views shaped like ``params``, (re)made on the parameters' device/dtype."""
+        first, buf = params[0], self.buffers[k]
+        if buf is None or buf.device != first.device or buf.dtype != first.dtype:
+            self.buffers[k] = buf = torch.empty(sum(self.sizes), dtype=first.dtype, device=first.device)
+            self.shaped[k] = self._views(buf, params)
+        return buf, self.shaped[k]
+
+    def views_of(self, d: torch.Tensor, params) -> list[torch.Tensor]:
+        """Views of the flat ``d`` shaped like ``params`` (cached for the buffers and the last direction)."""
+        for buf, shaped in zip(self.buffers, self.shaped):
+            if d is buf:
+                return shaped
+        if self.last[0] is not d:
+            self.last = (d, self._views(d, params))
+        return self.last[1]
