@@ -143,16 +143,19 @@ class Tower:
                 hp[name] = f.transforms[name].natural(raw)
         return hp
 
-    def _hypergrad(self, f: _Floor, v: torch.Tensor) -> torch.Tensor:
-        """dL/d(raw learned hyperparameters of floor f), a vector in the store's order."""
+    def _hypergrad(self, f: _Floor, v: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """dL/d(raw learned hyperparameters of floor f), a vector in the store's order, and whether it was computed
+        on the host and came out finite (which proves ``v`` finite: see ``Level.hypergrad``)."""
         if f.hp is None:  # first step: nothing has moved the hyperparameters yet
-            return torch.zeros_like(f.target)
+            return torch.zeros_like(f.target), False
         dh = f.level.hypergrad(f.state, v, f.hp, f.learn)
         parts = []
         for name in f.learn:
             d_raw = f.transforms[name].grad(f.raw[name], f.hp[name])
             parts.append(dh[name] if d_raw is None else dh[name] * d_raw)
+        finite = False
         if self.host:  # Python floats (see optimizers.base.scalar); from numpy is 2x faster than torch.tensor
+            finite = all(map(math.isfinite, parts))
             c = torch.tensor(parts, dtype=f.target.dtype) if self._np_dtype is None else \
                 torch.from_numpy(np.array(parts, dtype=self._np_dtype))
         else:  # 0-d or one-element tensors on an accelerator (floats where a test runs this path on the CPU)
@@ -160,7 +163,7 @@ class Tower:
                            for p in parts])
         if self.hypergrad_clip is not None:
             c = c.clamp(-self.hypergrad_clip, self.hypergrad_clip)
-        return c
+        return c, finite
 
     def step(self, g: torch.Tensor):
         """One step from the flat gradient ``g``; returns the weights' update as ``(d, a)``: apply ``w -= a * d``
@@ -171,11 +174,13 @@ class Tower:
             floors, store = self.floors, self.store
         old = store.tolist() if self.host else store.clone()
         writing = None  # the store slice that the computation under way will change
+        g_finite = False  # proved by a finite hypergradient of the bottom level
         try:
             grads, v = [], g
             for k in range(self.top):  # 1. bottom-up hypergradients
                 writing = floors[k].target
-                v = self._hypergrad(floors[k], v)
+                v, finite = self._hypergrad(floors[k], v)
+                g_finite = g_finite or (k == 0 and finite)
                 grads.append(v)
             for k in range(self.top, 0, -1):  # 2. top-down: each level moves the one below
                 f, below = floors[k], floors[k - 1]
@@ -194,17 +199,18 @@ class Tower:
             if writing is not None:
                 writing.fill_(math.nan)
             d, a = torch.full_like(g, math.nan), 1.0
-        d, a = self._guard(g, d, a, old)
+        d, a = self._guard(g, d, a, old, d_finite=d is g and g_finite)
         self.t += 1
         return d, a
 
-    def _guard(self, g, d, a, old):
+    def _guard(self, g, d, a, old, d_finite=False):
         """3. Refuse the step if anything new is not finite (a sum is finite only if every term is): the
-        hyperparameters go back to ``old`` and the update becomes zero. Returns the update ``(d, a)``."""
+        hyperparameters go back to ``old`` and the update becomes zero. Returns the update ``(d, a)``.
+        ``d_finite``: ``d`` is already known to be finite (it is the gradient, and the gradient is proved finite)."""
         store = self.store
         a_float = isinstance(a, float)
         if self.host:  # on the CPU, branch on the values (a non-finite g makes d non-finite)
-            bad = not (math.isfinite(d.sum().item()) and math.isfinite(a if a_float else a.sum().item())
+            bad = not ((d_finite or math.isfinite(d.sum().item())) and math.isfinite(a if a_float else a.sum().item())
                        and all(map(math.isfinite, store.tolist())) and bool(self.ok))
             if bad:
                 torch.sum(g, 0, out=self._gradient_sum)

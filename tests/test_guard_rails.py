@@ -93,6 +93,29 @@ def test_non_finite_loss_is_never_written_into_the_weights():
     assert "loss or the gradient" in report["what"][0] and "step 6" in report["message"]
 
 
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("spec", ["sgd/sgd(1e-5)", "sgd_per_param/sgd(1e-5)", "sgd(0.1, learn=none)", "adam/sgd(1e-5)"])
+def test_a_non_finite_gradient_entry_is_refused_where_the_last_one_was_zero(spec, bad):
+    """Where the direction is the gradient itself, the guard takes a finite hypergradient (a dot product with the
+    gradient) as proof that the gradient is finite; inf * 0 is nan, so a bad entry beside a zero is caught too."""
+    torch.manual_seed(0)
+    model = MLP(64, 16, 10)
+    opt = HyperOptimizer(model.parameters(), spec)
+    weight = next(model.parameters())
+    for i, (x, y) in enumerate(batches(4)):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        if i == 2:
+            weight.grad.view(-1)[0] = 0.0
+        if i == 3:
+            weight.grad.view(-1)[0] = bad
+            before = [p.clone() for p in model.parameters()]
+        opt.step()
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+    report = opt.nonfinite()
+    assert report["step"] == 4 and report["what"] == ["the loss or the gradient"]
+
+
 @pytest.mark.parametrize("host", [True, False], ids=["floats", "tensors"])
 def test_diverging_hyperparameter_is_reported_by_name(host):
     """A top step of 1e39 overflows float32: Adam's alpha becomes infinite; its fixed betas are not named. Both

@@ -16,7 +16,9 @@ Each concrete level (``SGD``, ``Adam``, ...) provides two plain functions of the
   new point. Because ``P_new = P - u(h)``, it is the vector-Jacobian product ``-v . du/dh``. Everything else is
   detached, as in the paper, so nothing is second order.
 
-A level may keep ``g`` (or ``d``) in its state until the next step's ``hypergrad``.
+A level may keep ``g`` (or ``d``) in its state until the next step's ``hypergrad``. A level whose direction ``d`` is
+``g`` itself must compute each hypergradient as a sum over every entry of ``v`` times finite numbers (a dot product):
+then a finite hypergradient proves ``v`` finite (inf * 0 is nan), and the tower need not check ``d`` again.
 """
 from __future__ import annotations
 
