@@ -19,16 +19,16 @@ gradient ``g`` is kept::
     dL/dbeta2 =  alpha / (2 c1) [ (z . v_t - z . g^2) / beta2 + t beta2^(t-1) (z . v_t) / c2 ],
                  z = w m_t / (v_t + c2 eps s)          (= w m_t / (c2 den s))
 
-computed from ``r = sqrt(v_t)``, kept from the update (``den = (r + eps q) / q``). Learning the betas keeps two
-parameter-sized buffers (``g`` and ``r``) besides the moments; the hypergradient reuses ``r``'s memory, and the next
-update writes it again.
+computed from ``r = sqrt(v_t)``, kept from the update (``den = (r + eps q) / q``). Besides the moments, the update
+writes into one parameter-sized scratch buffer (``g^2``, the denominator, then ``d``); learning the betas keeps two
+more (``g`` and ``r``), and the hypergradient works in the memory of ``r`` and of the last direction.
 """
 from __future__ import annotations
 
 import torch
 
 from ..hyperparams import SIGMOID, Hyper
-from .base import Level, alpha_hypergrad, along, axpy, one_minus, reciprocal, scalar
+from .base import Level, alpha_hypergrad, along, axpy, one_minus, reciprocal, scalar, scratch
 
 _BETA = dict(transform=SIGMOID, low=0.0, high=1.0, open_low=True, open_high=True)
 
@@ -69,16 +69,20 @@ class Adam(Level):
     def update(self, state, g, hp):
         alpha, b1, b2 = hp["alpha"], hp["beta1"], hp["beta2"]
         t = state["t"] = state["t"] + 1
-        m, v = state["m"].lerp_(g, one_minus(b1)), state["v"].lerp_(g * g, one_minus(b2))
+        x = scratch(state, "x", g)  # one buffer for g^2, then the denominator, then the direction d
+        m, v = state["m"].lerp_(g, one_minus(b1)), state["v"].lerp_(torch.mul(g, g, out=x), one_minus(b2))
         c1 = state["c1"] = one_minus(b1 ** t)
         c2 = state["c2"] = one_minus(b2 ** t)
         q = state["q"] = c2 ** 0.5                  # u = alpha q / c1 * m / (sqrt(v) + eps q), as torch.optim
         learn = state["learn"]
         betas = "beta1" in learn or "beta2" in learn
-        r = torch.sqrt(v)
         if betas:
-            state["g"], state["r"] = g, r
-        d = torch.div(m, torch.add(r, self.eps * q) if betas else r.add_(self.eps * q))  # m / (den q)
+            state["g"] = g
+            r = state["r"] = torch.sqrt(v, out=scratch(state, "r", g))
+            den = torch.add(r, self.eps * q, out=x)
+        else:
+            den = torch.sqrt(v, out=x).add_(self.eps * q)
+        d = torch.div(m, den, out=x)  # m / (den q)
         if learn and not betas:  # alpha only: keep the direction m_hat / den for a one-pass hypergradient
             return along(state, d.mul_(q / c1), alpha)
         return d, alpha * q / c1
@@ -88,7 +92,7 @@ class Adam(Level):
         if "d" in state:
             return {"alpha": alpha_hypergrad(state, v)}
         m, vv, g, r, c1, c2, q = (state[k] for k in ("m", "v", "g", "r", "c1", "c2", "q"))
-        w = torch.add(r, self.eps * q)              # den q
+        w = torch.add(r, self.eps * q, out=scratch(state, "x", r))  # den q (the last direction's memory)
         torch.div(v, w, out=w)                      # w / q
         wm = q * scalar(torch.dot(w, m))
         i1 = reciprocal(c1)                         # a beta at exactly 1 (or 0) gives inf here, then nan

@@ -48,6 +48,17 @@ def along(state: dict, d, alpha):
     return d, alpha
 
 
+def scratch(state: dict, key: str, like: torch.Tensor):
+    """A buffer like ``like`` kept in ``state[key]``, for an ``out=`` argument; None (a fresh result) while autograd
+    records, since ``out=`` is not differentiable and ``update`` stays differentiable (tests use autograd as oracle)."""
+    if torch.is_grad_enabled():
+        return None
+    buf = state.get(key)
+    if buf is None or buf.shape != like.shape or buf.dtype != like.dtype or buf.device != like.device:
+        buf = state[key] = torch.empty_like(like)
+    return buf
+
+
 def scaled(d, a):
     """The update ``u = a * d`` of ``update``'s ``(d, a)`` as one tensor."""
     return d * a
