@@ -12,6 +12,7 @@ Parameters stay ordinary leaf ``nn.Parameter``s, updated in place.
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 
@@ -81,8 +82,11 @@ class HyperOptimizer(torch.optim.Optimizer):
                 loss = closure()
         for group, tower, flat in zip(self.param_groups, self._towers, self._flat):
             params = group["params"]
-            # the flat gradient, in one of two buffers in turn: a level may keep it until the next step
-            g, shaped = flat.buffer(tower.t % 2, params)
+            # the flat gradient, in one of two buffers in turn: a level may keep it until the next step, and may
+            # write its direction into the other one (what it held was last needed by this step's hypergradient)
+            k = tower.t % 2
+            g, shaped = flat.buffer(k, params)
+            spare = flat.buffer(1 - k, params)[0]
             grads = [p.grad for p in params]
             if any(x is None or x.is_sparse for x in grads):
                 for x, view in zip(grads, shaped):
@@ -94,7 +98,7 @@ class HyperOptimizer(torch.optim.Optimizer):
                         view.copy_(x)
             else:
                 torch._foreach_copy_(shaped, grads)
-            d, a = tower.step(g)  # the update is a * d
+            d, a = tower.step(g, spare)  # the update is a * d
             if not float_scale(d, a):
                 d, a = scaled(d, a), 1.0
             torch._foreach_add_(params, flat.views_of(d, params), alpha=-a)
@@ -152,13 +156,14 @@ class HyperOptimizer(torch.optim.Optimizer):
 
 class _FlatBuffers:
     """A parameter group's two flat gradient buffers (used in turn), with views of them shaped like the
-    parameters, and the views of the last other update direction applied (levels that keep one buffer for it)."""
+    parameters, and those of the last direction applied when a level keeps one buffer for its directions."""
 
     def __init__(self, sizes: list[int]):
         self.sizes = sizes
         self.buffers: list[torch.Tensor | None] = [None, None]
         self.shaped: list[list[torch.Tensor] | None] = [None, None]
         self.last: tuple[torch.Tensor | None, list[torch.Tensor] | None] = (None, None)
+        self.seen = None  # a weak reference to the last direction
 
     def _views(self, flat: torch.Tensor, params) -> list[torch.Tensor]:
         return [x.view_as(p) for x, p in zip(flat.split(self.sizes), params)]
@@ -172,10 +177,15 @@ class _FlatBuffers:
         return buf, self.shaped[k]
 
     def views_of(self, d: torch.Tensor, params) -> list[torch.Tensor]:
-        """Views of the flat ``d`` shaped like ``params`` (cached for the buffers and the last direction)."""
+        """Views of the flat ``d`` shaped like ``params``. Kept for the buffers, and for a direction seen twice
+        in a row (views keep their tensor alive: a fresh direction's memory must be freed after the step)."""
         for buf, shaped in zip(self.buffers, self.shaped):
             if d is buf:
                 return shaped
-        if self.last[0] is not d:
-            self.last = (d, self._views(d, params))
-        return self.last[1]
+        if self.last[0] is d:
+            return self.last[1]
+        views = self._views(d, params)
+        again = self.seen is not None and self.seen() is d
+        self.last = (d, views) if again else (None, None)
+        self.seen = weakref.ref(d)
+        return views

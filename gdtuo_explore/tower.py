@@ -165,9 +165,10 @@ class Tower:
             c = c.clamp(-self.hypergrad_clip, self.hypergrad_clip)
         return c, finite
 
-    def step(self, g: torch.Tensor):
+    def step(self, g: torch.Tensor, out: torch.Tensor | None = None):
         """One step from the flat gradient ``g``; returns the weights' update as ``(d, a)``: apply ``w -= a * d``
-        (``a`` a float, a one-element tensor or a tensor like ``d``; see :func:`optimizers.base.sub_scaled_`)."""
+        (``a`` a float, a one-element tensor or a tensor like ``d``; see :func:`optimizers.base.sub_scaled_`).
+        ``out``: a spare buffer like ``g`` whose contents may be overwritten (``d`` may be returned in it)."""
         floors, store = self.floors, self.store
         if store.device != g.device:
             self.to(g.device)
@@ -193,7 +194,7 @@ class Tower:
             writing = None
             f = floors[0]
             f.hp = self._natural(f)
-            d, a = f.level.update(f.state, g, f.hp)
+            d, a = f.level.update(f.state, g, f.hp, out)
         except ArithmeticError:  # Python floats (on the CPU) raise where tensors give inf or nan (a division by
             # zero): write nan where the tensors would have, so the guard refuses the step and names the culprit
             if writing is not None:

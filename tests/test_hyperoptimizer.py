@@ -8,6 +8,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gdtuo_explore import HyperOptimizer, SGD, gdtuo
+from gdtuo_explore.optimizers.base import scaled
+from gdtuo_explore.tower import Tower
 from oracle import MLP, batches
 
 
@@ -265,3 +267,24 @@ def test_cuda_step_never_synchronises_with_the_host(spec):
         finally:
             torch.cuda.set_sync_debug_mode("default")
     assert opt.nonfinite() is None and len(opt.history()["step"]) == 10
+
+
+@pytest.mark.parametrize("spec", ["adam/sgd(1e-5)", "adam(learn=alpha)/sgd(1e-5)", "adam", "sgd/sgd(1e-5)",
+                                  "sgd(0.1, mu=0.9)/sgd(1e-5)", "rmsprop/sgd(1e-4)", "adagrad/sgd(1e-4)"])
+def test_a_spare_buffer_changes_only_where_the_direction_is_written(spec):
+    """Tower.step(g, out): as HyperOptimizer does, the gradient goes into two buffers in turn and the other one is
+    the spare; the trajectory is the one of fresh tensors."""
+    torch.manual_seed(0)
+    n = 40
+    target, scale = torch.randn(n), torch.rand(n) + 0.5
+    w_spare = torch.randn(n)
+    w_fresh = w_spare.clone()
+    spare_tower, fresh_tower = Tower(spec, [n], ["p"], w_spare), Tower(spec, [n], ["p"], w_fresh)
+    buffers = [torch.empty(n), torch.empty(n)]
+    with torch.no_grad():
+        for t in range(30):
+            g = torch.mul(w_spare - target, scale, out=buffers[t % 2])
+            w_spare -= scaled(*spare_tower.step(g, buffers[1 - t % 2]))
+            w_fresh -= scaled(*fresh_tower.step((w_fresh - target) * scale))
+    assert torch.equal(w_spare, w_fresh)
+    assert spare_tower.values() == fresh_tower.values()

@@ -29,7 +29,7 @@ class AdaGrad(Level):
     def init_state(self, n, like, sizes, plain):
         return {"G": torch.full((n,), self.G0, dtype=like.dtype, device=like.device)}
 
-    def update(self, state, g, hp):
+    def update(self, state, g, hp, out=None):
         G = state["G"].addcmul_(g, g)
         d = torch.add(G, self.EPS).sqrt_()
         torch.div(g, d, out=d)

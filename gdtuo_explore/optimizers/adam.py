@@ -20,8 +20,9 @@ gradient ``g`` is kept::
                  z = w m_t / (v_t + c2 eps s)          (= w m_t / (c2 den s))
 
 computed from ``r = sqrt(v_t)``, kept from the update (``den = (r + eps q) / q``). Besides the moments, the update
-writes into one parameter-sized scratch buffer (``g^2``, the denominator, then ``d``); learning the betas keeps two
-more (``g`` and ``r``), and the hypergradient works in the memory of ``r`` and of the last direction.
+writes ``g^2``, the denominator, then ``d`` into one parameter-sized buffer (the caller's spare ``out``, else a fresh
+one); learning the betas keeps two more (``g`` and ``r``), and the hypergradient works in one fresh buffer and in
+``r``'s memory.
 """
 from __future__ import annotations
 
@@ -66,24 +67,26 @@ class Adam(Level):
         return {"t": 0, "m": torch.zeros(n, dtype=like.dtype, device=like.device),
                 "v": torch.full((n,), 0.0 if plain else self.eps, dtype=like.dtype, device=like.device)}
 
-    def update(self, state, g, hp):
+    def update(self, state, g, hp, out=None):
         alpha, b1, b2 = hp["alpha"], hp["beta1"], hp["beta2"]
         t = state["t"] = state["t"] + 1
-        x = scratch(state, "x", g)  # one buffer for g^2, then the denominator, then the direction d
-        m, v = state["m"].lerp_(g, one_minus(b1)), state["v"].lerp_(torch.mul(g, g, out=x), one_minus(b2))
+        learn = state["learn"]
+        betas = "beta1" in learn or "beta2" in learn
+        keep = bool(learn) and not betas  # alpha only: the direction is kept, so it cannot go into the spare out
+        x = torch.mul(g, g, out=None if keep or torch.is_grad_enabled() else out)  # g^2, the denominator, then d
+        out = None if torch.is_grad_enabled() else x  # (out= is not differentiable: see scratch)
+        m, v = state["m"].lerp_(g, one_minus(b1)), state["v"].lerp_(x, one_minus(b2))
         c1 = state["c1"] = one_minus(b1 ** t)
         c2 = state["c2"] = one_minus(b2 ** t)
         q = state["q"] = c2 ** 0.5                  # u = alpha q / c1 * m / (sqrt(v) + eps q), as torch.optim
-        learn = state["learn"]
-        betas = "beta1" in learn or "beta2" in learn
         if betas:
             state["g"] = g
             r = state["r"] = torch.sqrt(v, out=scratch(state, "r", g))
-            den = torch.add(r, self.eps * q, out=x)
+            den = torch.add(r, self.eps * q, out=out)
         else:
-            den = torch.sqrt(v, out=x).add_(self.eps * q)
-        d = torch.div(m, den, out=x)  # m / (den q)
-        if learn and not betas:  # alpha only: keep the direction m_hat / den for a one-pass hypergradient
+            den = torch.sqrt(v, out=out).add_(self.eps * q)
+        d = torch.div(m, den, out=out)  # m / (den q)
+        if keep:  # alpha only: keep the direction m_hat / den for a one-pass hypergradient
             return along(state, d.mul_(q / c1), alpha)
         return d, alpha * q / c1
 
@@ -92,7 +95,7 @@ class Adam(Level):
         if "d" in state:
             return {"alpha": alpha_hypergrad(state, v)}
         m, vv, g, r, c1, c2, q = (state[k] for k in ("m", "v", "g", "r", "c1", "c2", "q"))
-        w = torch.add(r, self.eps * q, out=scratch(state, "x", r))  # den q (the last direction's memory)
+        w = torch.add(r, self.eps * q)              # den q
         torch.div(v, w, out=w)                      # w / q
         wm = q * scalar(torch.dot(w, m))
         i1 = reciprocal(c1)                         # a beta at exactly 1 (or 0) gives inf here, then nan

@@ -6,11 +6,13 @@ training state lives in :class:`gdtuo_explore.tower.Tower`.
 
 Each concrete level (``SGD``, ``Adam``, ...) provides two plain functions of the math, side by side:
 
-* ``update(state, g, hp) -> (d, a)``: the step it applies to its target, ``P_new = P - u`` with ``u = a * d``, from
-  the gradient ``g`` of ``P`` and the natural hyperparameter values ``hp`` (Python floats, or one-element tensors
-  for learned ones on an accelerator, where reading them would synchronise). The direction ``d`` (shaped like
-  ``P``) and the scale ``a`` (a float, a one-element tensor or a tensor like ``d``) are returned apart, so that
-  the tower applies ``P -= a * d`` in one pass instead of writing ``u`` first (:func:`sub_scaled_`).
+* ``update(state, g, hp, out=None) -> (d, a)``: the step it applies to its target, ``P_new = P - u`` with
+  ``u = a * d``, from the gradient ``g`` of ``P`` and the natural hyperparameter values ``hp`` (Python floats, or
+  one-element tensors for learned ones on an accelerator, where reading them would synchronise). The direction
+  ``d`` (shaped like ``P``) and the scale ``a`` (a float, a one-element tensor or a tensor like ``d``) are returned
+  apart, so that the tower applies ``P -= a * d`` in one pass instead of writing ``u`` first (:func:`sub_scaled_`).
+  ``out``, when given, is a spare buffer like ``g`` whose contents are dead (the caller's other gradient buffer):
+  the update may compute into it, and return it as ``d`` unless it keeps ``d``, instead of allocating.
 * ``hypergrad(state, v, hp, learn) -> {name: dL/dh}`` (floats on the CPU, see :func:`scalar`; else 0-d tensors):
   the one-step hypergradient of the hyperparameters used by the *previous* ``update``, given ``v = dL/dP`` at the
   new point. Because ``P_new = P - u(h)``, it is the vector-Jacobian product ``-v . du/dh``. Everything else is
@@ -190,7 +192,7 @@ class Level:
         """
         return {}
 
-    def update(self, state: dict, g, hp: dict):
+    def update(self, state: dict, g, hp: dict, out=None):
         raise NotImplementedError
 
     def hypergrad(self, state: dict, v, hp: dict, learn: tuple[str, ...]) -> dict:

@@ -38,7 +38,7 @@ class RMSProp(Level):
     def init_state(self, n, like, sizes, plain):
         return {"s": torch.zeros(n, dtype=like.dtype, device=like.device)}
 
-    def update(self, state, g, hp):
+    def update(self, state, g, hp, out=None):
         gamma, s = hp["gamma"], state["s"]
         gg = g * g
         e = torch.sub(s, gg) if "gamma" in state["learn"] else None  # s_{t-1} - g^2

@@ -47,7 +47,7 @@ class SGD(Level):
     def momentum(self) -> bool:
         return self.values["mu"] != 0.0 or "mu" in self.learn
 
-    def update(self, state, g, hp):
+    def update(self, state, g, hp, out=None):
         if self.momentum():
             buf = state.get("buf")
             new = g.clone() if buf is None else axpy(g, buf, hp["mu"])  # kept longer than g may be
@@ -134,7 +134,7 @@ class SGDPerParam(Level):
             vec = torch.cat([a.reshape(1) for a in alphas])
         return vec.repeat_interleave(state["lengths"], output_size=state["n"])
 
-    def update(self, state, g, hp):
+    def update(self, state, g, hp, out=None):
         return along(state, g, self._alpha_vector(state, hp))
 
     def hypergrad(self, state, v, hp, learn):
