@@ -73,8 +73,9 @@ class Adam(Level):
         learn = state["learn"]
         betas = "beta1" in learn or "beta2" in learn
         keep = bool(learn) and not betas  # alpha only: the direction is kept, so it cannot go into the spare out
-        x = torch.mul(g, g, out=None if keep or torch.is_grad_enabled() else out)  # g^2, the denominator, then d
-        out = None if torch.is_grad_enabled() else x  # (out= is not differentiable: see scratch)
+        recording = torch.is_grad_enabled()  # out= is not differentiable (see scratch)
+        x = torch.mul(g, g, out=None if keep or recording else out)  # g^2, then the denominator, then d
+        out = None if recording else x
         m, v = state["m"].lerp_(g, one_minus(b1)), state["v"].lerp_(x, one_minus(b2))
         c1 = state["c1"] = one_minus(b1 ** t)
         c2 = state["c2"] = one_minus(b2 ** t)
