@@ -181,7 +181,8 @@ class Tower:
             for k in range(self.top):  # 1. bottom-up hypergradients
                 writing = floors[k].target
                 v, finite = self._hypergrad(floors[k], v)
-                g_finite = g_finite or (k == 0 and finite)
+                if k == 0:
+                    g_finite = finite
                 grads.append(v)
             for k in range(self.top, 0, -1):  # 2. top-down: each level moves the one below
                 f, below = floors[k], floors[k - 1]
