@@ -1,16 +1,18 @@
 """gdtuo-explore: hyperoptimizers ("Gradient Descent: The Ultimate Optimizer", Chandra et al., NeurIPS 2022)
 that you can see and touch.
 
-* the core library: optimizer levels (:mod:`gdtuo_explore.optimizers`), the hypergradient step
-  (:mod:`gdtuo_explore.tower`), a ``torch.optim`` front (:class:`HyperOptimizer`), tower specs
-  (:func:`parse_tower`) and the reference API (:mod:`gdtuo_explore.gdtuo`);
-* tasks, runs and the command line (:mod:`gdtuo_explore.tasks`, :mod:`gdtuo_explore.run`, ``gdtuo-explore``);
-* the JupyterLab explorer (``from gdtuo_explore import Explorer``).
+One folder per layer, each importing only from the layers below it (``tests/test_layers.py``):
+
+* :mod:`gdtuo_explore.core`: the library -- optimizer levels (:mod:`~gdtuo_explore.core.optimizers`), the
+  hypergradient step (:mod:`~gdtuo_explore.core.tower`), a ``torch.optim`` front (:class:`HyperOptimizer`), tower
+  specs (:func:`parse_tower`) and the reference API (``from gdtuo_explore import gdtuo``);
+* :mod:`gdtuo_explore.engine`: tasks, run configs, runs trained in a background thread, sweeps and reports;
+* :mod:`gdtuo_explore.explorer`: the JupyterLab explorer (``from gdtuo_explore import Explorer``);
+* on top: the command line (:mod:`gdtuo_explore.cli`, ``gdtuo-explore``) and, outside the library's import path,
+  the benchmark (``python -m gdtuo_explore.bench``).
 """
-from .hyperoptimizer import HyperOptimizer
-from .optimizers import SGD, AdaGrad, Adam, AdamBaydin, Level, NoOpOptimizer, RMSProp, RMSPropAlpha, SGDPerParam
-from .spec import parse_tower
-from .tower import Tower
+from .core import (SGD, AdaGrad, Adam, AdamBaydin, HyperOptimizer, Level, NoOpOptimizer, RMSProp, RMSPropAlpha,
+                   SGDPerParam, Tower, parse_tower)
 
 __version__ = "0.1.0"
 

@@ -119,8 +119,8 @@ def _progress_bar(total: int, quiet: bool, unit: str):
 
 
 def _cmd_run(args) -> int:
-    from .config import RunConfig
-    from .run import FINISHED, Run
+    from .engine.config import RunConfig
+    from .engine.run import FINISHED, Run
 
     config = RunConfig.from_json(args.config) if args.config else RunConfig()
     overrides = {name: getattr(args, name) for name in (
@@ -164,7 +164,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from .sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA, Sweep
+    from .engine.sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA, Sweep
 
     options = {name: getattr(args, name) for name in (
         "model", "batch_size", "epochs", "steps", "seed", "device", "data_root", "processes")
@@ -200,7 +200,7 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_tasks(args) -> int:
-    from .tasks import TASKS
+    from .engine.tasks import TASKS
 
     for spec in TASKS.values():
         models = ", ".join(m + (" (default)" if m == spec.default_model else "") for m in spec.models)

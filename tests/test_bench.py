@@ -1,7 +1,7 @@
 """The benchmark's own checks: it times only towers that stay finite (a refused step skips work)."""
 import torch
 
-from gdtuo_explore.bench import Stepper, halving_tower, ours, reference_module, wrapper
+from gdtuo_explore.bench.steps import Stepper, halving_tower, ours, reference_module, wrapper
 
 
 def test_halving_tower_halves_the_step_size_level_by_level():

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from gdtuo_explore.cli import main
-from gdtuo_explore.tasks import TASKS
+from gdtuo_explore.engine.tasks import TASKS
 
 DIVERGES = "adam/sgd(1e3)"
 

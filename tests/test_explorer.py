@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from gdtuo_explore import Explorer
-from gdtuo_explore.config import RunConfig, baseline_spec
-from gdtuo_explore.explorer import towers
-from gdtuo_explore.explorer.bench import explorer_throughput_ratio
+from gdtuo_explore.engine.config import RunConfig, baseline_spec
+from gdtuo_explore.explorer import tower_edits
+from gdtuo_explore.bench.explorer import explorer_throughput_ratio
 from gdtuo_explore.explorer.downsample import MAX_POINTS, smooth, thin
-from gdtuo_explore.tasks import TASKS
+from gdtuo_explore.engine.tasks import TASKS
 
 LONG = 1_000_000  # steps: a run that only ends when stopped
 
@@ -83,7 +83,7 @@ def test_presets_and_spec_text_both_ways():
     e = Explorer()
     ed = e.tower_editor
     ed.preset.value = "SGD tower, 5 levels"
-    assert e.state.tower == towers.canonical(towers.PRESETS["SGD tower, 5 levels"])
+    assert e.state.tower == tower_edits.canonical(tower_edits.PRESETS["SGD tower, 5 levels"])
     assert len(ed.cards) == 5 and len(e.charts.levels) == 5
     ed.spec.value = "SGD(0.1) / sgd(1e-3, mu=0.9) / adam"          # typed text rebuilds the cards
     assert e.state.tower == "sgd(0.1)/sgd(0.001, mu=0.9)/adam"

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from gdtuo_explore import SGD, SGDPerParam, AdaGrad, Adam, HyperOptimizer, RMSProp
-from gdtuo_explore.optimizers.base import scaled
-from gdtuo_explore.tower import Tower
+from gdtuo_explore.core.optimizers.base import scaled
+from gdtuo_explore.core.tower import Tower
 
 
 

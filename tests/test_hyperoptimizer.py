@@ -8,8 +8,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gdtuo_explore import HyperOptimizer, SGD, gdtuo
-from gdtuo_explore.optimizers.base import scaled
-from gdtuo_explore.tower import Tower
+from gdtuo_explore.core.optimizers.base import scaled
+from gdtuo_explore.core.tower import Tower
 from oracle import MLP, batches
 
 

@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from gdtuo_explore import parse_tower
-from gdtuo_explore.config import RunConfig, baseline_spec
-from gdtuo_explore.report import report_html, run_figures
-from gdtuo_explore.run import FINISHED, Run, Update, throughput
-from gdtuo_explore.tasks import TASKS, Task, TaskSpec, make_task
+from gdtuo_explore.engine.config import RunConfig, baseline_spec
+from gdtuo_explore.engine.report import report_html, run_figures
+from gdtuo_explore.engine.run import FINISHED, Run, Update, throughput
+from gdtuo_explore.engine.tasks import TASKS, Task, TaskSpec, make_task
 
 DIVERGES = "adam/sgd(1e3)"  # the top level's huge step sends Adam's betas out of (0, 1) within a few steps
 LONG = 1_000_000            # a run the tests stop long before its end

@@ -4,9 +4,9 @@ import csv
 import pytest
 
 from gdtuo_explore import parse_tower
-from gdtuo_explore.config import RunConfig
-from gdtuo_explore.run import Run
-from gdtuo_explore.sweep import COLUMNS, Sweep, sweep, tower_spec
+from gdtuo_explore.engine.config import RunConfig
+from gdtuo_explore.engine.run import Run
+from gdtuo_explore.engine.sweep import COLUMNS, Sweep, sweep, tower_spec
 
 
 def test_tower_spec_stacks_sgd_levels():

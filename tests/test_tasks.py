@@ -10,8 +10,8 @@ import pytest
 import torch
 from torchvision.datasets import MNIST
 
-from gdtuo_explore.tasks import TASKS, DatasetNotFound, Task, make_task, register_task
-from gdtuo_explore.tasks.models import ResNet20
+from gdtuo_explore.engine.tasks import TASKS, DatasetNotFound, Task, make_task, register_task
+from gdtuo_explore.engine.tasks.models import ResNet20
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

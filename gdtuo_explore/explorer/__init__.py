@@ -1,9 +1,9 @@
 """The JupyterLab explorer: ``from gdtuo_explore import Explorer; Explorer()``.
 
-Modules: :mod:`.state` (the one model), :mod:`.towers` (tower edits and presets), :mod:`.shown_run` (a run on the
+Modules: :mod:`.state` (the one model), :mod:`.tower_edits` (tower edits and presets), :mod:`.shown_run` (a run on the
 charts), :mod:`.sweep_state` (the sweep's model), and the views :mod:`.tower_editor`, :mod:`.controls`,
 :mod:`.charts` (with :mod:`.downsample`), :mod:`.compare_panel`, :mod:`.sweep_panel`, :mod:`.export_panel`, styled
-by :mod:`.style` and assembled by :mod:`.explorer`; :mod:`.bench` measures what the live charts cost.
+by :mod:`.style` and assembled by :mod:`.explorer`. What the live charts cost is measured by :mod:`gdtuo_explore.bench.explorer`.
 """
 from .explorer import Explorer, read_setup
 from .state import ExplorerState

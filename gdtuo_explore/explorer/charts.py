@@ -16,7 +16,7 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 
-from . import towers
+from . import tower_edits
 from .downsample import smooth, thin
 
 CHART_WIDTH, CHART_HEIGHT, LEVEL_HEIGHT = 420, 320, 290
@@ -54,16 +54,16 @@ def is_step_size(name: str) -> bool:
 
 def level_title(spec: str, k: int) -> str:
     """Title of level ``k``'s chart (from 1), e.g. ``Level 2 · SGD: tunes level 1 (top: fixed)``."""
-    levels = towers.levels(spec)
+    levels = tower_edits.levels(spec)
     role = "trains the weights" if k == 1 else f"tunes level {k - 1}"
     if k == len(levels) and k > 1:
         role += " (top: fixed)"
-    return f"<b>Level {k}</b> · {towers.choice(levels[k - 1])}: {role}"
+    return f"<b>Level {k}</b> · {tower_edits.choice(levels[k - 1])}: {role}"
 
 
 def plotted_columns(spec: str, columns: list[str]) -> list[str]:
     """The hyperparameter columns worth a line: every step size, and what learns below the top level."""
-    levels = towers.levels(spec)
+    levels = tower_edits.levels(spec)
     out = []
     for column in columns:
         m = _COLUMN.match(column)
@@ -84,19 +84,19 @@ def _columns(shown) -> list[str]:
     spec = shown.config.tower
     if run is not None:
         return plotted_columns(spec, run.hyperparameter_columns)
-    return plotted_columns(spec, [f"level{k}.{h.name}" for k, level in enumerate(towers.levels(spec), 1)
+    return plotted_columns(spec, [f"level{k}.{h.name}" for k, level in enumerate(tower_edits.levels(spec), 1)
                                   for h in level.HYPERS if level.kind != "sgd_per_param"])
 
 
 def _bottom_kind(shown) -> str:
     """The kind of the optimizer that moves a shown run's weights (the reference optimizers are Adam variants)."""
-    return "adam" if shown.config.baseline else towers.levels(shown.config.tower)[0].kind
+    return "adam" if shown.config.baseline else tower_edits.levels(shown.config.tower)[0].kind
 
 
 def _comparable(shown, spec: str) -> bool:
     """Whether an overlay's step size is comparable with level 1 of the tower ``spec`` (the same kind of
     optimizer: an SGD step size means nothing next to an Adam one)."""
-    return _bottom_kind(shown) == towers.levels(spec)[0].kind
+    return _bottom_kind(shown) == tower_edits.levels(spec)[0].kind
 
 
 class Charts:
@@ -129,7 +129,7 @@ class Charts:
             self.rebuild()
 
     def _level_figures(self, spec: str) -> None:
-        height = len(towers.levels(spec))
+        height = len(tower_edits.levels(spec))
         while len(self.levels) < height:
             self.levels.append(_figure("", "step size", LEVEL_HEIGHT))
         for fig in self.levels[height:]:

@@ -6,8 +6,8 @@ import html
 
 import ipywidgets as widgets
 
-from ..baselines import BASELINES
-from ..config import baseline_spec
+from ..engine.baselines import BASELINES
+from ..engine.config import baseline_spec
 
 _L = widgets.Layout
 

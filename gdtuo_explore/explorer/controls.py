@@ -7,7 +7,7 @@ import html
 
 import ipywidgets as widgets
 
-from ..tasks import TASKS
+from ..engine.tasks import TASKS
 from .state import devices
 
 _L = widgets.Layout

@@ -16,9 +16,9 @@ import threading
 
 import ipywidgets as widgets
 
-from ..config import RunConfig, read_json
-from ..run import Run
-from ..tasks import TASKS
+from ..engine.config import RunConfig, read_json
+from ..engine.run import Run
+from ..engine.tasks import TASKS
 from .charts import Charts
 from .compare_panel import ComparePanel
 from .controls import RunControls, TaskControls

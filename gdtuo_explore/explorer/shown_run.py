@@ -6,8 +6,8 @@ from __future__ import annotations
 import itertools
 import threading
 
-from ..config import RunConfig
-from ..run import Run
+from ..engine.config import RunConfig
+from ..engine.run import Run
 
 #: Line colours, one per run shown (plotly's default cycle).
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")

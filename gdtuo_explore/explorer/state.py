@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 from traitlets import Dict, Enum, Float, HasTraits, Instance, Int, List, Unicode, observe
 
-from ..baselines import BASELINES, check_baseline
-from ..config import RunConfig, baseline_spec
-from ..tasks import TASKS
-from . import towers
+from ..engine.baselines import BASELINES, check_baseline
+from ..engine.config import RunConfig, baseline_spec
+from ..engine.tasks import TASKS
+from . import tower_edits
 from .shown_run import ShownRun
 from .sweep_state import SweepState
 
@@ -44,7 +44,7 @@ class ExplorerState(HasTraits):
     """The setup, the runs on the charts and their status. Commands are methods; views observe the traits."""
 
     # the setup of the next run
-    tower = Unicode(towers.canonical(towers.DEFAULT_TOWER), help="canonical tower spec, bottom level first")
+    tower = Unicode(tower_edits.canonical(tower_edits.DEFAULT_TOWER), help="canonical tower spec, bottom level first")
     spec_error = Unicode("", help="why the last tower edit was refused ('' if it was not)")
     task = Unicode("digits")
     model = Unicode(TASKS["digits"].default_model)
@@ -77,7 +77,7 @@ class ExplorerState(HasTraits):
 
     # -- the setup -------------------------------------------------------------------------------------------
     def edit_tower(self, edit, *args) -> bool:
-        """Apply ``edit(tower, *args) -> spec`` (see :mod:`.towers`); on ValueError keep the tower and set
+        """Apply ``edit(tower, *args) -> spec`` (see :mod:`.tower_edits`); on ValueError keep the tower and set
         ``spec_error``. Returns whether the tower changed."""
         try:
             spec = edit(self.tower, *args)
@@ -90,11 +90,11 @@ class ExplorerState(HasTraits):
 
     def set_tower(self, spec: str) -> bool:
         """Set the tower from spec text (canonicalised); a bad spec sets ``spec_error`` instead."""
-        return self.edit_tower(lambda _, text: towers.canonical(text), spec)
+        return self.edit_tower(lambda _, text: tower_edits.canonical(text), spec)
 
     def apply_preset(self, name: str) -> bool:
-        """Set the tower to one of :data:`towers.PRESETS`."""
-        return self.set_tower(towers.PRESETS[name])
+        """Set the tower to one of :data:`tower_edits.PRESETS`."""
+        return self.set_tower(tower_edits.PRESETS[name])
 
     @observe("task")
     def _task_changed(self, change) -> None:

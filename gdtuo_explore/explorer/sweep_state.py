@@ -7,7 +7,7 @@ import threading
 
 from traitlets import Float, HasTraits, Int, List, Unicode
 
-from ..sweep import DEFAULT_KAPPA, Sweep
+from ..engine.sweep import DEFAULT_KAPPA, Sweep
 
 DEFAULT_ALPHAS = (1e-6, 1e-4, 1e-2, 1.0)
 DEFAULT_HEIGHTS = (0, 1, 2)

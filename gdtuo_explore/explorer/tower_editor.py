@@ -8,7 +8,7 @@ import html
 
 import ipywidgets as widgets
 
-from . import towers
+from . import tower_edits
 from .charts import is_step_size
 
 LOG_RANGE = (-8, 2)   # exponents of a step-size slider; the typed value may go beyond
@@ -52,15 +52,15 @@ class _HyperRow:
 
     def _slid(self, change) -> None:
         if not self.editor.syncing:
-            self.editor.state.edit_tower(towers.with_value, self.index, self.name, _round(change["new"]))
+            self.editor.state.edit_tower(tower_edits.with_value, self.index, self.name, _round(change["new"]))
 
     def _typed(self, change) -> None:
         if not self.editor.syncing:
-            self.editor.state.edit_tower(towers.with_value, self.index, self.name, change["new"].strip())
+            self.editor.state.edit_tower(tower_edits.with_value, self.index, self.name, change["new"].strip())
 
     def _toggled(self, change) -> None:
         if not self.editor.syncing:
-            self.editor.state.edit_tower(towers.with_learn, self.index, self.name, change["new"])
+            self.editor.state.edit_tower(tower_edits.with_learn, self.index, self.name, change["new"])
 
 
 class LevelCard:
@@ -73,15 +73,15 @@ class LevelCard:
         note = "fixed: nothing above it" if top and height > 1 else ""
         self.title = widgets.HTML(f"<div class='gd-card-title'><b>Level {index + 1}</b> <span>{role}</span>"
                                   f"{f'<br><i>{note}</i>' if note else ''}</div>", layout=_L(flex="1 1 auto"))
-        self.kind = widgets.Dropdown(options=list(towers.CHOICES), value=towers.choice(level),
+        self.kind = widgets.Dropdown(options=list(tower_edits.CHOICES), value=tower_edits.choice(level),
                                      layout=_L(width="170px"))
         self.remove = widgets.Button(icon="times", tooltip="Remove this level", disabled=height == 1,
                                      layout=_L(width="30px"))
         self.remove.add_class("gd-remove")
         self.rows = {name: _HyperRow(editor, index, name, level.hyper(name), top)
-                     for name in towers.shown_hypers(level)}
+                     for name in tower_edits.shown_hypers(level)}
         self.kind.observe(self._chose, "value")
-        self.remove.on_click(lambda _: editor.state.edit_tower(towers.without_level, index))
+        self.remove.on_click(lambda _: editor.state.edit_tower(tower_edits.without_level, index))
         header = widgets.HBox([self.title, self.kind, self.remove], layout=_L(align_items="center"))
         self.widget = widgets.VBox([header] + [row.widget for row in self.rows.values()])
         self.widget.add_class("gd-card")
@@ -89,18 +89,18 @@ class LevelCard:
         self.show(level)
 
     def show(self, level) -> None:
-        self.kind.value = towers.choice(level)
+        self.kind.value = tower_edits.choice(level)
         for name, row in self.rows.items():
             row.show(level.values[name], name in level.learn)
 
     def _chose(self, change) -> None:
         if not self.editor.syncing:
-            self.editor.state.edit_tower(towers.with_choice, self.index, change["new"])
+            self.editor.state.edit_tower(tower_edits.with_choice, self.index, change["new"])
 
 
 def _shape(levels) -> tuple:
     """What decides the cards' widgets: height, and each level's menu choice and shown hyperparameters."""
-    return tuple((towers.choice(level), tuple(towers.shown_hypers(level)), k == len(levels) - 1)
+    return tuple((tower_edits.choice(level), tuple(tower_edits.shown_hypers(level)), k == len(levels) - 1)
                  for k, level in enumerate(levels))
 
 
@@ -111,7 +111,7 @@ class TowerEditor:
         self.state = state
         self.syncing = False
         self.preset = widgets.Dropdown(description="Preset", options=[("custom tower", "")] + [
-            (name, name) for name in towers.PRESETS], layout=_L(width="97%"))
+            (name, name) for name in tower_edits.PRESETS], layout=_L(width="97%"))
         self.spec = widgets.Text(description="Spec", continuous_update=False, layout=_L(width="97%"),
                                  tooltip="the tower as text, bottom level first, e.g. adam/sgd(1e-5); Enter applies")
         self.spec.add_class("gd-spec")
@@ -125,7 +125,7 @@ class TowerEditor:
         self._shape = None
         self.preset.observe(self._preset_chosen, "value")
         self.spec.observe(self._spec_typed, "value")
-        self.add_level.on_click(lambda _: state.edit_tower(towers.with_level_on_top))
+        self.add_level.on_click(lambda _: state.edit_tower(tower_edits.with_level_on_top))
         state.observe(self._tower_changed, "tower")
         state.observe(self._error_changed, "spec_error")
         self.widget = widgets.VBox([self.preset, self.spec, self.error, self.add_level, self.cards_box])
@@ -145,11 +145,11 @@ class TowerEditor:
 
     def _tower_changed(self, _) -> None:
         spec = self.state.tower
-        levels = towers.levels(spec)
+        levels = tower_edits.levels(spec)
         self.syncing = True
         try:
             self.spec.value = spec
-            self.preset.value = towers.preset_of(spec) or ""
+            self.preset.value = tower_edits.preset_of(spec) or ""
             if _shape(levels) == self._shape:
                 for card, level in zip(self.cards, levels):
                     card.show(level)

@@ -31,8 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import gdtuo
-from .hyperoptimizer import HyperOptimizer
+from ..core import gdtuo
+from ..core.hyperoptimizer import HyperOptimizer
 
 
 def mlp(width=128):
@@ -286,8 +286,8 @@ def rss_growth(device, rows, steps=3000, runs=5):
 
 def observer_throughput(device, rows, steps=1500, rounds=3):
     """Run engine: steps per second of a run with observers attached vs the same run with none, interleaved."""
-    from .config import RunConfig
-    from .run import throughput
+    from ..engine.config import RunConfig
+    from ..engine.run import throughput
 
     config = RunConfig(task="digits", tower="adam/sgd(1e-5)", steps=steps, device=device.type)
 
@@ -303,7 +303,7 @@ def observer_throughput(device, rows, steps=1500, rounds=3):
                      "/ with none", ms_a=statistics.median(rates["observer"]), ms_b=statistics.median(rates["none"]),
                      ratio=ratio, target=">= 0.9", ok=ratio >= 0.9))
     try:
-        from .explorer.bench import explorer_throughput_ratio
+        from .explorer import explorer_throughput_ratio
     except ImportError:
         return
     ratio = explorer_throughput_ratio(config)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import statistics
 
-from ..config import RunConfig
-from ..run import Run
-from .explorer import Explorer
+from ..engine.config import RunConfig
+from ..engine.run import Run
+from ..explorer import Explorer
 
 DEFAULT = RunConfig(task="digits", tower="adam/sgd(1e-5)", steps=3000)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .spec import parse_tower
+from ..core.spec import parse_tower
 
 DEFAULT_EPOCHS = 5
 DEVICES = "auto, cpu, cuda, cuda:N or mps"

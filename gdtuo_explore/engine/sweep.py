@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 
 from .config import RunConfig
-from .spec import parse_tower
+from ..core.spec import parse_tower
 
 DEFAULT_ALPHAS = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 DEFAULT_HEIGHTS = (0, 1, 2, 3)

@@ -31,7 +31,7 @@ import torch
 
 from .baselines import COLUMNS as BASELINE_COLUMNS, Baseline
 from .config import RunConfig, resolve_device
-from .hyperoptimizer import HyperOptimizer
+from ..core.hyperoptimizer import HyperOptimizer
 from .tasks import make_task
 
 log = logging.getLogger(__name__)

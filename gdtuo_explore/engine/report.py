@@ -14,7 +14,7 @@ from collections import defaultdict
 import numpy as np
 import plotly.graph_objects as go
 
-from .spec import parse_tower
+from ..core.spec import parse_tower
 
 MAX_POINTS = 4000
 DASHES = ("solid", "dash", "dot", "dashdot")

@@ -6,8 +6,8 @@ ValueError. Levels are numbered from 0 here, bottom (the weights' optimizer) fir
 """
 from __future__ import annotations
 
-from ..optimizers import KINDS, Level
-from ..spec import parse_tower
+from ..core.optimizers import KINDS, Level
+from ..core.spec import parse_tower
 
 #: The paper's stacks (and one that shows a step size going negative), name -> spec.
 PRESETS = {
