@@ -1,6 +1,8 @@
 # Two jobs, each doing all of its own set-up on a fresh machine:
 #   make lab    create .venv, install the project, start JupyterLab on the explorer notebook
 #   make test   the same set-up + the system packages the tests need, then the whole test suite
+# For a GPU machine that reaches no registry (see README, "On a GPU"): `make gpu-wheels` here, then carry .whl/ there
+# and run `make gpu-check` (or .ci/gpu-check) there.
 # Options: PORT=8888 (make lab), IP=127.0.0.1 (make lab), PYTHON=python3 (to create .venv)
 
 PYTHON   ?= python3
@@ -17,7 +19,7 @@ APT_PACKAGES := chromium dataset-fashion-mnist
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test install system-packages
+.PHONY: lab test install system-packages gpu-wheels gpu-check
 
 lab: $(STAMP)
 	$(PY) -m jupyter lab $(NOTEBOOK) --ip=$(IP) --port=$(PORT) --no-browser $(ROOT_FLAG)
@@ -52,3 +54,20 @@ system-packages:
 	echo "Installing system packages:$$missing"; \
 	$$SUDO apt-get update && \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing
+
+# The packages a GPU machine's PyTorch image lacks (the explorer's widgets and the test oracles), as pure or
+# manylinux wheels for its Python 3.12, downloaded here into .whl/ (git-ignored; ~21 MB).
+GPU_WHEELS := plotly anywidget psygnal ipywidgets widgetsnbextension jupyterlab_widgets comm traitlets ipython \
+  ipython_pygments_lexers decorator jedi parso matplotlib-inline pexpect ptyprocess prompt_toolkit wcwidth \
+  stack_data executing asttokens pure_eval nbformat fastjsonschema jsonschema jsonschema-specifications \
+  referencing rpds-py jupyter_core platformdirs prodigyopt dadaptation schedulefree \
+  gradient-descent-the-ultimate-optimizer==1.0
+
+gpu-wheels: $(STAMP)
+	rm -rf .whl
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .whl $(GPU_WHEELS)
+
+gpu-check:
+	.ci/gpu-check
