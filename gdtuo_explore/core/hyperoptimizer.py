@@ -11,14 +11,14 @@ Parameters stay ordinary leaf ``nn.Parameter``s, updated in place.
 """
 from __future__ import annotations
 
-import math
 import weakref
 
 import torch
 
+from .hyperparams import check_alpha_bounds, check_hypergrad_clip
 from .optimizers.base import float_scale, scaled
 from .spec import parse_tower
-from .tower import Tower, _spec_or_kinds
+from .tower import Tower
 
 
 class HyperOptimizer(torch.optim.Optimizer):
@@ -37,16 +37,7 @@ class HyperOptimizer(torch.optim.Optimizer):
     """
 
     def __init__(self, params, tower, *, hypergrad_clip=None, alpha_bounds=None, history=True):
-        if hypergrad_clip is not None and not (isinstance(hypergrad_clip, (int, float))
-                                               and math.isfinite(hypergrad_clip) and hypergrad_clip > 0):
-            raise ValueError(f"hypergrad_clip={hypergrad_clip!r} is invalid: must be None or a finite number > 0")
-        if alpha_bounds is not None:
-            ok = (isinstance(alpha_bounds, (tuple, list)) and len(alpha_bounds) == 2
-                  and all(isinstance(b, (int, float)) and not math.isnan(b) for b in alpha_bounds)
-                  and alpha_bounds[0] < alpha_bounds[1])
-            if not ok:
-                raise ValueError(f"alpha_bounds={alpha_bounds!r} is invalid: must be None or (low, high) with low < high")
-            alpha_bounds = (float(alpha_bounds[0]), float(alpha_bounds[1]))
+        hypergrad_clip, alpha_bounds = check_hypergrad_clip(hypergrad_clip), check_alpha_bounds(alpha_bounds)
         self._towers: list[Tower] = []
         self._flat: list[_FlatBuffers] = []  # per group
         self._record_history = history
@@ -131,7 +122,7 @@ class HyperOptimizer(torch.optim.Optimizer):
         groups, start = [], 0
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k not in ("params", "tower")}
-            packed["tower"] = _spec_or_kinds(group["tower"])
+            packed["tower"] = group["tower"].tower_name()
             packed["params"] = list(range(start, start + len(group["params"])))
             packed["sizes"] = [p.numel() for p in group["params"]]
             start += len(group["params"])

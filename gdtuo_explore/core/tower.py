@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .history import History
-from .hyperparams import Transform
+from .hyperparams import Transform, check_alpha_bounds, check_hypergrad_clip
 from .optimizers import Level
 from .optimizers.base import sub_scaled_
 from .spec import parse_tower
@@ -39,7 +39,7 @@ from .spec import parse_tower
 
 @dataclass
 class _Floor:
-    """One level of a running tower: its configuration, its hyperparameters and its state."""
+    """One level of a running tower: its configuration, its hyperparameters and its training state."""
 
     level: Level
     names: list[str]                    # all hyperparameter names of this level
@@ -49,7 +49,7 @@ class _Floor:
     start: int = 0                      # position of the learned ones in the store
     views: dict[str, torch.Tensor] = field(default_factory=dict)
     target: torch.Tensor | None = None  # the store slice the level above moves (this level's learned raws)
-    state: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)  # the level's training state only (see Level.init_state)
     hp: dict | None = None              # natural values used by the last update
     raw: dict | None = None             # and their raw values (floats on the CPU, store views elsewhere)
 
@@ -69,7 +69,8 @@ class Tower:
     def __init__(self, tower, sizes, names, like, *, hypergrad_clip=None, alpha_bounds=None, history=True):
         self.config = parse_tower(tower)
         self.sizes = list(sizes)
-        self.hypergrad_clip, self.alpha_bounds = hypergrad_clip, alpha_bounds
+        self.hypergrad_clip = check_hypergrad_clip(hypergrad_clip)
+        self.alpha_bounds = check_alpha_bounds(alpha_bounds)
         levels = self.config.levels()
         self.floors: list[_Floor] = []
         target_names, raws = list(names), []
@@ -89,7 +90,7 @@ class Tower:
         # history records the whole row in one copy
         self._row = torch.tensor(raws + [0.0, 0.0], dtype=like.dtype, device=like.device)
         self._bind_row()
-        self._bounds = self._make_bounds() if alpha_bounds is not None else None
+        self._bounds = self._make_bounds() if self.alpha_bounds is not None else None
         self.t = 0
         self.host = self._row.device.type == "cpu"  # see _natural and _guard
         self._np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(like.dtype)
@@ -111,14 +112,11 @@ class Tower:
         for k, f in enumerate(self.floors):
             size_k = n if k == 0 else len(self.floors[k - 1].learn)
             f.state = f.level.init_state(size_k, like, sizes if k == 0 else [1] * size_k, plain=k == 0 and not f.learn)
-            f.state.update(learn=f.learn, names=f.names, dtype=like.dtype)
             f.hp = None
         self._rebind()
 
     def _make_bounds(self):
         lo, hi = self.alpha_bounds
-        if not lo < hi:
-            raise ValueError(f"alpha_bounds=({lo!r}, {hi!r}) is invalid: need low < high")
         low = torch.full_like(self.store, -float("inf"))
         high = torch.full_like(self.store, float("inf"))
         for f in self.floors:
@@ -131,17 +129,19 @@ class Tower:
 
     # -- the step ------------------------------------------------------------------------------------------
     def _natural(self, f: _Floor) -> dict:
-        """The natural values of floor f's hyperparameters, as its next update uses them (and ``f.raw``: raws)."""
-        hp = dict(f.const)
+        """The natural values of floor f's hyperparameters in the level's order, as its next update uses them (and
+        ``f.raw``: the learned ones' raws)."""
         if self.host:  # Python floats: reading a CPU tensor is free, and float arithmetic is ~30x cheaper
             f.raw = dict(zip(f.learn, f.target.tolist()))
-            for name, raw in f.raw.items():
-                hp[name] = f.transforms[name].natural_float(raw)
+            learned = {name: f.transforms[name].natural_float(raw) for name, raw in f.raw.items()}
         else:  # one-element tensors: reading them would synchronise with the accelerator
             f.raw = f.views
-            for name, raw in f.views.items():
-                hp[name] = f.transforms[name].natural(raw)
-        return hp
+            learned = {name: f.transforms[name].natural(raw) for name, raw in f.views.items()}
+        if not f.const:  # every one learns: learned is in the level's order (as f.learn)
+            return learned
+        if not learned:
+            return dict(f.const)
+        return {name: learned[name] if name in learned else f.const[name] for name in f.names}
 
     def _hypergrad(self, f: _Floor, v: torch.Tensor) -> tuple[torch.Tensor, bool]:
         """dL/d(raw learned hyperparameters of floor f), a vector in the store's order, and whether it was computed
@@ -188,14 +188,14 @@ class Tower:
                 f, below = floors[k], floors[k - 1]
                 writing = below.target
                 f.hp = self._natural(f)
-                sub_scaled_(below.target, *f.level.update(f.state, grads[k - 1], f.hp))
+                sub_scaled_(below.target, *f.level.update(f.state, grads[k - 1], f.hp, f.learn))
                 if self._bounds is not None:
                     torch.clamp(below.target, self._bounds[0][below.start: below.start + len(below.learn)],
                                 self._bounds[1][below.start: below.start + len(below.learn)], out=below.target)
             writing = None
             f = floors[0]
             f.hp = self._natural(f)
-            d, a = f.level.update(f.state, g, f.hp, out)
+            d, a = f.level.update(f.state, g, f.hp, f.learn, out)
         except ArithmeticError:  # Python floats (on the CPU) raise where tensors give inf or nan (a division by
             # zero): write nan where the tensors would have, so the guard refuses the step and names the culprit
             if writing is not None:
@@ -333,13 +333,11 @@ class Tower:
                 f.hp = self._natural(f)
 
     def state_dict(self) -> dict:
-        def tensors(state):
-            return {k: v for k, v in state.items() if k not in ("learn", "names", "dtype")}
-        return {"spec": _spec_or_kinds(self.config), "t": self.t, "store": self.store.clone(), "ok": self.ok.clone(),
-                "levels": [tensors(f.state) for f in self.floors]}
+        return {"spec": self.config.tower_name(), "t": self.t, "store": self.store.clone(), "ok": self.ok.clone(),
+                "levels": [dict(f.state) for f in self.floors]}
 
     def load_state_dict(self, sd: dict) -> None:
-        spec = _spec_or_kinds(self.config)
+        spec = self.config.tower_name()
         if sd["spec"] != spec:
             raise ValueError(f"this checkpoint is of the tower {sd['spec']!r}, not {spec!r}")
         device = self.store.device
@@ -354,10 +352,3 @@ class Tower:
             f.hp = self._natural(f) if (self.t > 0 and k <= self.top) else None
         if self._history is not None:
             self._history = self._new_history()
-
-
-def _spec_or_kinds(level: Level) -> str:
-    try:
-        return str(level)
-    except ValueError:  # sgd_per_param with named step sizes has no text form
-        return "/".join(lv.kind for lv in level.levels())

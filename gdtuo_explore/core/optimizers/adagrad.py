@@ -29,11 +29,11 @@ class AdaGrad(Level):
     def init_state(self, n, like, sizes, plain):
         return {"G": torch.full((n,), self.G0, dtype=like.dtype, device=like.device)}
 
-    def update(self, state, g, hp, out=None):
+    def update(self, state, g, hp, learn, out=None):
         G = state["G"].addcmul_(g, g)
         d = torch.add(G, self.EPS).sqrt_()
         torch.div(g, d, out=d)
-        return along(state, d, hp["alpha"])
+        return along(state, d, hp["alpha"], learn)
 
     def hypergrad(self, state, v, hp, learn):
         return {"alpha": alpha_hypergrad(state, v)}

@@ -6,19 +6,25 @@ training state lives in :class:`gdtuo_explore.tower.Tower`.
 
 Each concrete level (``SGD``, ``Adam``, ...) provides two plain functions of the math, side by side:
 
-* ``update(state, g, hp, out=None) -> (d, a)``: the step it applies to its target, ``P_new = P - u`` with
-  ``u = a * d``, from the gradient ``g`` of ``P`` and the natural hyperparameter values ``hp`` (Python floats, or
-  one-element tensors for learned ones on an accelerator, where reading them would synchronise). The direction
+* ``update(state, g, hp, learn, out=None) -> (d, a)``: the step it applies to its target, ``P_new = P - u`` with
+  ``u = a * d``, from the gradient ``g`` of ``P`` and the natural values ``hp`` of every hyperparameter of the
+  level, in the level's order (Python floats, or one-element tensors for learned ones on an accelerator, where
+  reading them would synchronise); ``learn`` names those that learn here (their hypergradients will be asked
+  for; empty at the top of a tower, whatever the level's configuration says). The direction
   ``d`` (shaped like ``P``) and the scale ``a`` (a float, a one-element tensor or a tensor like ``d``) are returned
   apart, so that the tower applies ``P -= a * d`` in one pass instead of writing ``u`` first (:func:`sub_scaled_`).
   ``out``, when given, is a spare buffer like ``g`` whose contents are dead (the caller's other gradient buffer):
-  the update may compute into it, and return it as ``d`` unless it keeps ``d``, instead of allocating.
+  the update may compute into it, and return it as ``d`` unless it keeps ``d``, instead of allocating. With
+  ``out=None`` the update allocates its results and is differentiable by autograd (``out=`` is not), which
+  tests use as an oracle; nothing depends on the global autograd mode.
 * ``hypergrad(state, v, hp, learn) -> {name: dL/dh}`` (floats on the CPU, see :func:`scalar`; else 0-d tensors):
   the one-step hypergradient of the hyperparameters used by the *previous* ``update``, given ``v = dL/dP`` at the
   new point. Because ``P_new = P - u(h)``, it is the vector-Jacobian product ``-v . du/dh``. Everything else is
   detached, as in the paper, so nothing is second order.
 
-A level may keep ``g`` (or ``d``) in its state until the next step's ``hypergrad``. A level whose direction ``d`` is
+``state`` is the level's training state only (made by ``init_state``, saved in checkpoints); its configuration
+(``learn``, the hyperparameters' names) comes in the arguments. A level may keep ``g`` (or ``d``) in its state
+until the next step's ``hypergrad``. A level whose direction ``d`` is
 ``g`` itself must compute each hypergradient as a sum over every entry of ``v`` times finite numbers (a dot product):
 then a finite hypergradient proves ``v`` finite (inf * 0 is nan), and the tower need not check ``d`` again.
 """
@@ -42,19 +48,17 @@ def axpy(x, y, a, out=None):
     return torch.add(x, y, alpha=a, out=out) if isinstance(a, float) else torch.addcmul(x, y, a, out=out)
 
 
-def along(state: dict, d, alpha):
+def along(state: dict, d, alpha, learn):
     """The update ``u = alpha * d`` along a direction ``d``, as ``(d, alpha)``; keeps ``d`` when hyperparameters
-    learn, for :func:`alpha_hypergrad`."""
-    if state["learn"]:
+    learn (``learn`` not empty), for :func:`alpha_hypergrad`."""
+    if learn:
         state["d"] = d
     return d, alpha
 
 
 def scratch(state: dict, key: str, like: torch.Tensor):
-    """A buffer like ``like`` kept in ``state[key]``, for an ``out=`` argument; None (a fresh result) while autograd
-    records, since ``out=`` is not differentiable and ``update`` stays differentiable (tests use autograd as oracle)."""
-    if torch.is_grad_enabled():
-        return None
+    """A buffer like ``like`` kept in ``state[key]``, for an ``out=`` argument (only where the caller gave
+    ``update`` a spare ``out``: without one, the update allocates and stays differentiable)."""
     buf = state.get(key)
     if buf is None or buf.shape != like.shape or buf.dtype != like.dtype or buf.device != like.device:
         buf = state[key] = torch.empty_like(like)
@@ -135,6 +139,11 @@ class Level:
                                  f"{self.kind}'s learnable hyperparameters are {', '.join(names)}")
         return tuple(n for n in names if n in learn)  # canonical order
 
+    @classmethod
+    def from_spec(cls, values: dict, optimizer=None, learn=None) -> "Level":
+        """The level that the spec text ``kind(name=value, ...)`` describes (see :mod:`..spec`)."""
+        return cls(**values, optimizer=optimizer, learn=learn)
+
     def hyper(self, name: str) -> Hyper:
         return next(h for h in self.HYPERS if h.name == name)
 
@@ -170,8 +179,20 @@ class Level:
             args.append("learn=" + ("+".join(self.learn) if self.learn else "none"))
         return self.kind + (f"({', '.join(args)})" if args else "")
 
+    def has_text_form(self) -> bool:
+        """Whether :meth:`level_spec` can write this level as spec text (see SGDPerParam)."""
+        return True
+
     def __str__(self) -> str:
         return "/".join(level.level_spec() for level in self.levels())
+
+    def tower_name(self) -> str:
+        """The tower from this level up as spec text, or as its kinds (``sgd_per_param/sgd``) when a level has no
+        text form: the name that checkpoints carry and check."""
+        levels = self.levels()
+        if all(level.has_text_form() for level in levels):
+            return str(self)
+        return "/".join(level.kind for level in levels)
 
     def __repr__(self) -> str:
         return f"parse_tower({str(self)!r})"
@@ -192,7 +213,7 @@ class Level:
         """
         return {}
 
-    def update(self, state: dict, g, hp: dict, out=None):
+    def update(self, state: dict, g, hp: dict, learn: tuple[str, ...], out=None):
         raise NotImplementedError
 
     def hypergrad(self, state: dict, v, hp: dict, learn: tuple[str, ...]) -> dict:

@@ -38,16 +38,16 @@ class RMSProp(Level):
     def init_state(self, n, like, sizes, plain):
         return {"s": torch.zeros(n, dtype=like.dtype, device=like.device)}
 
-    def update(self, state, g, hp, out=None):
+    def update(self, state, g, hp, learn, out=None):
         gamma, s = hp["gamma"], state["s"]
         gg = g * g
-        e = torch.sub(s, gg) if "gamma" in state["learn"] else None  # s_{t-1} - g^2
+        e = torch.sub(s, gg) if "gamma" in learn else None  # s_{t-1} - g^2
         s.lerp_(gg, one_minus(gamma))
         den = torch.add(s, self.EPS).sqrt_()
         d = torch.div(g, den)
         if e is not None:
             state["e"] = e.mul_(d).div_(den).div_(den)
-        return along(state, d, hp["alpha"])
+        return along(state, d, hp["alpha"], learn)
 
     def hypergrad(self, state, v, hp, learn):
         out = {}
