@@ -8,9 +8,14 @@
 
 Each parameter group gets its own tower (its own learned hyperparameters); a group may name its own ``tower``.
 Parameters stay ordinary leaf ``nn.Parameter``s, updated in place.
+
+Every group has an ``lr``, 1.0 by default: a multiplier on the weights' update, which ``torch.optim.lr_scheduler``
+schedules set (``LambdaLR(opt, warmup)``, ``CosineAnnealingLR``, ...). The weights move by ``lr`` times the bottom
+level's update (learned step size included), and the hypergradients are those of the update as applied.
 """
 from __future__ import annotations
 
+import math
 import weakref
 
 import torch
@@ -31,23 +36,25 @@ class HyperOptimizer(torch.optim.Optimizer):
         hypergrad_clip: clip every hypergradient component to ``[-clip, clip]`` (default: off, as in the paper).
         alpha_bounds: ``(low, high)`` bounds for every learned step size (default: off, as in the paper).
         history: record every step's hyperparameters on the device, read with :meth:`history` (default on).
+        lr: the multiplier on the weights' update (default 1.0: the tower's own); a schedule changes it per group.
 
     A step whose new hyperparameters or weight update are not finite is refused (nothing changes) and the
     optimizer stops moving; :meth:`nonfinite` reports the step and the value that went bad.
     """
 
-    def __init__(self, params, tower, *, hypergrad_clip=None, alpha_bounds=None, history=True):
+    def __init__(self, params, tower, *, hypergrad_clip=None, alpha_bounds=None, history=True, lr=1.0):
         hypergrad_clip, alpha_bounds = check_hypergrad_clip(hypergrad_clip), check_alpha_bounds(alpha_bounds)
         self._towers: list[Tower] = []
         self._flat: list[_FlatBuffers] = []  # per group
         self._record_history = history
         super().__init__(params, dict(tower=parse_tower(tower), hypergrad_clip=hypergrad_clip,
-                                      alpha_bounds=alpha_bounds))
+                                      alpha_bounds=alpha_bounds, lr=_check_lr(lr)))
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         group["tower"] = parse_tower(group["tower"])
+        group["lr"] = _check_lr(group["lr"])
         params = group["params"]
         if not params:
             raise ValueError("a parameter group has no parameters")
@@ -89,7 +96,7 @@ class HyperOptimizer(torch.optim.Optimizer):
                         view.copy_(x)
             else:
                 torch._foreach_copy_(shaped, grads)
-            d, a = tower.step(g, spare)  # the update is a * d
+            d, a = tower.step(g, spare, group["lr"])  # the update is a * d
             if not float_scale(d, a):
                 d, a = scaled(d, a), 1.0
             torch._foreach_add_(params, flat.views_of(d, params), alpha=-a)
@@ -143,6 +150,13 @@ class HyperOptimizer(torch.optim.Optimizer):
 
     def __repr__(self) -> str:
         return "HyperOptimizer(" + ", ".join(repr(str(g["tower"])) for g in self.param_groups) + ")"
+
+
+def _check_lr(lr) -> float:
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
+        raise ValueError(f"lr={lr!r} is invalid: it must be a finite number >= 0 (a multiplier on the weights' "
+                         "update, 1.0 by default)")
+    return float(lr)
 
 
 class _FlatBuffers:

@@ -92,6 +92,7 @@ class Tower:
         self._bind_row()
         self._bounds = self._make_bounds() if self.alpha_bounds is not None else None
         self.t = 0
+        self.lr = 1.0  # the multiplier of the last weights' update (see step)
         self.host = self._row.device.type == "cpu"  # see _natural and _guard
         self._np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(like.dtype)
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
@@ -143,9 +144,10 @@ class Tower:
             return dict(f.const)
         return {name: learned[name] if name in learned else f.const[name] for name in f.names}
 
-    def _hypergrad(self, f: _Floor, v: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    def _hypergrad(self, f: _Floor, v: torch.Tensor, lr: float = 1.0) -> tuple[torch.Tensor, bool]:
         """dL/d(raw learned hyperparameters of floor f), a vector in the store's order, and whether it was computed
-        on the host and came out finite (which proves ``v`` finite: see ``Level.hypergrad``)."""
+        on the host and came out finite (which proves ``v`` finite: see ``Level.hypergrad``). ``lr``: the multiplier
+        that the previous update of floor f's target had (the bottom level's, see :meth:`step`)."""
         if f.hp is None:  # first step: nothing has moved the hyperparameters yet
             return torch.zeros_like(f.target), False
         dh = f.level.hypergrad(f.state, v, f.hp, f.learn)
@@ -153,9 +155,10 @@ class Tower:
         for name in f.learn:
             d_raw = f.transforms[name].grad(f.raw[name], f.hp[name])
             parts.append(dh[name] if d_raw is None else dh[name] * d_raw)
-        finite = False
+        finite = self.host and all(map(math.isfinite, parts))  # before the lr below, which may be 0
+        if lr != 1.0:  # the update applied was lr * u(h): dL/dh = lr * (-v . du/dh)
+            parts = [p * lr for p in parts]
         if self.host:  # Python floats (see optimizers.base.scalar); from numpy is 2x faster than torch.tensor
-            finite = all(map(math.isfinite, parts))
             c = torch.tensor(parts, dtype=f.target.dtype) if self._np_dtype is None else \
                 torch.from_numpy(np.array(parts, dtype=self._np_dtype))
         else:  # 0-d or one-element tensors on an accelerator (floats where a test runs this path on the CPU)
@@ -165,10 +168,12 @@ class Tower:
             c = c.clamp(-self.hypergrad_clip, self.hypergrad_clip)
         return c, finite
 
-    def step(self, g: torch.Tensor, out: torch.Tensor | None = None):
+    def step(self, g: torch.Tensor, out: torch.Tensor | None = None, lr: float = 1.0):
         """One step from the flat gradient ``g``; returns the weights' update as ``(d, a)``: apply ``w -= a * d``
         (``a`` a float, a one-element tensor or a tensor like ``d``; see :func:`optimizers.base.sub_scaled_`).
-        ``out``: a spare buffer like ``g`` whose contents may be overwritten (``d`` may be returned in it)."""
+        ``out``: a spare buffer like ``g`` whose contents may be overwritten (``d`` may be returned in it).
+        ``lr``: a multiplier on the weights' update (a learning-rate schedule's value): the update is ``lr`` times
+        the bottom level's, and the next hypergradient is that of the update as applied."""
         floors, store = self.floors, self.store
         if store.device != g.device:
             self.to(g.device)
@@ -180,7 +185,7 @@ class Tower:
             grads, v = [], g
             for k in range(self.top):  # 1. bottom-up hypergradients
                 writing = floors[k].target
-                v, finite = self._hypergrad(floors[k], v)
+                v, finite = self._hypergrad(floors[k], v, self.lr if k == 0 else 1.0)
                 if k == 0:
                     g_finite = finite
                 grads.append(v)
@@ -196,6 +201,8 @@ class Tower:
             f = floors[0]
             f.hp = self._natural(f)
             d, a = f.level.update(f.state, g, f.hp, f.learn, out)
+            if lr != 1.0:
+                a = a * lr
         except ArithmeticError:  # Python floats (on the CPU) raise where tensors give inf or nan (a division by
             # zero): write nan where the tensors would have, so the guard refuses the step and names the culprit
             if writing is not None:
@@ -203,6 +210,7 @@ class Tower:
             d, a = torch.full_like(g, math.nan), 1.0
         d, a = self._guard(g, d, a, old, d_finite=d is g and g_finite)
         self.t += 1
+        self.lr = lr
         return d, a
 
     def _guard(self, g, d, a, old, d_finite=False):
@@ -333,7 +341,8 @@ class Tower:
                 f.hp = self._natural(f)
 
     def state_dict(self) -> dict:
-        return {"spec": self.config.tower_name(), "t": self.t, "store": self.store.clone(), "ok": self.ok.clone(),
+        return {"spec": self.config.tower_name(), "t": self.t, "lr": self.lr, "store": self.store.clone(),
+                "ok": self.ok.clone(),
                 "levels": [dict(f.state) for f in self.floors]}
 
     def load_state_dict(self, sd: dict) -> None:
@@ -342,6 +351,7 @@ class Tower:
             raise ValueError(f"this checkpoint is of the tower {sd['spec']!r}, not {spec!r}")
         device = self.store.device
         self.t = int(sd["t"])
+        self.lr = float(sd.get("lr", 1.0))  # absent from checkpoints made before lr existed
         self.store.copy_(sd["store"])
         self.ok = sd["ok"].to(device).clone()
         for f, saved in zip(self.floors, sd["levels"]):
