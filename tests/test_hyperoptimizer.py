@@ -299,7 +299,7 @@ def test_a_levels_state_is_training_state_only_and_checkpoints_hold_no_configura
     for floor in opt.towers[0].floors:
         for key, value in floor.state.items():
             assert isinstance(value, (torch.Tensor, int, float)), (floor.level.kind, key, value)
-    for level in opt.state_dict()["towers"][0]["levels"]:
+    for level in opt.state_dict()["state"][0]["levels"]:
         assert all(isinstance(v, (torch.Tensor, int, float)) for v in level.values())
 
 

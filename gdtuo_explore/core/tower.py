@@ -69,8 +69,6 @@ class Tower:
     def __init__(self, tower, sizes, names, like, *, hypergrad_clip=None, alpha_bounds=None, history=True):
         self.config = parse_tower(tower)
         self.sizes = list(sizes)
-        self.hypergrad_clip = check_hypergrad_clip(hypergrad_clip)
-        self.alpha_bounds = check_alpha_bounds(alpha_bounds)
         levels = self.config.levels()
         self.floors: list[_Floor] = []
         target_names, raws = list(names), []
@@ -90,9 +88,10 @@ class Tower:
         # history records the whole row in one copy
         self._row = torch.tensor(raws + [0.0, 0.0], dtype=like.dtype, device=like.device)
         self._bind_row()
-        self._bounds = self._make_bounds() if self.alpha_bounds is not None else None
+        self.set_guard_rails(hypergrad_clip, alpha_bounds)
         self.t = 0
         self.lr = 1.0  # the multiplier of the last weights' update (see step)
+        self.skipped: list[tuple[int, int]] = []  # the slices that the last weights' update left alone (see step)
         self.host = self._row.device.type == "cpu"  # see _natural and _guard
         self._np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(like.dtype)
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
@@ -115,6 +114,12 @@ class Tower:
             f.state = f.level.init_state(size_k, like, sizes if k == 0 else [1] * size_k, plain=k == 0 and not f.learn)
             f.hp = None
         self._rebind()
+
+    def set_guard_rails(self, hypergrad_clip=None, alpha_bounds=None) -> None:
+        """Set (or turn off, with None) the hypergradient clip and the step-size bounds (see the class)."""
+        self.hypergrad_clip = check_hypergrad_clip(hypergrad_clip)
+        self.alpha_bounds = check_alpha_bounds(alpha_bounds)
+        self._bounds = self._make_bounds() if self.alpha_bounds is not None else None
 
     def _make_bounds(self):
         lo, hi = self.alpha_bounds
@@ -168,12 +173,15 @@ class Tower:
             c = c.clamp(-self.hypergrad_clip, self.hypergrad_clip)
         return c, finite
 
-    def step(self, g: torch.Tensor, out: torch.Tensor | None = None, lr: float = 1.0):
+    def step(self, g: torch.Tensor, out: torch.Tensor | None = None, lr: float = 1.0, skip=()):
         """One step from the flat gradient ``g``; returns the weights' update as ``(d, a)``: apply ``w -= a * d``
         (``a`` a float, a one-element tensor or a tensor like ``d``; see :func:`optimizers.base.sub_scaled_`).
         ``out``: a spare buffer like ``g`` whose contents may be overwritten (``d`` may be returned in it).
         ``lr``: a multiplier on the weights' update (a learning-rate schedule's value): the update is ``lr`` times
-        the bottom level's, and the next hypergradient is that of the update as applied."""
+        the bottom level's, and the next hypergradient is that of the update as applied.
+        ``skip``: ``(start, stop)`` slices of the target that this step leaves alone (parameters without a gradient,
+        as ``torch.optim`` skips them): ``g`` must hold zeros there, the caller does not apply the update there, and
+        the bottom level's running state (:attr:`Level.RUNNING`) there is kept as it was."""
         floors, store = self.floors, self.store
         if store.device != g.device:
             self.to(g.device)
@@ -181,8 +189,17 @@ class Tower:
         old = store.tolist() if self.host else store.clone()
         writing = None  # the store slice that the computation under way will change
         g_finite = False  # proved by a finite hypergradient of the bottom level
+        if self.skipped:  # the last update left these entries alone: they take no part in its hypergradient
+            v = g.clone()
+            for start, stop in self.skipped:
+                v[start:stop] = 0.0
+        else:
+            v = g
+        bottom = floors[0]
+        kept = [(key, start, stop, bottom.state[key][start:stop].clone()) for key in bottom.level.RUNNING
+                if isinstance(bottom.state.get(key), torch.Tensor) for start, stop in skip]
         try:
-            grads, v = [], g
+            grads = []
             for k in range(self.top):  # 1. bottom-up hypergradients
                 writing = floors[k].target
                 v, finite = self._hypergrad(floors[k], v, self.lr if k == 0 else 1.0)
@@ -203,6 +220,8 @@ class Tower:
             d, a = f.level.update(f.state, g, f.hp, f.learn, out)
             if lr != 1.0:
                 a = a * lr
+            for key, start, stop, values in kept:
+                bottom.state[key][start:stop] = values
         except ArithmeticError:  # Python floats (on the CPU) raise where tensors give inf or nan (a division by
             # zero): write nan where the tensors would have, so the guard refuses the step and names the culprit
             if writing is not None:
@@ -210,7 +229,7 @@ class Tower:
             d, a = torch.full_like(g, math.nan), 1.0
         d, a = self._guard(g, d, a, old, d_finite=d is g and g_finite)
         self.t += 1
-        self.lr = lr
+        self.lr, self.skipped = lr, list(skip)
         return d, a
 
     def _guard(self, g, d, a, old, d_finite=False):
@@ -341,7 +360,8 @@ class Tower:
                 f.hp = self._natural(f)
 
     def state_dict(self) -> dict:
-        return {"spec": self.config.tower_name(), "t": self.t, "lr": self.lr, "store": self.store.clone(),
+        return {"spec": self.config.tower_name(), "t": self.t, "lr": self.lr, "skipped": list(self.skipped),
+                "store": self.store.clone(),
                 "ok": self.ok.clone(),
                 "levels": [dict(f.state) for f in self.floors]}
 
@@ -352,6 +372,7 @@ class Tower:
         device = self.store.device
         self.t = int(sd["t"])
         self.lr = float(sd.get("lr", 1.0))  # absent from checkpoints made before lr existed
+        self.skipped = [tuple(s) for s in sd.get("skipped", [])]
         self.store.copy_(sd["store"])
         self.ok = sd["ok"].to(device).clone()
         for f, saved in zip(self.floors, sd["levels"]):

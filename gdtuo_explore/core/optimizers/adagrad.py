@@ -20,6 +20,7 @@ class AdaGrad(Level):
     """Hyperoptimizable AdaGrad. ``AdaGrad(alpha=0.01, optimizer=None, learn=None)``; alpha >= 0."""
 
     kind = "adagrad"
+    RUNNING = ("G",)
     HYPERS = (Hyper("alpha", 0.01, low=0.0),)
     G0, EPS = 0.1, 1e-10
 

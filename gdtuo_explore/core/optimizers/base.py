@@ -113,6 +113,9 @@ class Level:
 
     kind: ClassVar[str] = "level"
     HYPERS: ClassVar[tuple[Hyper, ...]] = ()
+    #: the state entries shaped like the target that carry over from step to step (moments, accumulators): where a
+    #: step leaves part of the target alone (no gradient there), the tower keeps them as they were
+    RUNNING: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, values: dict, optimizer=None, learn=None):
         self.values = {h.name: h.check(values.get(h.name, h.default), self.kind) for h in self.HYPERS}

@@ -36,6 +36,7 @@ class SGD(Level):
     """
 
     kind = "sgd"
+    RUNNING = ("buf",)
     HYPERS = (Hyper("alpha", 0.01, low=0.0), Hyper("mu", 0.0, low=0.0, high=1.0, open_high=True))
 
     def __init__(self, alpha=0.01, mu=0.0, optimizer=None, *, learn=None):
