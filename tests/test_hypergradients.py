@@ -97,7 +97,7 @@ def test_hypergradient_matches_finite_difference(make, name, t_before, host):
     fd = (one_step_loss(h0 + eps) - one_step_loss(h0 - eps)) / (2 * eps)
     state = copy.deepcopy(floor.state)
     w_next = w - scaled(*level.update(state, g, hp, floor.learn))
-    ours = float(level.hypergrad(state, grad(w_next), hp, floor.learn)[name])
+    ours = float(level.hypergrad(state, grad(w_next), hp, floor.learn, tower.host)[name])
     assert ours == pytest.approx(fd, rel=1e-5, abs=1e-9)
     if t_before:
         assert abs(fd) > 1e-8  # the case really exercises the hyperparameter
@@ -121,7 +121,7 @@ def test_hypergradient_matches_autograd(make, name):
         w_next = w - u
         expected = torch.autograd.grad(loss(w_next), h_leaf)[0]
     w_next = w - scaled(*level.update(state, g, hp, floor.learn))
-    ours = level.hypergrad(state, grad(w_next.detach()), hp, floor.learn)[name]
+    ours = level.hypergrad(state, grad(w_next.detach()), hp, floor.learn, tower.host)[name]
     assert float(ours) == pytest.approx(float(expected), rel=1e-8, abs=1e-12)
 
 

@@ -92,7 +92,10 @@ class Tower:
         self.t = 0
         self.lr = 1.0  # the multiplier of the last weights' update (see step)
         self.skipped: list[tuple[int, int]] = []  # the slices that the last weights' update left alone (see step)
-        self.host = self._row.device.type == "cpu"  # see _natural and _guard
+        # the one switch between the two paths (see the module docstring): Python floats on the CPU, tensors that are
+        # never read back elsewhere; the levels follow it (their hyperparameters' types, ``hypergrad(..., host)``),
+        # and a test may set it False to run the accelerator path on the CPU
+        self.host = self._row.device.type == "cpu"
         self._np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(like.dtype)
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
         self._history = self._new_history() if history else None
@@ -155,7 +158,7 @@ class Tower:
         that the previous update of floor f's target had (the bottom level's, see :meth:`step`)."""
         if f.hp is None:  # first step: nothing has moved the hyperparameters yet
             return torch.zeros_like(f.target), False
-        dh = f.level.hypergrad(f.state, v, f.hp, f.learn)
+        dh = f.level.hypergrad(f.state, v, f.hp, f.learn, self.host)
         parts = []
         for name in f.learn:
             d_raw = f.transforms[name].grad(f.raw[name], f.hp[name])

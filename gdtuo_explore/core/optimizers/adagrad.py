@@ -36,5 +36,5 @@ class AdaGrad(Level):
         torch.div(g, d, out=d)
         return along(state, d, hp["alpha"], learn)
 
-    def hypergrad(self, state, v, hp, learn):
-        return {"alpha": alpha_hypergrad(state, v)}
+    def hypergrad(self, state, v, hp, learn, host):
+        return {"alpha": alpha_hypergrad(state, v, host)}

@@ -92,25 +92,25 @@ class Adam(Level):
             return along(state, d.mul_(q / c1), alpha, learn)
         return d, alpha * q / c1
 
-    def hypergrad(self, state, v, hp, learn):
+    def hypergrad(self, state, v, hp, learn, host):
         alpha, b1, b2, t = hp["alpha"], hp["beta1"], hp["beta2"], state["t"]
         if "d" in state:
-            return {"alpha": alpha_hypergrad(state, v)}
+            return {"alpha": alpha_hypergrad(state, v, host)}
         m, vv, g, r, c1, c2, q = (state[k] for k in ("m", "v", "g", "r", "c1", "c2", "q"))
         w = torch.add(r, self.eps * q)              # den q
         torch.div(v, w, out=w)                      # w / q
-        wm = q * scalar(torch.dot(w, m))
+        wm = q * scalar(torch.dot(w, m), host)
         i1 = reciprocal(c1)                         # a beta at exactly 1 (or 0) gives inf here, then nan
         out = {}
         if "alpha" in learn:
             out["alpha"] = -wm * i1
         if "beta1" in learn:
-            wg = q * scalar(torch.dot(w, g))
+            wg = q * scalar(torch.dot(w, g), host)
             out["beta1"] = -alpha * i1 * ((wm - wg) * reciprocal(b1) + b1 ** (t - 1) * t * wm * i1)
         if "beta2" in learn:
             z = w.mul_(m).div_(axpy(vv, r, self.eps * q, out=r))  # z / q; r's memory is reused here
-            zv = q * scalar(torch.dot(z, vv))
-            zg2 = q * scalar(torch.dot(torch.mul(z, g, out=r), g))
+            zv = q * scalar(torch.dot(z, vv), host)
+            zg2 = q * scalar(torch.dot(torch.mul(z, g, out=r), g), host)
             out["beta2"] = alpha * 0.5 * i1 * ((zv - zg2) * reciprocal(b2) + b2 ** (t - 1) * t * zv * reciprocal(c2))
         return out
 

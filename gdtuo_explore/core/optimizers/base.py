@@ -17,7 +17,8 @@ Each concrete level (``SGD``, ``Adam``, ...) provides two plain functions of the
   the update may compute into it, and return it as ``d`` unless it keeps ``d``, instead of allocating. With
   ``out=None`` the update allocates its results and is differentiable by autograd (``out=`` is not), which
   tests use as an oracle; nothing depends on the global autograd mode.
-* ``hypergrad(state, v, hp, learn) -> {name: dL/dh}`` (floats on the CPU, see :func:`scalar`; else 0-d tensors):
+* ``hypergrad(state, v, hp, learn, host) -> {name: dL/dh}`` (Python floats where ``host``, see :func:`scalar`;
+  else 0-d tensors, and nothing is read back to the host):
   the one-step hypergradient of the hyperparameters used by the *previous* ``update``, given ``v = dL/dP`` at the
   new point. Because ``P_new = P - u(h)``, it is the vector-Jacobian product ``-v . du/dh``. Everything else is
   detached, as in the paper, so nothing is second order.
@@ -83,9 +84,9 @@ def sub_scaled_(target, d, a):
     return target.sub_(scaled(d, a)) if isinstance(a, float) else target.addcmul_(d, a, value=-1.0)
 
 
-def alpha_hypergrad(state: dict, v):
+def alpha_hypergrad(state: dict, v, host: bool):
     """dL/dalpha of the previous ``u = alpha * d``: ``-v . d``."""
-    return -scalar(torch.dot(v, state["d"]))
+    return -scalar(torch.dot(v, state["d"]), host)
 
 
 def reciprocal(x):
@@ -95,10 +96,11 @@ def reciprocal(x):
     return 1.0 / x if isinstance(x, float) else torch.reciprocal(x)
 
 
-def scalar(x: torch.Tensor):
-    """A one-number result (a dot product) as a Python float on the CPU, where reading it is free and the
-    arithmetic that follows is then ~30x cheaper; left a tensor on an accelerator, where reading it would sync."""
-    return x.item() if x.device.type == "cpu" else x
+def scalar(x: torch.Tensor, host: bool):
+    """A one-number result (a dot product) as a Python float where ``host`` (the tower's choice, on the CPU: reading
+    it is free and the arithmetic that follows is then ~30x cheaper); else left a tensor (on an accelerator, reading
+    it would synchronise)."""
+    return x.item() if host else x
 
 
 class NoOpOptimizer:
@@ -219,5 +221,5 @@ class Level:
     def update(self, state: dict, g, hp: dict, learn: tuple[str, ...], out=None):
         raise NotImplementedError
 
-    def hypergrad(self, state: dict, v, hp: dict, learn: tuple[str, ...]) -> dict:
+    def hypergrad(self, state: dict, v, hp: dict, learn: tuple[str, ...], host: bool) -> dict:
         raise NotImplementedError

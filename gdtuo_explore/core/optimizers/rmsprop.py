@@ -50,12 +50,12 @@ class RMSProp(Level):
             state["e"] = e.mul_(d).div_(den).div_(den)
         return along(state, d, hp["alpha"], learn)
 
-    def hypergrad(self, state, v, hp, learn):
+    def hypergrad(self, state, v, hp, learn, host):
         out = {}
         if "alpha" in learn:
-            out["alpha"] = alpha_hypergrad(state, v)
+            out["alpha"] = alpha_hypergrad(state, v, host)
         if "gamma" in learn:
-            out["gamma"] = hp["alpha"] * scalar(torch.dot(v, state["e"])) * 0.5
+            out["gamma"] = hp["alpha"] * scalar(torch.dot(v, state["e"]), host) * 0.5
         return out
 
 

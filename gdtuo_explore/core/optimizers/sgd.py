@@ -59,13 +59,13 @@ class SGD(Level):
             d = g
         return along(state, d, hp["alpha"], learn)
 
-    def hypergrad(self, state, v, hp, learn):
+    def hypergrad(self, state, v, hp, learn, host):
         out = {}
         if "alpha" in learn:
-            out["alpha"] = alpha_hypergrad(state, v)
+            out["alpha"] = alpha_hypergrad(state, v, host)
         if "mu" in learn:
             prev = state.get("buf_prev")
-            out["mu"] = scalar(v.new_zeros(())) if prev is None else -(hp["alpha"] * scalar(torch.dot(v, prev)))
+            out["mu"] = scalar(v.new_zeros(()), host) if prev is None else -(hp["alpha"] * scalar(torch.dot(v, prev), host))
         return out
 
 
@@ -146,6 +146,6 @@ class SGDPerParam(Level):
     def update(self, state, g, hp, learn, out=None):
         return along(state, g, self._alpha_vector(state, g, hp, learn), learn)
 
-    def hypergrad(self, state, v, hp, learn):
+    def hypergrad(self, state, v, hp, learn, host):
         sums = torch.segment_reduce(v * state["d"], "sum", lengths=state["lengths"]).neg_()
-        return dict(zip(hp, sums.tolist() if sums.device.type == "cpu" else sums.unbind()))
+        return dict(zip(hp, sums.tolist() if host else sums.unbind()))
