@@ -82,7 +82,7 @@ def test_hypergradient_matches_finite_difference(make, name, t_before, host):
     level, floor = tower.floors[0].level, tower.floors[0]
     w = w0.clone()
     for _ in range(t_before):  # advance the optimizer state with the hyperparameters fixed
-        w = w - scaled(*level.update(floor.state, grad(w), tower._natural(floor)))
+        w = w - scaled(*level.update(floor.state, grad(w), tower._natural(floor), floor.learn))
     g = grad(w)
     hp = tower._natural(floor)
 
@@ -90,14 +90,14 @@ def test_hypergradient_matches_finite_difference(make, name, t_before, host):
         state = copy.deepcopy(floor.state)
         h = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in hp.items()}
         h[name] = torch.tensor([value])
-        return loss(w - scaled(*level.update(state, g, h))).item()
+        return loss(w - scaled(*level.update(state, g, h, floor.learn))).item()
 
     h0 = float(hp[name])
     eps = 1e-6 * max(1.0, abs(h0))
     fd = (one_step_loss(h0 + eps) - one_step_loss(h0 - eps)) / (2 * eps)
     state = copy.deepcopy(floor.state)
-    w_next = w - scaled(*level.update(state, g, hp))
-    ours = float(level.hypergrad(state, grad(w_next), hp, floor.learn)[name])
+    w_next = w - scaled(*level.update(state, g, hp, floor.learn))
+    ours = float(level.hypergrad(state, grad(w_next), hp, floor.learn, tower.host)[name])
     assert ours == pytest.approx(fd, rel=1e-5, abs=1e-9)
     if t_before:
         assert abs(fd) > 1e-8  # the case really exercises the hyperparameter
@@ -105,20 +105,42 @@ def test_hypergradient_matches_finite_difference(make, name, t_before, host):
 
 @pytest.mark.parametrize("make,name", CASES[:11], ids=[f"{m().kind}-{n}-{i}" for i, (m, n) in enumerate(CASES[:11])])
 def test_hypergradient_matches_autograd(make, name):
-    """PyTorch itself as the oracle: differentiate the update with autograd, as the reference package does."""
+    """PyTorch itself as the oracle: differentiate the update with autograd, as the reference package does (the
+    plain update, without a spare ``out``, is differentiable)."""
     w0, loss, grad = _problem(seed=1)
     tower = Tower(make(), [w0.numel()], ["param0"], w0)
     level, floor = tower.floors[0].level, tower.floors[0]
     w = w0.clone()
     for _ in range(2):
-        w = w - scaled(*level.update(floor.state, grad(w), tower._natural(floor)))
+        w = w - scaled(*level.update(floor.state, grad(w), tower._natural(floor), floor.learn))
     g, hp = grad(w), tower._natural(floor)
     h_leaf = torch.tensor([float(hp[name])], requires_grad=True)
     state = copy.deepcopy(floor.state)
-    with torch.enable_grad():
-        u = scaled(*level.update(copy.deepcopy(floor.state), g, {**hp, name: h_leaf}))
+    with torch.enable_grad():  # the mode pytest runs in anyway: the update does not read it
+        u = scaled(*level.update(copy.deepcopy(floor.state), g, {**hp, name: h_leaf}, floor.learn))
         w_next = w - u
         expected = torch.autograd.grad(loss(w_next), h_leaf)[0]
-    w_next = w - scaled(*level.update(state, g, hp))
-    ours = level.hypergrad(state, grad(w_next.detach()), hp, floor.learn)[name]
+    w_next = w - scaled(*level.update(state, g, hp, floor.learn))
+    ours = level.hypergrad(state, grad(w_next.detach()), hp, floor.learn, tower.host)[name]
     assert float(ours) == pytest.approx(float(expected), rel=1e-8, abs=1e-12)
+
+
+@pytest.mark.parametrize("grad_mode", [True, False], ids=["grad_enabled", "no_grad"])
+@pytest.mark.parametrize("spec", ["adam/sgd", "adam(learn=none)", "rmsprop/sgd", "adagrad/sgd", "sgd/sgd"])
+def test_an_update_does_not_depend_on_the_autograd_mode(spec, grad_mode):
+    """The caller chooses: a spare ``out`` is used (Adam computes its direction into it) in either autograd mode,
+    and the update's numbers are those of the plain, differentiable one without it."""
+    w0, loss, grad = _problem(seed=2)
+    towers = [Tower(spec, [w0.numel()], ["param0"], w0) for _ in range(2)]
+    w, spare = w0.clone(), torch.empty_like(w0)
+    for t in range(4):
+        g = grad(w)
+        plain_floor, spare_floor = towers[0].floors[0], towers[1].floors[0]
+        hp = towers[0]._natural(plain_floor)
+        d0, a0 = plain_floor.level.update(plain_floor.state, g, hp, plain_floor.learn)
+        with torch.set_grad_enabled(grad_mode):
+            d1, a1 = spare_floor.level.update(spare_floor.state, g, hp, spare_floor.learn, spare)
+        if spec.startswith("adam"):
+            assert d1.data_ptr() == spare.data_ptr()  # the spare buffer was used, whatever the mode
+        assert torch.equal(scaled(d0, a0), scaled(d1, a1))
+        w = w - scaled(d0, a0)

@@ -288,3 +288,47 @@ def test_a_spare_buffer_changes_only_where_the_direction_is_written(spec):
             w_fresh -= scaled(*fresh_tower.step((w_fresh - target) * scale))
     assert torch.equal(w_spare, w_fresh)
     assert spare_tower.values() == fresh_tower.values()
+
+
+def test_a_levels_state_is_training_state_only_and_checkpoints_hold_no_configuration(data):
+    """The tower keeps each level's configuration (which hyperparameters learn, their names) itself: a level's state
+    and its checkpoint hold tensors and numbers only."""
+    model = fresh()
+    opt = HyperOptimizer(model.parameters(), "sgd_per_param(0.05)/adam(1e-3)/sgd(0.1, mu=0.5)/rmsprop(1e-4)")
+    train(model, opt, data, 3)
+    for floor in opt.towers[0].floors:
+        for key, value in floor.state.items():
+            assert isinstance(value, (torch.Tensor, int, float)), (floor.level.kind, key, value)
+    for level in opt.state_dict()["state"][0]["levels"]:
+        assert all(isinstance(v, (torch.Tensor, int, float)) for v in level.values())
+
+
+def test_a_tower_without_a_text_form_checkpoints_under_its_kinds(data):
+    """SGDPerParam with named step sizes has no spec text: the checkpoint names the tower by its kinds, and a
+    ModuleWrapper's checkpoint resumes the same trajectory."""
+    named = [("layer1.weight", 0.05), ("layer1.bias", 0.04), ("layer2.weight", 0.03), ("layer2.bias", 0.02)]
+    level = gdtuo.SGDPerParam(named, optimizer=gdtuo.SGD(1e-3))
+    assert not level.has_text_form() and level.optimizer.has_text_form()
+    assert level.tower_name() == "sgd_per_param/sgd"
+    assert gdtuo.SGDPerParam(0.05, optimizer=gdtuo.SGD(1e-3)).tower_name() == "sgd_per_param(0.05)/sgd(0.001)"
+
+    def run(mw, batches_):
+        for x, y in batches_:
+            mw.begin()
+            loss = F.nll_loss(mw.forward(x), y)
+            mw.zero_grad()
+            loss.backward()
+            mw.step()
+
+    a = gdtuo.ModuleWrapper(fresh(), optimizer=level)
+    run(a, data[:10])
+    b = gdtuo.ModuleWrapper(fresh(), optimizer=level)
+    run(b, data[:5])
+    buf = io.BytesIO()
+    torch.save(b.state_dict(), buf)
+    buf.seek(0)
+    c = gdtuo.ModuleWrapper(fresh(seed=1), optimizer=level)
+    c.load_state_dict(torch.load(buf, weights_only=True))
+    run(c, data[5:10])
+    assert all(torch.equal(p, q) for p, q in zip(a.module.parameters(), c.module.parameters()))
+    assert a.hyperparameters() == c.hyperparameters() and a.hyperparameters()[0]["layer1.bias_alpha"] != 0.04

@@ -75,9 +75,18 @@ class Stepper:
         self.opt = make_opt(self.model)
 
     def diverged(self) -> bool:
-        """True if the tower refused a step (a non-finite value): its timing would not be a real step's."""
-        opt = self.opt if self.style == "optim" else getattr(self.opt, "hyperoptimizer", None)  # None: reference
-        return hasattr(opt, "nonfinite") and opt.nonfinite() is not None
+        """True if a step went non-finite, so that the timing is not a real step's: ours refused a step (its weights
+        stay finite; the tower records it), or a weight or, for the reference package's wrapper (which has no
+        guard), a hyperparameter of any level is not finite."""
+        opt = self.opt.hyperoptimizer if isinstance(self.opt, gdtuo.ModuleWrapper) else self.opt
+        if isinstance(opt, HyperOptimizer) and opt.nonfinite() is not None:
+            return True
+        tensors = list(self.model.parameters())
+        level = self.opt if self.style != "optim" else None
+        while isinstance(getattr(level, "parameters", None), dict):  # the reference's chain of Optimizables
+            tensors += list(level.parameters.values())
+            level = level.optimizer
+        return not all(bool(torch.isfinite(t).all()) for t in tensors)
 
     def step(self):
         if self.style == "optim":

@@ -8,6 +8,10 @@
 
 Each parameter group gets its own tower (its own learned hyperparameters); a group may name its own ``tower``.
 Parameters stay ordinary leaf ``nn.Parameter``s, updated in place.
+
+Every group has an ``lr``, 1.0 by default: a multiplier on the weights' update, which ``torch.optim.lr_scheduler``
+schedules set (``LambdaLR(opt, warmup)``, ``CosineAnnealingLR``, ...). The weights move by ``lr`` times the bottom
+level's update (learned step size included), and the hypergradients are those of the update as applied.
 """
 from __future__ import annotations
 
@@ -16,9 +20,10 @@ import weakref
 
 import torch
 
+from .hyperparams import check_alpha_bounds, check_hypergrad_clip
 from .optimizers.base import float_scale, scaled
 from .spec import parse_tower
-from .tower import Tower, _spec_or_kinds
+from .tower import Tower
 
 
 class HyperOptimizer(torch.optim.Optimizer):
@@ -31,32 +36,25 @@ class HyperOptimizer(torch.optim.Optimizer):
         hypergrad_clip: clip every hypergradient component to ``[-clip, clip]`` (default: off, as in the paper).
         alpha_bounds: ``(low, high)`` bounds for every learned step size (default: off, as in the paper).
         history: record every step's hyperparameters on the device, read with :meth:`history` (default on).
+        lr: the multiplier on the weights' update (default 1.0: the tower's own); a schedule changes it per group.
 
     A step whose new hyperparameters or weight update are not finite is refused (nothing changes) and the
     optimizer stops moving; :meth:`nonfinite` reports the step and the value that went bad.
     """
 
-    def __init__(self, params, tower, *, hypergrad_clip=None, alpha_bounds=None, history=True):
-        if hypergrad_clip is not None and not (isinstance(hypergrad_clip, (int, float))
-                                               and math.isfinite(hypergrad_clip) and hypergrad_clip > 0):
-            raise ValueError(f"hypergrad_clip={hypergrad_clip!r} is invalid: must be None or a finite number > 0")
-        if alpha_bounds is not None:
-            ok = (isinstance(alpha_bounds, (tuple, list)) and len(alpha_bounds) == 2
-                  and all(isinstance(b, (int, float)) and not math.isnan(b) for b in alpha_bounds)
-                  and alpha_bounds[0] < alpha_bounds[1])
-            if not ok:
-                raise ValueError(f"alpha_bounds={alpha_bounds!r} is invalid: must be None or (low, high) with low < high")
-            alpha_bounds = (float(alpha_bounds[0]), float(alpha_bounds[1]))
+    def __init__(self, params, tower, *, hypergrad_clip=None, alpha_bounds=None, history=True, lr=1.0):
+        hypergrad_clip, alpha_bounds = check_hypergrad_clip(hypergrad_clip), check_alpha_bounds(alpha_bounds)
         self._towers: list[Tower] = []
         self._flat: list[_FlatBuffers] = []  # per group
         self._record_history = history
         super().__init__(params, dict(tower=parse_tower(tower), hypergrad_clip=hypergrad_clip,
-                                      alpha_bounds=alpha_bounds))
+                                      alpha_bounds=alpha_bounds, lr=_check_lr(lr)))
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         group["tower"] = parse_tower(group["tower"])
+        group["lr"] = _check_lr(group["lr"])
         params = group["params"]
         if not params:
             raise ValueError("a parameter group has no parameters")
@@ -88,7 +86,10 @@ class HyperOptimizer(torch.optim.Optimizer):
             g, shaped = flat.buffer(k, params)
             spare = flat.buffer(1 - k, params)[0]
             grads = [p.grad for p in params]
-            if any(x is None or x.is_sparse for x in grads):
+            missing = [i for i, x in enumerate(grads) if x is None]  # skipped, as torch.optim does
+            if len(missing) == len(params):
+                continue
+            if missing or any(x.is_sparse for x in grads):
                 for x, view in zip(grads, shaped):
                     if x is None:
                         view.zero_()
@@ -98,10 +99,14 @@ class HyperOptimizer(torch.optim.Optimizer):
                         view.copy_(x)
             else:
                 torch._foreach_copy_(shaped, grads)
-            d, a = tower.step(g, spare)  # the update is a * d
+            d, a = tower.step(g, spare, group["lr"], [flat.slice(i) for i in missing])  # the update is a * d
             if not float_scale(d, a):
                 d, a = scaled(d, a), 1.0
-            torch._foreach_add_(params, flat.views_of(d, params), alpha=-a)
+            views = flat.views_of(d, params)
+            if missing:
+                present = [i for i in range(len(params)) if grads[i] is not None]
+                params, views = [params[i] for i in present], [views[i] for i in present]
+            torch._foreach_add_(params, views, alpha=-a)
         return loss
 
     # -- reading the hyperparameters -------------------------------------------------------------------------
@@ -128,30 +133,59 @@ class HyperOptimizer(torch.optim.Optimizer):
 
     # -- checkpoints -----------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        groups, start = [], 0
-        for group in self.param_groups:
+        """``torch.optim``'s shape: ``{"state": {index: ...}, "param_groups": [{..., "params": [indices]}]}``, with
+        every group option (``tower`` as spec text, ``lr``, the guard rails, a schedule's own keys) and the sizes
+        of its parameters. A tower's state spans its group: it is kept under the index of the group's first
+        parameter. Holds only tensors, numbers and strings (``torch.load(..., weights_only=True)`` reads it)."""
+        groups, state, start = [], {}, 0
+        for group, tower in zip(self.param_groups, self._towers):
             packed = {k: v for k, v in group.items() if k not in ("params", "tower")}
-            packed["tower"] = _spec_or_kinds(group["tower"])
+            packed["tower"] = group["tower"].tower_name()
             packed["params"] = list(range(start, start + len(group["params"])))
             packed["sizes"] = [p.numel() for p in group["params"]]
+            state[start] = tower.state_dict()
             start += len(group["params"])
             groups.append(packed)
-        return {"state": {}, "param_groups": groups, "towers": [t.state_dict() for t in self._towers]}
+        return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Resume from :meth:`state_dict`: the towers' state and every group option. A checkpoint of other
+        parameters or another tower is refused, naming what differs; nothing is changed then."""
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError(f"the checkpoint has {len(groups)} parameter groups, this optimizer "
                              f"{len(self.param_groups)}")
-        for saved, group in zip(groups, self.param_groups):
+        for i, (saved, group) in enumerate(zip(groups, self.param_groups)):
             sizes = [p.numel() for p in group["params"]]
-            if saved["sizes"] != sizes:
-                raise ValueError("the checkpoint's parameter sizes do not match this optimizer's parameters")
-        for tower, saved in zip(self._towers, state_dict["towers"]):
-            tower.load_state_dict(saved)
+            if len(saved["sizes"]) != len(sizes):
+                raise ValueError(f"parameter group {i}: the checkpoint has {len(saved['sizes'])} parameters, this "
+                                 f"optimizer {len(sizes)}")
+            for j, (a, b) in enumerate(zip(saved["sizes"], sizes)):
+                if a != b:
+                    raise ValueError(f"parameter group {i}, parameter {j}: {a} numbers in the checkpoint, {b} here")
+            ours = group["tower"].tower_name()
+            if saved["tower"] != ours:
+                raise ValueError(f"parameter group {i}: this checkpoint is of the tower {saved['tower']!r}, not "
+                                 f"{ours!r}")
+        if "towers" in state_dict:  # checkpoints made before the towers moved into "state"
+            towers = state_dict["towers"]
+        else:
+            towers = [state_dict["state"][saved["params"][0]] for saved in groups]
+        for saved, group, tower, tower_state in zip(groups, self.param_groups, self._towers, towers):
+            tower.load_state_dict(tower_state)
+            group.update({k: v for k, v in saved.items() if k not in ("params", "sizes", "tower")})
+            group["lr"] = _check_lr(group.get("lr", 1.0))
+            tower.set_guard_rails(group["hypergrad_clip"], group["alpha_bounds"])
 
     def __repr__(self) -> str:
         return "HyperOptimizer(" + ", ".join(repr(str(g["tower"])) for g in self.param_groups) + ")"
+
+
+def _check_lr(lr) -> float:
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
+        raise ValueError(f"lr={lr!r} is invalid: it must be a finite number >= 0 (a multiplier on the weights' "
+                         "update, 1.0 by default)")
+    return float(lr)
 
 
 class _FlatBuffers:
@@ -160,10 +194,17 @@ class _FlatBuffers:
 
     def __init__(self, sizes: list[int]):
         self.sizes = sizes
+        self.offsets = [0]
+        for n in sizes:
+            self.offsets.append(self.offsets[-1] + n)
         self.buffers: list[torch.Tensor | None] = [None, None]
         self.shaped: list[list[torch.Tensor] | None] = [None, None]
         self.last: tuple[torch.Tensor | None, list[torch.Tensor] | None] = (None, None)
         self.seen = None  # a weak reference to the last direction
+
+    def slice(self, i: int) -> tuple[int, int]:
+        """Where parameter ``i`` lies in the flat buffers: ``(start, stop)``."""
+        return self.offsets[i], self.offsets[i + 1]
 
     def _views(self, flat: torch.Tensor, params) -> list[torch.Tensor]:
         return [x.view_as(p) for x, p in zip(flat.split(self.sizes), params)]

@@ -14,10 +14,14 @@ transform      natural from raw         raw from natural                 used fo
 Hypergradients are computed in natural units and carried to raw units by ``dh/dx`` (``Transform.grad``). On the
 CPU a tower reads its hyperparameters as Python floats (``natural_float``): reading a CPU tensor costs no
 synchronisation, and Python arithmetic on a float is ~30x cheaper than a PyTorch op on a one-element tensor.
+
+A tower's guard-rail options are checked here too, in one place: :func:`check_hypergrad_clip`,
+:func:`check_alpha_bounds`.
 """
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,3 +135,29 @@ class Hyper:
         if not ok:
             raise ValueError(f"{self.name}={value!r} is invalid for {kind}: must be {self.allowed()}")
         return v
+
+
+# -- a tower's guard-rail options (HyperOptimizer, Tower and the run configuration check them here) ----------------
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_hypergrad_clip(value) -> float | None:
+    """``value`` as a float, or None; ValueError naming it unless it is None or a finite number > 0."""
+    if value is None:
+        return None
+    if not (_real(value) and math.isfinite(value) and value > 0):
+        raise ValueError(f"hypergrad_clip={value!r} is invalid: it must be None or a finite number > 0")
+    return float(value)
+
+
+def check_alpha_bounds(value) -> tuple[float, float] | None:
+    """``value`` as a ``(low, high)`` pair of floats, or None; ValueError naming it unless it is None or two
+    numbers (infinite allowed, nan not) with low < high."""
+    if value is None:
+        return None
+    if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(_real(b) and not math.isnan(b) for b in value)
+            and value[0] < value[1]):
+        raise ValueError(f"alpha_bounds={value!r} is invalid: it must be None or (low, high), two numbers with "
+                         "low < high")
+    return float(value[0]), float(value[1])

@@ -64,9 +64,7 @@ def parse_level(text: str, optimizer: Level | None = None) -> Level:
                 raise ValueError(f"positional value {arg.strip()!r} in {text.strip()!r} is not allowed here; "
                                  f"{kind} takes at most {len(names)} ({', '.join(names)}) and they come first")
             kwargs[names[i]] = _number(arg, text.strip())
-    if cls.kind == "sgd_per_param":
-        kwargs = {"params": kwargs.get("alpha", cls.HYPERS[0].default)}
-    return cls(**kwargs, optimizer=optimizer, learn=learn)
+    return cls.from_spec(kwargs, optimizer=optimizer, learn=learn)
 
 
 def parse_tower(spec: str | Level) -> Level:

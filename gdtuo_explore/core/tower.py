@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .history import History
-from .hyperparams import Transform
+from .hyperparams import Transform, check_alpha_bounds, check_hypergrad_clip
 from .optimizers import Level
 from .optimizers.base import sub_scaled_
 from .spec import parse_tower
@@ -39,7 +39,7 @@ from .spec import parse_tower
 
 @dataclass
 class _Floor:
-    """One level of a running tower: its configuration, its hyperparameters and its state."""
+    """One level of a running tower: its configuration, its hyperparameters and its training state."""
 
     level: Level
     names: list[str]                    # all hyperparameter names of this level
@@ -49,7 +49,7 @@ class _Floor:
     start: int = 0                      # position of the learned ones in the store
     views: dict[str, torch.Tensor] = field(default_factory=dict)
     target: torch.Tensor | None = None  # the store slice the level above moves (this level's learned raws)
-    state: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)  # the level's training state only (see Level.init_state)
     hp: dict | None = None              # natural values used by the last update
     raw: dict | None = None             # and their raw values (floats on the CPU, store views elsewhere)
 
@@ -69,7 +69,6 @@ class Tower:
     def __init__(self, tower, sizes, names, like, *, hypergrad_clip=None, alpha_bounds=None, history=True):
         self.config = parse_tower(tower)
         self.sizes = list(sizes)
-        self.hypergrad_clip, self.alpha_bounds = hypergrad_clip, alpha_bounds
         levels = self.config.levels()
         self.floors: list[_Floor] = []
         target_names, raws = list(names), []
@@ -89,9 +88,14 @@ class Tower:
         # history records the whole row in one copy
         self._row = torch.tensor(raws + [0.0, 0.0], dtype=like.dtype, device=like.device)
         self._bind_row()
-        self._bounds = self._make_bounds() if alpha_bounds is not None else None
+        self.set_guard_rails(hypergrad_clip, alpha_bounds)
         self.t = 0
-        self.host = self._row.device.type == "cpu"  # see _natural and _guard
+        self.lr = 1.0  # the multiplier of the last weights' update (see step)
+        self.skipped: list[tuple[int, int]] = []  # the slices that the last weights' update left alone (see step)
+        # the one switch between the two paths (see the module docstring): Python floats on the CPU, tensors that are
+        # never read back elsewhere; the levels follow it (their hyperparameters' types, ``hypergrad(..., host)``),
+        # and a test may set it False to run the accelerator path on the CPU
+        self.host = self._row.device.type == "cpu"
         self._np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(like.dtype)
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
         self._history = self._new_history() if history else None
@@ -111,14 +115,17 @@ class Tower:
         for k, f in enumerate(self.floors):
             size_k = n if k == 0 else len(self.floors[k - 1].learn)
             f.state = f.level.init_state(size_k, like, sizes if k == 0 else [1] * size_k, plain=k == 0 and not f.learn)
-            f.state.update(learn=f.learn, names=f.names, dtype=like.dtype)
             f.hp = None
         self._rebind()
 
+    def set_guard_rails(self, hypergrad_clip=None, alpha_bounds=None) -> None:
+        """Set (or turn off, with None) the hypergradient clip and the step-size bounds (see the class)."""
+        self.hypergrad_clip = check_hypergrad_clip(hypergrad_clip)
+        self.alpha_bounds = check_alpha_bounds(alpha_bounds)
+        self._bounds = self._make_bounds() if self.alpha_bounds is not None else None
+
     def _make_bounds(self):
         lo, hi = self.alpha_bounds
-        if not lo < hi:
-            raise ValueError(f"alpha_bounds=({lo!r}, {hi!r}) is invalid: need low < high")
         low = torch.full_like(self.store, -float("inf"))
         high = torch.full_like(self.store, float("inf"))
         for f in self.floors:
@@ -131,31 +138,35 @@ class Tower:
 
     # -- the step ------------------------------------------------------------------------------------------
     def _natural(self, f: _Floor) -> dict:
-        """The natural values of floor f's hyperparameters, as its next update uses them (and ``f.raw``: raws)."""
-        hp = dict(f.const)
+        """The natural values of floor f's hyperparameters in the level's order, as its next update uses them (and
+        ``f.raw``: the learned ones' raws)."""
         if self.host:  # Python floats: reading a CPU tensor is free, and float arithmetic is ~30x cheaper
             f.raw = dict(zip(f.learn, f.target.tolist()))
-            for name, raw in f.raw.items():
-                hp[name] = f.transforms[name].natural_float(raw)
+            learned = {name: f.transforms[name].natural_float(raw) for name, raw in f.raw.items()}
         else:  # one-element tensors: reading them would synchronise with the accelerator
             f.raw = f.views
-            for name, raw in f.views.items():
-                hp[name] = f.transforms[name].natural(raw)
-        return hp
+            learned = {name: f.transforms[name].natural(raw) for name, raw in f.views.items()}
+        if not f.const:  # every one learns: learned is in the level's order (as f.learn)
+            return learned
+        if not learned:
+            return dict(f.const)
+        return {name: learned[name] if name in learned else f.const[name] for name in f.names}
 
-    def _hypergrad(self, f: _Floor, v: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    def _hypergrad(self, f: _Floor, v: torch.Tensor, lr: float = 1.0) -> tuple[torch.Tensor, bool]:
         """dL/d(raw learned hyperparameters of floor f), a vector in the store's order, and whether it was computed
-        on the host and came out finite (which proves ``v`` finite: see ``Level.hypergrad``)."""
+        on the host and came out finite (which proves ``v`` finite: see ``Level.hypergrad``). ``lr``: the multiplier
+        that the previous update of floor f's target had (the bottom level's, see :meth:`step`)."""
         if f.hp is None:  # first step: nothing has moved the hyperparameters yet
             return torch.zeros_like(f.target), False
-        dh = f.level.hypergrad(f.state, v, f.hp, f.learn)
+        dh = f.level.hypergrad(f.state, v, f.hp, f.learn, self.host)
         parts = []
         for name in f.learn:
             d_raw = f.transforms[name].grad(f.raw[name], f.hp[name])
             parts.append(dh[name] if d_raw is None else dh[name] * d_raw)
-        finite = False
+        finite = self.host and all(map(math.isfinite, parts))  # before the lr below, which may be 0
+        if lr != 1.0:  # the update applied was lr * u(h): dL/dh = lr * (-v . du/dh)
+            parts = [p * lr for p in parts]
         if self.host:  # Python floats (see optimizers.base.scalar); from numpy is 2x faster than torch.tensor
-            finite = all(map(math.isfinite, parts))
             c = torch.tensor(parts, dtype=f.target.dtype) if self._np_dtype is None else \
                 torch.from_numpy(np.array(parts, dtype=self._np_dtype))
         else:  # 0-d or one-element tensors on an accelerator (floats where a test runs this path on the CPU)
@@ -165,10 +176,15 @@ class Tower:
             c = c.clamp(-self.hypergrad_clip, self.hypergrad_clip)
         return c, finite
 
-    def step(self, g: torch.Tensor, out: torch.Tensor | None = None):
+    def step(self, g: torch.Tensor, out: torch.Tensor | None = None, lr: float = 1.0, skip=()):
         """One step from the flat gradient ``g``; returns the weights' update as ``(d, a)``: apply ``w -= a * d``
         (``a`` a float, a one-element tensor or a tensor like ``d``; see :func:`optimizers.base.sub_scaled_`).
-        ``out``: a spare buffer like ``g`` whose contents may be overwritten (``d`` may be returned in it)."""
+        ``out``: a spare buffer like ``g`` whose contents may be overwritten (``d`` may be returned in it).
+        ``lr``: a multiplier on the weights' update (a learning-rate schedule's value): the update is ``lr`` times
+        the bottom level's, and the next hypergradient is that of the update as applied.
+        ``skip``: ``(start, stop)`` slices of the target that this step leaves alone (parameters without a gradient,
+        as ``torch.optim`` skips them): ``g`` must hold zeros there, the caller does not apply the update there, and
+        the bottom level's running state (:attr:`Level.RUNNING`) there is kept as it was."""
         floors, store = self.floors, self.store
         if store.device != g.device:
             self.to(g.device)
@@ -176,11 +192,20 @@ class Tower:
         old = store.tolist() if self.host else store.clone()
         writing = None  # the store slice that the computation under way will change
         g_finite = False  # proved by a finite hypergradient of the bottom level
+        if self.skipped:  # the last update left these entries alone: they take no part in its hypergradient
+            v = g.clone()
+            for start, stop in self.skipped:
+                v[start:stop] = 0.0
+        else:
+            v = g
+        bottom = floors[0]
+        kept = [(key, start, stop, bottom.state[key][start:stop].clone()) for key in bottom.level.RUNNING
+                if isinstance(bottom.state.get(key), torch.Tensor) for start, stop in skip]
         try:
-            grads, v = [], g
+            grads = []
             for k in range(self.top):  # 1. bottom-up hypergradients
                 writing = floors[k].target
-                v, finite = self._hypergrad(floors[k], v)
+                v, finite = self._hypergrad(floors[k], v, self.lr if k == 0 else 1.0)
                 if k == 0:
                     g_finite = finite
                 grads.append(v)
@@ -188,14 +213,18 @@ class Tower:
                 f, below = floors[k], floors[k - 1]
                 writing = below.target
                 f.hp = self._natural(f)
-                sub_scaled_(below.target, *f.level.update(f.state, grads[k - 1], f.hp))
+                sub_scaled_(below.target, *f.level.update(f.state, grads[k - 1], f.hp, f.learn))
                 if self._bounds is not None:
                     torch.clamp(below.target, self._bounds[0][below.start: below.start + len(below.learn)],
                                 self._bounds[1][below.start: below.start + len(below.learn)], out=below.target)
             writing = None
             f = floors[0]
             f.hp = self._natural(f)
-            d, a = f.level.update(f.state, g, f.hp, out)
+            d, a = f.level.update(f.state, g, f.hp, f.learn, out)
+            if lr != 1.0:
+                a = a * lr
+            for key, start, stop, values in kept:
+                bottom.state[key][start:stop] = values
         except ArithmeticError:  # Python floats (on the CPU) raise where tensors give inf or nan (a division by
             # zero): write nan where the tensors would have, so the guard refuses the step and names the culprit
             if writing is not None:
@@ -203,6 +232,7 @@ class Tower:
             d, a = torch.full_like(g, math.nan), 1.0
         d, a = self._guard(g, d, a, old, d_finite=d is g and g_finite)
         self.t += 1
+        self.lr, self.skipped = lr, list(skip)
         return d, a
 
     def _guard(self, g, d, a, old, d_finite=False):
@@ -333,17 +363,19 @@ class Tower:
                 f.hp = self._natural(f)
 
     def state_dict(self) -> dict:
-        def tensors(state):
-            return {k: v for k, v in state.items() if k not in ("learn", "names", "dtype")}
-        return {"spec": _spec_or_kinds(self.config), "t": self.t, "store": self.store.clone(), "ok": self.ok.clone(),
-                "levels": [tensors(f.state) for f in self.floors]}
+        return {"spec": self.config.tower_name(), "t": self.t, "lr": self.lr, "skipped": list(self.skipped),
+                "store": self.store.clone(),
+                "ok": self.ok.clone(),
+                "levels": [dict(f.state) for f in self.floors]}
 
     def load_state_dict(self, sd: dict) -> None:
-        spec = _spec_or_kinds(self.config)
+        spec = self.config.tower_name()
         if sd["spec"] != spec:
             raise ValueError(f"this checkpoint is of the tower {sd['spec']!r}, not {spec!r}")
         device = self.store.device
         self.t = int(sd["t"])
+        self.lr = float(sd.get("lr", 1.0))  # absent from checkpoints made before lr existed
+        self.skipped = [tuple(s) for s in sd.get("skipped", [])]
         self.store.copy_(sd["store"])
         self.ok = sd["ok"].to(device).clone()
         for f, saved in zip(self.floors, sd["levels"]):
@@ -354,10 +386,3 @@ class Tower:
             f.hp = self._natural(f) if (self.t > 0 and k <= self.top) else None
         if self._history is not None:
             self._history = self._new_history()
-
-
-def _spec_or_kinds(level: Level) -> str:
-    try:
-        return str(level)
-    except ValueError:  # sgd_per_param with named step sizes has no text form
-        return "/".join(lv.kind for lv in level.levels())

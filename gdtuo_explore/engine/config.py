@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..core.hyperparams import check_alpha_bounds, check_hypergrad_clip
 from ..core.spec import parse_tower
 
 DEFAULT_EPOCHS = 5
@@ -58,10 +59,6 @@ def resolve_device(name: str) -> torch.device:
 
 def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclass
@@ -137,17 +134,8 @@ class RunConfig:
             raise ValueError(f"data_root={self.data_root!r} is invalid: it must be a path (a string) or None")
         if not isinstance(self.task_options, dict) or not all(isinstance(k, str) for k in self.task_options):
             raise ValueError(f"task_options={self.task_options!r} is invalid: it must be a dict with string keys")
-        if self.hypergrad_clip is not None and not (_is_real(self.hypergrad_clip)
-                                                    and math.isfinite(self.hypergrad_clip) and self.hypergrad_clip > 0):
-            raise ValueError(f"hypergrad_clip={self.hypergrad_clip!r} is out of range: it must be None or a finite "
-                             "number > 0")
-        if self.alpha_bounds is not None:
-            bounds = self.alpha_bounds
-            if not (isinstance(bounds, (tuple, list)) and len(bounds) == 2 and all(_is_real(b) and not math.isnan(b)
-                                                                                   for b in bounds)
-                    and bounds[0] < bounds[1]):
-                raise ValueError(f"alpha_bounds={bounds!r} is invalid: it must be None or (low, high) with low < high")
-            self.alpha_bounds = (float(bounds[0]), float(bounds[1]))
+        self.hypergrad_clip = check_hypergrad_clip(self.hypergrad_clip)
+        self.alpha_bounds = check_alpha_bounds(self.alpha_bounds)
         return self
 
     def _check_int(self, name: str, low: int, optional: bool = False) -> None:

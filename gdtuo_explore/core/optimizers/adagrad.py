@@ -20,6 +20,7 @@ class AdaGrad(Level):
     """Hyperoptimizable AdaGrad. ``AdaGrad(alpha=0.01, optimizer=None, learn=None)``; alpha >= 0."""
 
     kind = "adagrad"
+    RUNNING = ("G",)
     HYPERS = (Hyper("alpha", 0.01, low=0.0),)
     G0, EPS = 0.1, 1e-10
 
@@ -29,11 +30,11 @@ class AdaGrad(Level):
     def init_state(self, n, like, sizes, plain):
         return {"G": torch.full((n,), self.G0, dtype=like.dtype, device=like.device)}
 
-    def update(self, state, g, hp, out=None):
+    def update(self, state, g, hp, learn, out=None):
         G = state["G"].addcmul_(g, g)
         d = torch.add(G, self.EPS).sqrt_()
         torch.div(g, d, out=d)
-        return along(state, d, hp["alpha"])
+        return along(state, d, hp["alpha"], learn)
 
-    def hypergrad(self, state, v, hp, learn):
-        return {"alpha": alpha_hypergrad(state, v)}
+    def hypergrad(self, state, v, hp, learn, host):
+        return {"alpha": alpha_hypergrad(state, v, host)}

@@ -20,8 +20,8 @@ gradient ``g`` is kept::
                  z = w m_t / (v_t + c2 eps s)          (= w m_t / (c2 den s))
 
 computed from ``r = sqrt(v_t)``, kept from the update (``den = (r + eps q) / q``). Besides the moments, the update
-writes ``g^2``, the denominator, then ``d`` into one parameter-sized buffer (the caller's spare ``out``, else a fresh
-one); learning the betas keeps two more (``g`` and ``r``), and the hypergradient works in one fresh buffer and in
+writes ``g^2``, the denominator, then ``d`` into one parameter-sized buffer (the caller's spare ``out``, or a fresh
+one where the direction is kept; without ``out``, fresh tensors, so that autograd can differentiate it); learning the betas keeps two more (``g`` and ``r``), and the hypergradient works in one fresh buffer and in
 ``r``'s memory.
 """
 from __future__ import annotations
@@ -54,6 +54,7 @@ class Adam(Level):
     """
 
     kind = "adam"
+    RUNNING = ("m", "v")
     HYPERS = (Hyper("alpha", 0.001, low=0.0), Hyper("beta1", 0.9, **_BETA), Hyper("beta2", 0.999, **_BETA),
               Hyper("log_eps", -8.0, learnable=False))
 
@@ -67,49 +68,49 @@ class Adam(Level):
         return {"t": 0, "m": torch.zeros(n, dtype=like.dtype, device=like.device),
                 "v": torch.full((n,), 0.0 if plain else self.eps, dtype=like.dtype, device=like.device)}
 
-    def update(self, state, g, hp, out=None):
+    def update(self, state, g, hp, learn, out=None):
         alpha, b1, b2 = hp["alpha"], hp["beta1"], hp["beta2"]
         t = state["t"] = state["t"] + 1
-        learn = state["learn"]
         betas = "beta1" in learn or "beta2" in learn
         keep = bool(learn) and not betas  # alpha only: the direction is kept, so it cannot go into the spare out
-        recording = torch.is_grad_enabled()  # out= is not differentiable (see scratch)
-        x = torch.mul(g, g, out=None if keep or recording else out)  # g^2, then the denominator, then d
-        out = None if recording else x
+        # g^2, then the denominator, then d, in one buffer: the spare out, else a fresh one; out=None asks for a
+        # differentiable update (out= is not), with fresh results
+        x = torch.mul(g, g, out=None if keep else out)
+        out = None if out is None else x
         m, v = state["m"].lerp_(g, one_minus(b1)), state["v"].lerp_(x, one_minus(b2))
         c1 = state["c1"] = one_minus(b1 ** t)
         c2 = state["c2"] = one_minus(b2 ** t)
         q = state["q"] = c2 ** 0.5                  # u = alpha q / c1 * m / (sqrt(v) + eps q), as torch.optim
         if betas:
             state["g"] = g
-            r = state["r"] = torch.sqrt(v, out=scratch(state, "r", g))
+            r = state["r"] = torch.sqrt(v, out=None if out is None else scratch(state, "r", g))
             den = torch.add(r, self.eps * q, out=out)
         else:
             den = torch.sqrt(v, out=out).add_(self.eps * q)
         d = torch.div(m, den, out=out)  # m / (den q)
         if keep:  # alpha only: keep the direction m_hat / den for a one-pass hypergradient
-            return along(state, d.mul_(q / c1), alpha)
+            return along(state, d.mul_(q / c1), alpha, learn)
         return d, alpha * q / c1
 
-    def hypergrad(self, state, v, hp, learn):
+    def hypergrad(self, state, v, hp, learn, host):
         alpha, b1, b2, t = hp["alpha"], hp["beta1"], hp["beta2"], state["t"]
         if "d" in state:
-            return {"alpha": alpha_hypergrad(state, v)}
+            return {"alpha": alpha_hypergrad(state, v, host)}
         m, vv, g, r, c1, c2, q = (state[k] for k in ("m", "v", "g", "r", "c1", "c2", "q"))
         w = torch.add(r, self.eps * q)              # den q
         torch.div(v, w, out=w)                      # w / q
-        wm = q * scalar(torch.dot(w, m))
+        wm = q * scalar(torch.dot(w, m), host)
         i1 = reciprocal(c1)                         # a beta at exactly 1 (or 0) gives inf here, then nan
         out = {}
         if "alpha" in learn:
             out["alpha"] = -wm * i1
         if "beta1" in learn:
-            wg = q * scalar(torch.dot(w, g))
+            wg = q * scalar(torch.dot(w, g), host)
             out["beta1"] = -alpha * i1 * ((wm - wg) * reciprocal(b1) + b1 ** (t - 1) * t * wm * i1)
         if "beta2" in learn:
             z = w.mul_(m).div_(axpy(vv, r, self.eps * q, out=r))  # z / q; r's memory is reused here
-            zv = q * scalar(torch.dot(z, vv))
-            zg2 = q * scalar(torch.dot(torch.mul(z, g, out=r), g))
+            zv = q * scalar(torch.dot(z, vv), host)
+            zg2 = q * scalar(torch.dot(torch.mul(z, g, out=r), g), host)
             out["beta2"] = alpha * 0.5 * i1 * ((zv - zg2) * reciprocal(b2) + b2 ** (t - 1) * t * zv * reciprocal(c2))
         return out
 

@@ -6,19 +6,26 @@ training state lives in :class:`gdtuo_explore.tower.Tower`.
 
 Each concrete level (``SGD``, ``Adam``, ...) provides two plain functions of the math, side by side:
 
-* ``update(state, g, hp, out=None) -> (d, a)``: the step it applies to its target, ``P_new = P - u`` with
-  ``u = a * d``, from the gradient ``g`` of ``P`` and the natural hyperparameter values ``hp`` (Python floats, or
-  one-element tensors for learned ones on an accelerator, where reading them would synchronise). The direction
+* ``update(state, g, hp, learn, out=None) -> (d, a)``: the step it applies to its target, ``P_new = P - u`` with
+  ``u = a * d``, from the gradient ``g`` of ``P`` and the natural values ``hp`` of every hyperparameter of the
+  level, in the level's order (Python floats, or one-element tensors for learned ones on an accelerator, where
+  reading them would synchronise); ``learn`` names those that learn here (their hypergradients will be asked
+  for; empty at the top of a tower, whatever the level's configuration says). The direction
   ``d`` (shaped like ``P``) and the scale ``a`` (a float, a one-element tensor or a tensor like ``d``) are returned
   apart, so that the tower applies ``P -= a * d`` in one pass instead of writing ``u`` first (:func:`sub_scaled_`).
   ``out``, when given, is a spare buffer like ``g`` whose contents are dead (the caller's other gradient buffer):
-  the update may compute into it, and return it as ``d`` unless it keeps ``d``, instead of allocating.
-* ``hypergrad(state, v, hp, learn) -> {name: dL/dh}`` (floats on the CPU, see :func:`scalar`; else 0-d tensors):
+  the update may compute into it, and return it as ``d`` unless it keeps ``d``, instead of allocating. With
+  ``out=None`` the update allocates its results and is differentiable by autograd (``out=`` is not), which
+  tests use as an oracle; nothing depends on the global autograd mode.
+* ``hypergrad(state, v, hp, learn, host) -> {name: dL/dh}`` (Python floats where ``host``, see :func:`scalar`;
+  else 0-d tensors, and nothing is read back to the host):
   the one-step hypergradient of the hyperparameters used by the *previous* ``update``, given ``v = dL/dP`` at the
   new point. Because ``P_new = P - u(h)``, it is the vector-Jacobian product ``-v . du/dh``. Everything else is
   detached, as in the paper, so nothing is second order.
 
-A level may keep ``g`` (or ``d``) in its state until the next step's ``hypergrad``. A level whose direction ``d`` is
+``state`` is the level's training state only (made by ``init_state``, saved in checkpoints); its configuration
+(``learn``, the hyperparameters' names) comes in the arguments. A level may keep ``g`` (or ``d``) in its state
+until the next step's ``hypergrad``. A level whose direction ``d`` is
 ``g`` itself must compute each hypergradient as a sum over every entry of ``v`` times finite numbers (a dot product):
 then a finite hypergradient proves ``v`` finite (inf * 0 is nan), and the tower need not check ``d`` again.
 """
@@ -42,19 +49,17 @@ def axpy(x, y, a, out=None):
     return torch.add(x, y, alpha=a, out=out) if isinstance(a, float) else torch.addcmul(x, y, a, out=out)
 
 
-def along(state: dict, d, alpha):
+def along(state: dict, d, alpha, learn):
     """The update ``u = alpha * d`` along a direction ``d``, as ``(d, alpha)``; keeps ``d`` when hyperparameters
-    learn, for :func:`alpha_hypergrad`."""
-    if state["learn"]:
+    learn (``learn`` not empty), for :func:`alpha_hypergrad`."""
+    if learn:
         state["d"] = d
     return d, alpha
 
 
 def scratch(state: dict, key: str, like: torch.Tensor):
-    """A buffer like ``like`` kept in ``state[key]``, for an ``out=`` argument; None (a fresh result) while autograd
-    records, since ``out=`` is not differentiable and ``update`` stays differentiable (tests use autograd as oracle)."""
-    if torch.is_grad_enabled():
-        return None
+    """A buffer like ``like`` kept in ``state[key]``, for an ``out=`` argument (only where the caller gave
+    ``update`` a spare ``out``: without one, the update allocates and stays differentiable)."""
     buf = state.get(key)
     if buf is None or buf.shape != like.shape or buf.dtype != like.dtype or buf.device != like.device:
         buf = state[key] = torch.empty_like(like)
@@ -79,9 +84,9 @@ def sub_scaled_(target, d, a):
     return target.sub_(scaled(d, a)) if isinstance(a, float) else target.addcmul_(d, a, value=-1.0)
 
 
-def alpha_hypergrad(state: dict, v):
+def alpha_hypergrad(state: dict, v, host: bool):
     """dL/dalpha of the previous ``u = alpha * d``: ``-v . d``."""
-    return -scalar(torch.dot(v, state["d"]))
+    return -scalar(torch.dot(v, state["d"]), host)
 
 
 def reciprocal(x):
@@ -91,10 +96,11 @@ def reciprocal(x):
     return 1.0 / x if isinstance(x, float) else torch.reciprocal(x)
 
 
-def scalar(x: torch.Tensor):
-    """A one-number result (a dot product) as a Python float on the CPU, where reading it is free and the
-    arithmetic that follows is then ~30x cheaper; left a tensor on an accelerator, where reading it would sync."""
-    return x.item() if x.device.type == "cpu" else x
+def scalar(x: torch.Tensor, host: bool):
+    """A one-number result (a dot product) as a Python float where ``host`` (the tower's choice, on the CPU: reading
+    it is free and the arithmetic that follows is then ~30x cheaper); else left a tensor (on an accelerator, reading
+    it would synchronise)."""
+    return x.item() if host else x
 
 
 class NoOpOptimizer:
@@ -109,6 +115,9 @@ class Level:
 
     kind: ClassVar[str] = "level"
     HYPERS: ClassVar[tuple[Hyper, ...]] = ()
+    #: the state entries shaped like the target that carry over from step to step (moments, accumulators): where a
+    #: step leaves part of the target alone (no gradient there), the tower keeps them as they were
+    RUNNING: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, values: dict, optimizer=None, learn=None):
         self.values = {h.name: h.check(values.get(h.name, h.default), self.kind) for h in self.HYPERS}
@@ -134,6 +143,11 @@ class Level:
                 raise ValueError(f"learn names {name!r}, which {self.kind} cannot learn; "
                                  f"{self.kind}'s learnable hyperparameters are {', '.join(names)}")
         return tuple(n for n in names if n in learn)  # canonical order
+
+    @classmethod
+    def from_spec(cls, values: dict, optimizer=None, learn=None) -> "Level":
+        """The level that the spec text ``kind(name=value, ...)`` describes (see :mod:`..spec`)."""
+        return cls(**values, optimizer=optimizer, learn=learn)
 
     def hyper(self, name: str) -> Hyper:
         return next(h for h in self.HYPERS if h.name == name)
@@ -170,8 +184,20 @@ class Level:
             args.append("learn=" + ("+".join(self.learn) if self.learn else "none"))
         return self.kind + (f"({', '.join(args)})" if args else "")
 
+    def has_text_form(self) -> bool:
+        """Whether :meth:`level_spec` can write this level as spec text (see SGDPerParam)."""
+        return True
+
     def __str__(self) -> str:
         return "/".join(level.level_spec() for level in self.levels())
+
+    def tower_name(self) -> str:
+        """The tower from this level up as spec text, or as its kinds (``sgd_per_param/sgd``) when a level has no
+        text form: the name that checkpoints carry and check."""
+        levels = self.levels()
+        if all(level.has_text_form() for level in levels):
+            return str(self)
+        return "/".join(level.kind for level in levels)
 
     def __repr__(self) -> str:
         return f"parse_tower({str(self)!r})"
@@ -192,8 +218,8 @@ class Level:
         """
         return {}
 
-    def update(self, state: dict, g, hp: dict, out=None):
+    def update(self, state: dict, g, hp: dict, learn: tuple[str, ...], out=None):
         raise NotImplementedError
 
-    def hypergrad(self, state: dict, v, hp: dict, learn: tuple[str, ...]) -> dict:
+    def hypergrad(self, state: dict, v, hp: dict, learn: tuple[str, ...], host: bool) -> dict:
         raise NotImplementedError

@@ -28,6 +28,7 @@ class RMSProp(Level):
     """
 
     kind = "rmsprop"
+    RUNNING = ("s",)
     HYPERS = (Hyper("alpha", 0.01, SQUARE, low=0.0),
               Hyper("gamma", 0.99, SIGMOID, low=0.0, high=1.0, open_low=True, open_high=True))
     EPS = 1e-8
@@ -38,23 +39,23 @@ class RMSProp(Level):
     def init_state(self, n, like, sizes, plain):
         return {"s": torch.zeros(n, dtype=like.dtype, device=like.device)}
 
-    def update(self, state, g, hp, out=None):
+    def update(self, state, g, hp, learn, out=None):
         gamma, s = hp["gamma"], state["s"]
         gg = g * g
-        e = torch.sub(s, gg) if "gamma" in state["learn"] else None  # s_{t-1} - g^2
+        e = torch.sub(s, gg) if "gamma" in learn else None  # s_{t-1} - g^2
         s.lerp_(gg, one_minus(gamma))
         den = torch.add(s, self.EPS).sqrt_()
         d = torch.div(g, den)
         if e is not None:
             state["e"] = e.mul_(d).div_(den).div_(den)
-        return along(state, d, hp["alpha"])
+        return along(state, d, hp["alpha"], learn)
 
-    def hypergrad(self, state, v, hp, learn):
+    def hypergrad(self, state, v, hp, learn, host):
         out = {}
         if "alpha" in learn:
-            out["alpha"] = alpha_hypergrad(state, v)
+            out["alpha"] = alpha_hypergrad(state, v, host)
         if "gamma" in learn:
-            out["gamma"] = hp["alpha"] * scalar(torch.dot(v, state["e"])) * 0.5
+            out["gamma"] = hp["alpha"] * scalar(torch.dot(v, state["e"]), host) * 0.5
         return out
 
 

@@ -36,6 +36,7 @@ class SGD(Level):
     """
 
     kind = "sgd"
+    RUNNING = ("buf",)
     HYPERS = (Hyper("alpha", 0.01, low=0.0), Hyper("mu", 0.0, low=0.0, high=1.0, open_high=True))
 
     def __init__(self, alpha=0.01, mu=0.0, optimizer=None, *, learn=None):
@@ -47,24 +48,24 @@ class SGD(Level):
     def momentum(self) -> bool:
         return self.values["mu"] != 0.0 or "mu" in self.learn
 
-    def update(self, state, g, hp, out=None):
+    def update(self, state, g, hp, learn, out=None):
         if self.momentum():
             buf = state.get("buf")
             new = g.clone() if buf is None else axpy(g, buf, hp["mu"])  # kept longer than g may be
-            if "mu" in state["learn"]:
+            if "mu" in learn:
                 state["buf_prev"] = buf
             state["buf"] = d = new
         else:
             d = g
-        return along(state, d, hp["alpha"])
+        return along(state, d, hp["alpha"], learn)
 
-    def hypergrad(self, state, v, hp, learn):
+    def hypergrad(self, state, v, hp, learn, host):
         out = {}
         if "alpha" in learn:
-            out["alpha"] = alpha_hypergrad(state, v)
+            out["alpha"] = alpha_hypergrad(state, v, host)
         if "mu" in learn:
             prev = state.get("buf_prev")
-            out["mu"] = scalar(v.new_zeros(())) if prev is None else -(hp["alpha"] * scalar(torch.dot(v, prev)))
+            out["mu"] = scalar(v.new_zeros(()), host) if prev is None else -(hp["alpha"] * scalar(torch.dot(v, prev), host))
         return out
 
 
@@ -88,6 +89,11 @@ class SGDPerParam(Level):
             self.alphas = {str(k): template.check(v, f"{self.kind} ({k})") for k, v in params}
         super().__init__({"alpha": template.default if self.default is None else self.default}, optimizer, learn)
 
+    @classmethod
+    def from_spec(cls, values, optimizer=None, learn=None):
+        """Spec text gives one starting step size for every target: ``sgd_per_param(0.05)``."""
+        return cls(values.get("alpha", cls.HYPERS[0].default), optimizer, learn=learn)
+
     def default_learn(self):
         return ("alpha",)
 
@@ -103,6 +109,9 @@ class SGDPerParam(Level):
 
     def initial(self, name):
         return self.default if self.default is not None else self.alphas[name[: -len("_alpha")]]
+
+    def has_text_form(self):
+        return self.default is not None  # named step sizes have none
 
     def level_spec(self):
         if self.default is None:
@@ -122,21 +131,21 @@ class SGDPerParam(Level):
     def init_state(self, n, like, sizes, plain):
         return {"lengths": torch.tensor(sizes, device=like.device), "n": n}
 
-    def _alpha_vector(self, state, hp):
-        alphas = [hp[k] for k in state["names"]]
-        if not state["learn"]:  # fixed: build the vector once
+    def _alpha_vector(self, state, g, hp, learn):
+        alphas = list(hp.values())  # one step size per target, in the targets' order
+        if not learn:  # fixed: build the vector once
             if "const" not in state:
-                state["const"] = torch.tensor(alphas, dtype=state["dtype"], device=state["lengths"].device)
+                state["const"] = torch.tensor(alphas, dtype=g.dtype, device=g.device)
             vec = state["const"]
         elif isinstance(alphas[0], float):  # learned, read as floats (CPU)
-            vec = torch.tensor(alphas, dtype=state["dtype"])
+            vec = torch.tensor(alphas, dtype=g.dtype)
         else:
             vec = torch.cat([a.reshape(1) for a in alphas])
         return vec.repeat_interleave(state["lengths"], output_size=state["n"])
 
-    def update(self, state, g, hp, out=None):
-        return along(state, g, self._alpha_vector(state, hp))
+    def update(self, state, g, hp, learn, out=None):
+        return along(state, g, self._alpha_vector(state, g, hp, learn), learn)
 
-    def hypergrad(self, state, v, hp, learn):
+    def hypergrad(self, state, v, hp, learn, host):
         sums = torch.segment_reduce(v * state["d"], "sum", lengths=state["lengths"]).neg_()
-        return dict(zip(state["names"], sums.tolist() if sums.device.type == "cpu" else sums.unbind()))
+        return dict(zip(hp, sums.tolist() if host else sums.unbind()))

@@ -1,0 +1,169 @@
+"""HyperOptimizer keeps torch.optim's semantics: parameters without a gradient are skipped, zero_grad's two modes,
+step hooks, and checkpoints in torch.optim's shape that restore every group option."""
+import io
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.optim import lr_scheduler
+
+from gdtuo_explore import HyperOptimizer
+from oracle import MLP, batches
+
+
+class TwoHeads(nn.Module):
+    """A trunk and two heads; a step uses one head (alternating updates, a frozen branch)."""
+
+    def __init__(self):
+        super().__init__()
+        self.trunk, self.a, self.b = nn.Linear(64, 16), nn.Linear(16, 10), nn.Linear(16, 10)
+
+    def forward(self, x, head):
+        return F.log_softmax((self.a if head == "a" else self.b)(torch.tanh(self.trunk(x))), dim=1)
+
+
+def _run(model, opt, data, heads, set_to_none=True, after_step=None):
+    for i, (x, y) in enumerate(data):
+        opt.zero_grad(set_to_none=set_to_none)
+        F.nll_loss(model(x, heads(i)), y).backward()
+        opt.step()
+        if after_step:
+            after_step(i)
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_alternating_heads_move_as_with_torch_optim(set_to_none):
+    """set_to_none=True: the idle head has no gradient and torch.optim.SGD leaves it (and its momentum) alone;
+    set_to_none=False: its gradient is zero and momentum moves it. Ours does the same in both modes."""
+    data = batches(12)
+    models = []
+    for make in (lambda p: HyperOptimizer(p, "sgd(0.1, mu=0.9, learn=none)"),
+                 lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)):
+        torch.manual_seed(0)
+        model = TwoHeads()
+        _run(model, make(model.parameters()), data, lambda i: "a" if i % 3 else "b", set_to_none)
+        models.append(model)
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("spec", ["adam/sgd(1e-5)", "sgd(0.05, mu=0.5)/sgd(1e-3)", "rmsprop/sgd(1e-4)",
+                                  "adagrad/sgd(1e-3)", "sgd_per_param(0.05)/sgd(1e-3)"])
+def test_a_frozen_branch_is_as_if_it_were_not_given(spec):
+    """A head that never gets a gradient: the weights and learned hyperparameters follow the same trajectory as
+    an optimizer that was never given it (its entries take no part in the hypergradient)."""
+    data = batches(15)
+    results = []
+    for with_b in (True, False):
+        torch.manual_seed(0)
+        model = TwoHeads()
+        params = list(model.parameters()) if with_b else [p for n, p in model.named_parameters() if n[0] != "b"]
+        opt = HyperOptimizer(params, spec)
+        b_before = model.b.weight.clone()
+        _run(model, opt, data, lambda i: "a")
+        assert torch.equal(model.b.weight, b_before)
+        results.append((model, opt.hyperparameters()[0]))
+    (m1, h1), (m2, h2) = results
+    for name in ("trunk.weight", "a.weight", "a.bias"):
+        torch.testing.assert_close(m1.get_parameter(name), m2.get_parameter(name), rtol=1e-5, atol=1e-7)
+    for k in h2:
+        assert h1[k] == pytest.approx(h2[k], rel=1e-4)
+    for k in set(h1) - set(h2):  # sgd_per_param: the head's own step sizes (param4, param5) never moved
+        assert h1[k] == pytest.approx(0.05)
+
+
+def test_a_step_without_a_gradient_keeps_the_running_state():
+    torch.manual_seed(0)
+    model = TwoHeads()
+    opt = HyperOptimizer(model.parameters(), "adam/sgd(1e-5)")
+    state = opt.towers[0].floors[0].state
+    offset = sum(p.numel() for p in (model.trunk.weight, model.trunk.bias, model.a.weight, model.a.bias))
+    n_b = model.b.weight.numel() + model.b.bias.numel()
+    seen = {}
+
+    def check(i):
+        b_state = [state[k][offset:offset + n_b].clone() for k in ("m", "v")]
+        if i % 2:  # head b had no gradient this step
+            assert all(torch.equal(x, y) for x, y in zip(seen["state"], b_state))
+            assert torch.equal(model.b.weight, seen["w"])
+        seen.update(state=b_state, w=model.b.weight.clone())
+
+    _run(model, opt, batches(8), lambda i: "a" if i % 2 else "b", after_step=check)
+    assert opt.nonfinite() is None and not torch.equal(seen["w"], TwoHeads().b.weight)
+
+
+def test_step_hooks_run():
+    model = MLP(64, 8, 10)
+    opt = HyperOptimizer(model.parameters(), "adam/sgd(1e-5)")
+    calls = []
+    opt.register_step_pre_hook(lambda o, args, kwargs: calls.append(("pre", o is opt)))
+    opt.register_step_post_hook(lambda o, args, kwargs: calls.append(("post", o is opt)))
+    x, y = batches(1)[0]
+    F.nll_loss(model(x), y).backward()
+    opt.step()
+    assert calls == [("pre", True), ("post", True)]
+
+
+def _trained(spec="adam/sgd(1e-5)", steps=6, **kwargs):
+    torch.manual_seed(0)
+    model = MLP(64, 16, 10)
+    opt = HyperOptimizer([{"params": model.layer1.parameters()},
+                          {"params": model.layer2.parameters(), "tower": "sgd(0.05)/sgd(1e-3)"}], spec, **kwargs)
+    sched = lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    for x, y in batches(steps):
+        opt.zero_grad()
+        F.nll_loss(model(x), y).backward()
+        opt.step()
+        sched.step()
+    return model, opt
+
+
+def test_the_checkpoint_has_torch_optims_shape_and_restores_group_options():
+    model, opt = _trained(hypergrad_clip=0.5)
+    sd = opt.state_dict()
+    assert set(sd) == {"state", "param_groups"}
+    assert [g["params"] for g in sd["param_groups"]] == [[0, 1], [2, 3]] and set(sd["state"]) == {0, 2}
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    buf.seek(0)
+    saved = torch.load(buf, weights_only=True, map_location="cpu")
+    fresh = MLP(64, 16, 10)
+    other = HyperOptimizer([{"params": fresh.layer1.parameters()},
+                            {"params": fresh.layer2.parameters(), "tower": "sgd(0.05)/sgd(1e-3)"}], "adam/sgd(1e-5)")
+    other.load_state_dict(saved)
+    for g_new, g_old in zip(other.param_groups, opt.param_groups):
+        assert g_new["lr"] == g_old["lr"] == 0.125 and g_new["initial_lr"] == 1.0
+        assert g_new["hypergrad_clip"] == 0.5 and other.towers[0].hypergrad_clip == 0.5
+    assert other.hyperparameters(0) == opt.hyperparameters(0) and other.hyperparameters(1) == opt.hyperparameters(1)
+
+
+def test_a_checkpoint_in_the_earlier_format_still_loads():
+    model, opt = _trained()
+    sd = opt.state_dict()
+    old = {"state": {}, "param_groups": sd["param_groups"], "towers": [sd["state"][0], sd["state"][2]]}
+    other = _trained(steps=1)[1]
+    other.load_state_dict(old)
+    assert other.hyperparameters(0) == opt.hyperparameters(0)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda m: HyperOptimizer(m.parameters(), "adam/sgd(1e-5)"), "the checkpoint has 2 parameter groups, this "
+                                                                 "optimizer 1"),
+    (lambda m: HyperOptimizer([{"params": [m.layer1.weight]}, {"params": m.layer2.parameters()}], "adam/sgd(1e-5)"),
+     "parameter group 0: the checkpoint has 2 parameters, this optimizer 1"),
+    (lambda m: HyperOptimizer([{"params": [m.layer1.weight, m.layer2.bias]}, {"params": [m.layer2.weight,
+                                                                                          m.layer1.bias]}],
+                              "adam/sgd(1e-5)"), "parameter group 0, parameter 1: 16 numbers in the checkpoint, 10 here"),
+    (lambda m: HyperOptimizer([{"params": m.layer1.parameters()}, {"params": m.layer2.parameters()}],
+                              "adam/sgd(1e-5)"),
+     "parameter group 1: this checkpoint is of the tower 'sgd(0.05)/sgd(0.001)', not 'adam/sgd(1e-05)'"),
+])
+def test_a_mismatched_checkpoint_is_refused_naming_what_differs(make, message):
+    sd = _trained()[1].state_dict()
+    target = make(MLP(64, 16, 10))
+    before = target.state_dict()
+    with pytest.raises(ValueError) as err:
+        target.load_state_dict(sd)
+    assert message in str(err.value)
+    assert target.state_dict()["param_groups"] == before["param_groups"]
