@@ -195,6 +195,16 @@ def test_until_stopped_trains_until_stop_and_the_status_line_has_no_total():
     assert (again.unit, again.budget) == ("steps", 50)
 
 
+def test_the_run_bar_of_a_run_until_stopped_hides_the_progress_bar_and_the_total():
+    e = Explorer()
+    s, rc = e.state, e.run_controls
+    s.total_steps, s.steps_done, s.epoch, s.status = None, 4321, 7, "running"   # as an until-stopped update sets them
+    assert rc.progress.layout.visibility == "hidden"
+    assert "step 4,321 (until stopped), epoch 7" in text(rc.status) and " of " not in text(rc.status)
+    s.total_steps = 10_000
+    assert rc.progress.layout.visibility == "visible" and "step 4,321 of 10,000" in text(rc.status)
+
+
 STATUS_LINES = [  # (status, message, steps done, total steps, epoch, steps/s) -> the line
     (("running", "", 200_000, 1_000_000, 3, 1234.4), "Training: step 200,000 of 1,000,000, epoch 3 · 1,234 steps/s"),
     (("running", "", 1234, None, 2, 0.0), "Training: step 1,234 (until stopped), epoch 2"),
