@@ -386,9 +386,10 @@ class ExplorerState(HasTraits):
 
     # -- export ------------------------------------------------------------------------------------------------
     def export(self, directory=None) -> dict:
-        """Write into ``directory`` (default: ``export_folder``; ``~`` is expanded) ``explorer.json`` (this state); the current run's ``config.json``, ``metrics.csv``,
-        ``evaluations.csv`` and ``report.html``; each overlay's files under ``compare-N/``; the sweep's
-        ``sweep/sweep.csv`` and ``sweep/sweep.html``. Returns ``{name: path}`` of what was written."""
+        """Write into ``directory`` (default: ``export_folder``; ``~`` is expanded): ``explorer.json`` (this
+        state); the current run's ``config.json``, ``metrics.csv``, ``evaluations.csv`` and ``report.html``; each
+        overlay's files under ``compare-N/``; the sweep's ``sweep/sweep.csv`` and ``sweep/sweep.html``. Returns
+        ``{name: path}`` of what was written."""
         import json
 
         directory = self.export_folder if directory is None else directory
