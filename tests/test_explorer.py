@@ -261,7 +261,7 @@ def test_a_double_click_on_run_starts_one_run_and_finished_runs_stay_as_overlays
     assert points(e.charts.loss, first.label) == 100                  # its smoothed loss, dashed
     assert trace(e.charts.loss, first.label).line.dash == "dash"
     assert f"{first.label}: alpha" in [t.name for t in e.charts.levels[0].data]
-    rows = e.compare_panel.table.value
+    rows = e.compare_panel.text()
     assert first.label in rows and "(on the charts)" in rows
     e.compare_panel.clear.click()
     assert e.state.compared == [] and points(e.charts.loss, first.label) == 0
@@ -307,7 +307,7 @@ def test_the_frozen_baseline_button_adds_a_second_run_as_an_overlay():
     frozen = trace(e.charts.levels[0], f"{baseline.label}: alpha")
     assert np.allclose(frozen.y, 0.02)                                # frozen at its initial value
     assert not np.allclose(trace(e.charts.levels[0], "alpha").y, 0.02)
-    wait_until(lambda: "frozen: sgd(0.02)" in e.compare_panel.table.value and "done" in e.compare_panel.table.value,
+    wait_until(lambda: "frozen: sgd(0.02)" in e.compare_panel.text() and "done" in e.compare_panel.text(),
                "the compare table")
     no_observer_errors(e)
 
@@ -415,10 +415,12 @@ def test_export_writes_files_and_the_explorer_json_restores_the_setup(tmp_path):
         elsewhere.state.notice
 
 
-def test_the_throughput_ratio_is_measured():
-    ratio = explorer_throughput_ratio(RunConfig(steps=400, device="cpu"), repeats=1)
-    print(f"\nthroughput with the explorer / headless: {ratio:.2f}")
-    assert 0.2 < ratio < 5   # a real measurement; the benchmark checks >= 0.9 on a quiet machine
+def test_the_benchmarks_explorer_measurement_runs():
+    """The benchmark (python -m gdtuo_explore.bench) checks the ratio against its target (>= 0.9); here only that its
+    explorer measurement works: it raises unless every explorer run and headless run ends done."""
+    ratio = explorer_throughput_ratio(RunConfig(steps=200, device="cpu"), repeats=1)
+    print(f"\nthroughput with the explorer / headless: {ratio:.2f} (one noisy repeat)")
+    assert np.isfinite(ratio) and ratio > 0
 
 
 def test_a_view_that_connects_after_the_run_sees_the_charts():

@@ -26,6 +26,10 @@ DEFAULT_HEIGHTS = (0, 1, 2, 3)
 #: alpha = 1e-8 .. 1: height 0 goes from 88 % to 5 %, height 1 from 12 % to 5 %, heights 2 and 3 stay at 4-6 %.
 #: (kappa = 1e-3 barely helps; kappa = 0.1 already flattens height 1.)
 DEFAULT_KAPPA = 1e-2
+#: The explorer's Sweep tab: a grid small enough to watch come in (12 runs of QUICK_STEPS steps).
+QUICK_ALPHAS = (1e-6, 1e-4, 1e-2, 1.0)
+QUICK_HEIGHTS = (0, 1, 2)
+QUICK_STEPS = 300
 COLUMNS = ["height", "alpha", "tower", "final_test_loss", "final_test_accuracy", "status", "message"]
 
 

@@ -1,8 +1,11 @@
 """The compare bar: add the frozen baseline (the same optimizer, hyperparameters fixed at their initial values) or a
-learning-rate-free optimizer as an overlay on the charts, clear the overlays, and a table of the runs shown."""
+learning-rate-free optimizer as an overlay on the charts, clear the overlays, and a table of the runs shown with a
+remove button (x) on each overlay's row."""
 from __future__ import annotations
 
 import html
+import re
+import threading
 
 import ipywidgets as widgets
 
@@ -12,9 +15,45 @@ from ..engine.config import baseline_spec
 _L = widgets.Layout
 
 
+COLUMNS = ("", "run", "status", "test accuracy", "test loss", "")
+
+
+class _Row:
+    """The widgets of one run's row: swatch, label, status, accuracy, loss and the remove button."""
+
+    def __init__(self, state, shown):
+        self.shown = shown
+        self.cells = [widgets.HTML() for _ in COLUMNS[:-1]]
+        self.remove = widgets.Button(icon="times", tooltip=f"Remove {shown.label} from the charts (stops it)",
+                                     layout=_L(width="28px", height="22px"))
+        self.remove.add_class("gd-remove")
+        self.remove.on_click(lambda _: state.remove_compared(shown))
+
+    @property
+    def widgets(self) -> list:
+        return self.cells + [self.remove]
+
+    def show(self, on_the_charts: bool) -> None:
+        x = self.shown
+        final = x.final()
+        acc, loss = final.get("test_accuracy"), final.get("test_loss")
+        values = (f"<span class='gd-swatch' style='background:{x.color}'></span>",
+                  html.escape(x.label) + (" <i>(on the charts)</i>" if on_the_charts else ""),
+                  html.escape(x.error or x.status), "" if acc is None else f"{acc:.2%}",
+                  "" if loss is None else f"{loss:.4g}")
+        for cell, value in zip(self.cells, values):
+            if cell.value != value:
+                cell.value = value
+        self.remove.layout.visibility = "hidden" if on_the_charts else "visible"   # Reset forgets the current run
+
+    def close(self) -> None:
+        for w in self.widgets:
+            w.close()
+
+
 class ComparePanel:
-    """Buttons and the runs table, as ``widget``. Buttons call the state; the table redraws when the runs shown
-    change or one of them changes status."""
+    """Buttons and the runs table (``table``, a grid of one row per run), as ``widget``. Buttons call the state; the
+    table redraws when the runs shown change or one of them changes status."""
 
     def __init__(self, state):
         self.state = state
@@ -29,7 +68,14 @@ class ComparePanel:
         self.clear = widgets.Button(description="Clear overlays", layout=_L(width="auto"))
         for button in (self.baseline, *self.references.values(), self.clear):
             button.add_class("gd-small")
-        self.table = widgets.HTML()
+        self.hint = widgets.HTML("<div class='gd-hint'>Finished runs stay on the charts as dashed overlays; add the "
+                                 "frozen baseline or a learning-rate-free optimizer to compare.</div>")
+        self.header = [widgets.HTML(f"<b>{name}</b>") for name in COLUMNS]
+        self.table = widgets.GridBox(layout=_L(grid_template_columns="16px minmax(0, max-content) auto auto auto 30px",
+                                               grid_gap="0 10px", align_items="center", max_width="100%"))
+        self.table.add_class("gd-table")
+        self.rows: dict[int, _Row] = {}   # shown.number -> its row
+        self._lock = threading.RLock()
         self.baseline.on_click(lambda _: state.add_baseline())
         self.clear.on_click(lambda _: state.clear_compared())
         state.observe(self._tower_changed, "tower")
@@ -42,7 +88,7 @@ class ComparePanel:
             widgets.HBox([widgets.HTML("<b class='gd-section'>Compare</b>"), self.baseline,
                           *self.references.values(), self.clear],
                          layout=_L(align_items="center", flex_flow="row wrap", grid_gap="4px")),
-            self.table])
+            self.hint, self.table])
         self.widget.add_class("gd-compare")
 
     def _tower_changed(self, _) -> None:
@@ -54,23 +100,26 @@ class ComparePanel:
             self.redraw()
 
     def redraw(self) -> None:
-        """Redraw the runs table: colour, label, status, final test accuracy and loss."""
+        """Redraw the runs table: colour, label, status, final test accuracy and loss, and x for each overlay."""
         s = self.state
-        shown = [x for x in s.compared if x is not s.current] + ([s.current] if s.current is not None else [])
-        self._statuses = {x.number: x.status for x in shown}
-        if not shown:
-            self.table.value = ("<div class='gd-hint'>Finished runs stay on the charts as dashed overlays; add the "
-                                "frozen baseline or a learning-rate-free optimizer to compare.</div>")
-            return
-        rows = []
-        for x in shown:
-            final = x.final()
-            acc = final.get("test_accuracy")
-            loss = final.get("test_loss")
-            what = html.escape(x.error or x.status)
-            rows.append(f"<tr><td><span class='gd-swatch' style='background:{x.color}'></span></td>"
-                        f"<td>{html.escape(x.label)}{' <i>(on the charts)</i>' if x is s.current else ''}</td>"
-                        f"<td>{what}</td><td>{'' if acc is None else f'{acc:.2%}'}</td>"
-                        f"<td>{'' if loss is None else f'{loss:.4g}'}</td></tr>")
-        self.table.value = ("<table class='gd-table'><tr><th></th><th>run</th><th>status</th><th>test accuracy</th>"
-                            "<th>test loss</th></tr>" + "".join(rows) + "</table>")
+        with self._lock:
+            current = s.current
+            shown = [x for x in s.compared if x is not current] + ([current] if current is not None else [])
+            self._statuses = {x.number: x.status for x in shown}
+            for number in [n for n in self.rows if n not in self._statuses]:
+                self.rows.pop(number).close()
+            for x in shown:
+                if x.number not in self.rows:
+                    self.rows[x.number] = _Row(s, x)
+                self.rows[x.number].show(x is current)
+            children = tuple(self.header if shown else ()) + tuple(
+                w for x in shown for w in self.rows[x.number].widgets)
+            if self.table.children != children:
+                self.table.children = children
+            self.hint.layout.display = "none" if shown else None
+
+    def text(self) -> str:
+        """The table's visible text, one line per row (for tests and scripts)."""
+        rows = [[re.sub(r"<[^>]+>", "", c.value) for c in self.header]] if self.rows else []
+        rows += [[re.sub(r"<[^>]+>", "", c.value) for c in row.cells] for row in self.rows.values()]
+        return "\n".join(html.unescape(" | ".join(cells)) for cells in rows)

@@ -1,12 +1,14 @@
 """``Explorer``: hyperoptimizers you can see and touch, in a notebook cell.
 
     from gdtuo_explore import Explorer
-    explorer = Explorer()          # or Explorer(config="explorer-export/explorer.json")
+    explorer = Explorer()          # or Explorer(config="~/gdtuo-explore-exports/.../explorer.json")
     explorer                       # shows it; press Run
+    explorer.close()               # stops its runs and sweep, frees their models
 
 Left: the task and the tower (level cards, spec text, presets). Top: Run, Pause, Step, Stop, Reset, progress and
 status. Right, in tabs: the live charts with the compare bar (Train), the sensitivity sweep (Sweep) and the export
-(Export). Training runs in the run engine's background thread, so the notebook stays usable; the same commands
+(Export). The layout flows: the tabs go below the left column, and the charts one per row, when the notebook is
+narrow. Training runs in the run engine's background thread, so the notebook stays usable; the same commands
 are methods here, with a synchronous face for scripts and tests (``run(wait=True)``, ``wait()``).
 """
 from __future__ import annotations
@@ -79,21 +81,27 @@ class Explorer:
         self.sweep_panel = SweepPanel(self.state)
         self.export_panel = ExportPanel(self.state)
         self.widget = self._lay_out()
-        threading.Thread(target=_warm_up, args=(self.state.config(),), name="gdtuo-explorer-warm-up",
-                         daemon=True).start()
+        self._warm_up = threading.Thread(target=_warm_up, args=(self.state.config(),),
+                                         name="gdtuo-explorer-warm-up", daemon=True)
+        self._warm_up.start()
 
     def _lay_out(self) -> widgets.Widget:
         section = lambda text: widgets.HTML(f"<div class='gd-section'>{text}</div>")  # noqa: E731
         left = widgets.VBox([section("Task"), self.task_controls.widget, section("Tower"),
-                             self.tower_editor.widget], layout=_L(width="390px", min_width="390px"))
+                             self.tower_editor.widget], layout=_L(width="390px", flex="0 0 390px"))
         left.add_class("gd-left")
+        for box in (self.charts.row, self.charts.levels_box):
+            box.add_class("gd-charts")   # wraps: one chart per row when the tab is narrow (see style.py)
         train = widgets.VBox([self.charts.row, self.compare_panel.widget, self.charts.levels_box])
-        tabs = widgets.Tab([train, self.sweep_panel.widget, self.export_panel.widget])
+        tabs = widgets.Tab([train, self.sweep_panel.widget, self.export_panel.widget],
+                           layout=_L(flex="1 1 440px", min_width="0", max_width="100%"))
         tabs.titles = ("Train", "Sweep", "Export")
+        tabs.add_class("gd-tabs")
         header = widgets.HTML(f"<div class='gd-header'><div class='gd-title'>{TITLE}</div>"
                               f"<div class='gd-sub'>{SUBTITLE}</div></div>")
-        root = widgets.VBox([stylesheet(), header, self.run_controls.widget,
-                             widgets.HBox([left, tabs], layout=_L(align_items="flex-start"))])
+        body = widgets.HBox([left, tabs], layout=_L(align_items="flex-start", flex_flow="row wrap",
+                                                    grid_gap="10px 0"))
+        root = widgets.VBox([stylesheet(), header, self.run_controls.widget, body], layout=_L(max_width="100%"))
         root.add_class("gd-root")
         return root
 
@@ -146,9 +154,17 @@ class Explorer:
         self.state.start_sweep()
         return self.state.sweep.wait(timeout) if wait else self.state.sweep.status
 
-    def export(self, directory) -> dict:
-        """Export to ``directory`` (see :meth:`ExplorerState.export`); returns the paths written."""
+    def export(self, directory=None) -> dict:
+        """Export to ``directory`` (default: the Export tab's folder; see :meth:`ExplorerState.export`); returns the
+        paths written."""
         return self.state.export(directory)
+
+    def close(self) -> None:
+        """Stop every thread this explorer started (the run on the charts, paused or not, the overlays, the sweep,
+        the builders and the warm-up) and wait for them to end, releasing the runs' models. What was recorded stays
+        on the charts. Safe to call twice."""
+        self.state.close()
+        self._warm_up.join()
 
     @property
     def current_run(self) -> Run | None:

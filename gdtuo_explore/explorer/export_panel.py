@@ -1,21 +1,29 @@
 """The Export panel: write the explorer's setup (``explorer.json``, which ``Explorer(config=...)`` opens again), the
-current run's config, metrics (CSV) and charts (a self-contained HTML report), the overlays' and the sweep's."""
+current run's config, metrics (CSV) and charts (a self-contained HTML report), the overlays' and the sweep's, into a
+folder the user picks (default: a new folder under ``~/gdtuo-explore-exports``, outside the repository)."""
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import ipywidgets as widgets
+import traitlets
 
 _L = widgets.Layout
 
 
 class ExportPanel:
-    """A folder, an Export button and the list of files written, as ``widget``."""
+    """A folder (linked to ``state.export_folder``), an Export button and the folder and files written, as
+    ``widget``."""
 
     def __init__(self, state):
         self.state = state
-        self.folder = widgets.Text(value="explorer-export", description="Folder", layout=_L(width="420px"))
-        self.export = widgets.Button(description="Export", button_style="primary")
+        self.folder = widgets.Text(description="Folder", continuous_update=False,
+                                   tooltip="where Export writes (created if needed; ~ is your home folder)",
+                                   layout=_L(flex="1 1 260px", width="auto", max_width="640px"))
+        traitlets.link((state, "export_folder"), (self.folder, "value"))
+        self.export = widgets.Button(description="Export", button_style="primary",
+                                     layout=_L(width="auto", flex="0 0 auto"))
         self.result = widgets.HTML()
         self.export.on_click(self._clicked)
         about = widgets.HTML(
@@ -24,14 +32,22 @@ class ExportPanel:
             "(for <code>gdtuo-explore run --config</code>), <code>metrics.csv</code>, <code>evaluations.csv</code> "
             "and <code>report.html</code> (its charts, offline); overlays go to <code>compare-N/</code>, the sweep "
             "to <code>sweep/</code>.</div>")
-        self.widget = widgets.VBox([about, widgets.HBox([self.folder, self.export], layout=_L(grid_gap="6px")),
+        self.widget = widgets.VBox([about, widgets.HBox([self.folder, self.export],
+                                                        layout=_L(grid_gap="6px", flex_flow="row wrap")),
                                     self.result])
 
     def _clicked(self, _) -> None:
+        folder = self.state.export_folder.strip()
+        if not folder:
+            self.result.value = "<div class='gd-error'>Export needs a folder: type one above.</div>"
+            return
         try:
-            paths = self.state.export(self.folder.value.strip() or ".")
+            paths = self.state.export(folder)
         except (OSError, ValueError) as err:
             self.result.value = f"<div class='gd-error'>Export failed: {html.escape(str(err))}</div>"
             return
-        items = "".join(f"<li><code>{html.escape(str(p))}</code></li>" for p in paths.values())
-        self.result.value = f"<div class='gd-about'>Wrote {len(paths)} files:<ul>{items}</ul></div>"
+        where = Path(folder).expanduser().resolve()
+        items = "".join(f"<li><code>{html.escape(str(Path(p).resolve().relative_to(where)))}</code></li>"
+                        for p in paths.values())
+        self.result.value = (f"<div class='gd-about'>Wrote {len(paths)} files to <code class='gd-written'>"
+                             f"{html.escape(str(where))}</code>:<ul>{items}</ul></div>")

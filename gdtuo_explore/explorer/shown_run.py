@@ -1,6 +1,8 @@
 """``ShownRun``: a run on the explorer's charts -- its label, colour and config, and the engine's :class:`Run` once
 it is built. Building a run (loading data, making the model) happens in a short-lived thread, so a click never
-blocks the notebook; the run then trains in the engine's own thread."""
+blocks the notebook; the run then trains in the engine's own thread.
+
+The explorer's calls into the engine's newer controls (``Run.pace``, ``Run.close``) are all here."""
 from __future__ import annotations
 
 import itertools
@@ -19,16 +21,18 @@ class ShownRun:
     defaults to ``run N: TOWER``, numbered in the order runs were made.
 
     ``status`` is ``starting`` while the run is being built, ``error`` if building it failed (``error`` then holds
-    the reason), and the run's own status after that.
+    the reason), and the run's own status after that. ``pace``: at most that many steps per second (None: as fast
+    as it goes), see :meth:`set_pace`.
     """
 
-    def __init__(self, config: RunConfig, observer, label: str | None = None):
+    def __init__(self, config: RunConfig, observer, label: str | None = None, pace: float | None = None):
         self.number = next(_numbers)
         self.label = label or f"run {self.number}: {config.tower}"
         self.color = COLORS[(self.number - 1) % len(COLORS)]
         self.config = config
         self.run: Run | None = None
         self.error = ""
+        self.pace = pace
         self._observer = observer
         self._cancelled = False
         self._lock = threading.Lock()
@@ -56,6 +60,7 @@ class ShownRun:
                 on_error(self)
             return
         with self._lock:
+            run.pace = self.pace
             self.run = run
             if self._cancelled:
                 run.stop(wait=False)
@@ -72,6 +77,30 @@ class ShownRun:
             run = self.run
         if run is not None:
             run.stop(wait=False)
+
+    def set_pace(self, pace: float | None) -> None:
+        """At most ``pace`` steps per second from now on (None: as fast as it goes), also while it trains."""
+        with self._lock:
+            self.pace = pace
+            if self.run is not None:
+                self.run.pace = pace
+
+    def close(self) -> None:
+        """Stop the run (or keep it from starting), wait until its threads and the builder's have ended and release
+        its model; what it recorded stays readable. Safe to call twice. Never call it from one of the run's own
+        threads, nor while holding a lock an observer of the run takes."""
+        self.cancel()
+        if self._builder is not None and self._builder is not threading.current_thread():
+            self._builder.join()
+        run = self.run
+        if run is None:
+            return
+        close = getattr(run, "close", None)   # MERGE: the engine's Run.close(); then drop this fallback
+        if close is not None:
+            close()
+        else:
+            run.stop(wait=True)
+            run.wait()
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the run is built and has finished (or was never built); returns the status."""

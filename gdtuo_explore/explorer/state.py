@@ -1,22 +1,26 @@
 """``ExplorerState``: the explorer's one model. Every widget observes it or calls its commands; nothing else holds
 state.
 
-It holds the setup of the next run (the tower spec, task, model, batch size, budget, seed, device), the run on the
-charts (``current``) and the finished or reference runs drawn as overlays (``compared``), the current run's status
-line, and the sweep (:class:`SweepState`). Run updates arrive from the engine's dispatcher thread; the state turns
-them into traits (status, message, progress, alerts) and hands them to listeners (the charts) registered with
-:meth:`on_update`.
+It holds the setup of the next run (the tower spec, task, model, batch size, budget, seed, device), why that setup
+cannot run (``setup_error``), the speed limit of the run on the charts (``pace``), the run on the charts
+(``current``) and the finished or reference runs drawn as overlays (``compared``), the current run's status line, the
+export folder, and the sweep (:class:`SweepState`). Run updates arrive from the engine's dispatcher thread; the state
+hands them to listeners (the charts) registered with :meth:`on_update` first, then turns them into traits (status,
+message, progress, alerts), so the status line never runs ahead of the charts. :meth:`close` stops every thread the
+state owns.
 """
 from __future__ import annotations
 
 import dataclasses
 import re
 import threading
+import time
 from pathlib import Path
 
 import torch
 from traitlets import Dict, Enum, Float, HasTraits, Instance, Int, List, Unicode, observe
 
+from ..engine import config as engine_config
 from ..engine.baselines import BASELINES, check_baseline
 from ..engine.config import RunConfig, baseline_spec
 from ..engine.tasks import TASKS
@@ -24,9 +28,17 @@ from . import tower_edits
 from .shown_run import ShownRun
 from .sweep_state import SweepState
 
-DEFAULT_EPOCHS = 30   # the paper's budget for its SGD stacks; about 700 steps on digits, a few seconds to watch
-MAX_COMPARED = 8      # overlays kept; the oldest goes first
+# The explorer's default budget comes from the engine. MERGE: once engine/config.py has EXPLORER_EPOCHS, this line
+# becomes `from ..engine.config import EXPLORER_EPOCHS as DEFAULT_EPOCHS`.
+DEFAULT_EPOCHS = getattr(engine_config, "EXPLORER_EPOCHS", engine_config.DEFAULT_EPOCHS)
+# MERGE: True once RunConfig has the field until_stopped (then drop this guard and its fallback in budget_fields).
+HAS_UNTIL_STOPPED = "until_stopped" in {f.name for f in dataclasses.fields(RunConfig)}
+UNTIL_STOPPED = "until stopped"
+UNTIL_STOPPED_FALLBACK = 10 ** 9   # steps, only while RunConfig lacks until_stopped
+UNITS = ("epochs", "steps", UNTIL_STOPPED)
+MAX_COMPARED = 8      # overlays kept; the oldest goes first (and is stopped)
 ACTIVE = ("starting", "running", "paused")
+EXPORTS = Path("~") / "gdtuo-explore-exports"   # outside any repository; one folder per explorer, by time
 FORMAT = "gdtuo-explore explorer"
 _ALPHA = re.compile(r"^level(\d+)\.(.*alpha)$")
 
@@ -40,6 +52,11 @@ def devices() -> list[tuple[str, str]]:
     return out + [("cpu", "cpu")]
 
 
+def default_export_folder() -> str:
+    """``~/gdtuo-explore-exports/explorer-YYYYmmdd-HHMMSS``: a new folder outside the repository, named by the time."""
+    return str(EXPORTS / time.strftime("explorer-%Y%m%d-%H%M%S"))
+
+
 class ExplorerState(HasTraits):
     """The setup, the runs on the charts and their status. Commands are methods; views observe the traits."""
 
@@ -50,10 +67,15 @@ class ExplorerState(HasTraits):
     model = Unicode(TASKS["digits"].default_model)
     batch_size = Int(64)
     budget = Int(DEFAULT_EPOCHS)
-    unit = Enum(("epochs", "steps"), "epochs", help="the unit of budget")
+    unit = Enum(UNITS, "epochs", help="the unit of budget; 'until stopped' ignores budget")
     seed = Int(0)
     device = Unicode(devices()[0][1])
     options = Dict(help="other RunConfig fields (data_root, task_options, eval_every, ...), passed through")
+    setup_error = Unicode("", help="why the setup cannot start a run ('' if it can): a refused tower edit or a bad "
+                                   "field; Run and Step stay off while it is set")
+    pace = Float(None, allow_none=True, help="at most this many steps per second for the run on the charts "
+                                             "(None: as fast as it goes); applies at once")
+    export_folder = Unicode(help="where Export writes (default: a new folder under ~/gdtuo-explore-exports)")
 
     # the runs
     current = Instance(ShownRun, allow_none=True, help="the run on the charts")
@@ -62,7 +84,7 @@ class ExplorerState(HasTraits):
     message = Unicode("Ready: choose a tower and press Run.")
     progress = Float(0.0)
     steps_done = Int(0)
-    total_steps = Int(0)
+    total_steps = Int(0, allow_none=True, help="the current run's length; None for a run until stopped")
     epoch = Int(0)
     steps_per_second = Float(0.0)
     notice = Unicode("", help="a note about the setup, e.g. that a change applies to the next run")
@@ -74,6 +96,9 @@ class ExplorerState(HasTraits):
         self._listeners = []
         self._lock = threading.RLock()
         self._flagged: set[str] = set()
+        if not self.export_folder:
+            self.export_folder = default_export_folder()
+        self._check_setup(None)
 
     # -- the setup -------------------------------------------------------------------------------------------
     def edit_tower(self, edit, *args) -> bool:
@@ -107,11 +132,29 @@ class ExplorerState(HasTraits):
             self.notice = (f"Changes apply to the next run; the run on the charts keeps "
                            f"{self.current.config.tower} on {self.current.config.task}.")
 
+    @observe("spec_error", "tower", "task", "model", "batch_size", "budget", "unit", "seed", "device", "options")
+    def _check_setup(self, change) -> None:
+        """``setup_error``: the refused tower edit, else what :meth:`RunConfig.validate` says about the setup."""
+        if self.spec_error:
+            self.setup_error = f"the tower is invalid: {self.spec_error}"
+            return
+        try:
+            self.config().validate()
+        except (ValueError, TypeError) as err:
+            self.setup_error = str(err)
+        else:
+            self.setup_error = ""
+
+    def budget_fields(self) -> dict:
+        """The budget as RunConfig fields: ``{"epochs": n}``, ``{"steps": n}`` or ``{"until_stopped": True}``."""
+        if self.unit != UNTIL_STOPPED:
+            return {self.unit: self.budget}
+        return {"until_stopped": True} if HAS_UNTIL_STOPPED else {"steps": UNTIL_STOPPED_FALLBACK}
+
     def config(self) -> RunConfig:
         """The setup as a :class:`RunConfig` (not yet validated: a Run validates it)."""
-        budget = {"epochs": self.budget} if self.unit == "epochs" else {"steps": self.budget}
         return RunConfig(task=self.task, model=self.model, tower=self.tower, batch_size=self.batch_size,
-                         seed=self.seed, device=self.device, **budget, **self.options)
+                         seed=self.seed, device=self.device, **self.budget_fields(), **self.options)
 
     def load_config(self, config: RunConfig) -> None:
         """Set the setup from a run config (ValueError naming a bad field). Its tower is the setup's tower (a
@@ -124,7 +167,10 @@ class ExplorerState(HasTraits):
         self.model = fields.pop("model")
         self.batch_size = fields.pop("batch_size")
         epochs, steps = fields.pop("epochs"), fields.pop("steps")
-        self.unit, self.budget = ("steps", steps) if steps is not None else ("epochs", epochs)
+        if fields.pop("until_stopped", False):
+            self.unit = UNTIL_STOPPED
+        else:
+            self.unit, self.budget = ("steps", steps) if steps is not None else ("epochs", epochs)
         self.seed = fields.pop("seed")
         names = [name for _, name in devices()]
         device = {"auto": names[0], "cuda": "cuda:0"}.get(config.device, config.device)
@@ -153,7 +199,8 @@ class ExplorerState(HasTraits):
 
     def start(self) -> bool:
         """Run: resume a paused run, or start a new one from the setup (the previous run becomes an overlay).
-        Does nothing (returns False) while a run is starting or running, so a double click starts one run."""
+        Does nothing (returns False) while a run is starting or running, so a double click starts one run, nor
+        while the setup is invalid (``setup_error``): it never trains an older tower instead."""
         return self._start(None)
 
     def step(self, n: int = 1) -> bool:
@@ -171,15 +218,27 @@ class ExplorerState(HasTraits):
             if self.status == "paused" and self.current is not None and self.current.run is not None:
                 self.current.run.resume()
                 return True
+            if self.setup_error:
+                return False
             previous = self.current
             config = self.config()
-            shown = ShownRun(config, self._observe)
+            shown = ShownRun(config, self._observe, pace=self.pace)
             self._clear("starting", f"Preparing {config.task} / {config.model} ...")
-            if previous is not None and previous.run is not None and len(previous.run.metrics()["step"]):
-                self._keep(previous)
+            kept = previous is not None and previous.run is not None and len(previous.run.metrics()["step"])
+            evicted = self._keep(previous) if kept else []
             self.current = shown
+        for old in evicted + ([previous] if previous is not None and not kept else []):
+            old.close()
+        if kept:
+            previous.close()   # finished: its records stay on the charts, its model and threads go
         shown.launch(steps, on_error=self._start_failed)
         return True
+
+    @observe("pace")
+    def _pace_changed(self, change) -> None:
+        shown = self.current
+        if shown is not None:
+            shown.set_pace(change["new"])
 
     def _clear(self, status: str, message: str) -> None:
         """A fresh status line: no alerts, notice, progress or speed."""
@@ -189,11 +248,11 @@ class ExplorerState(HasTraits):
         self.status, self.message = status, message
 
     def _start_failed(self, shown: ShownRun) -> None:
+        for listener in self._listeners:
+            listener(shown, None)
         with self._lock:
             if shown is self.current:
                 self.status, self.message = "error", shown.error
-        for listener in self._listeners:
-            listener(shown, None)
 
     def pause(self) -> None:
         """Pause the current run after its current step."""
@@ -211,12 +270,14 @@ class ExplorerState(HasTraits):
                 self.status, self.message = "stopped", "stopped before it started"
 
     def reset(self) -> None:
-        """Stop and forget the current run (overlays stay); the charts show the setup again."""
+        """Stop and forget the current run, releasing its model (overlays stay); the charts show the setup again."""
         with self._lock:
             shown, self.current = self.current, None
             if shown is not None:
                 shown.cancel()
             self._clear("idle", "Ready: choose a tower and press Run.")
+        if shown is not None:
+            shown.close()
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the current run finished (or ``timeout`` seconds passed); returns the status."""
@@ -248,19 +309,52 @@ class ExplorerState(HasTraits):
     def _add(self, label: str, config: RunConfig) -> ShownRun:
         shown = ShownRun(config, self._observe, label)
         with self._lock:
-            self._keep(shown)
+            evicted = self._keep(shown)
+        for old in evicted:
+            old.close()
         shown.launch(on_error=self._start_failed)
         return shown
 
-    def _keep(self, shown: ShownRun) -> None:
-        self.compared = (list(self.compared) + [shown])[-MAX_COMPARED:]
+    def _keep(self, shown: ShownRun) -> list[ShownRun]:
+        """Add an overlay (caller holds the lock); returns the oldest ones beyond :data:`MAX_COMPARED`, which the
+        caller must close once it released the lock."""
+        compared = list(self.compared) + [shown]
+        evicted, self.compared = compared[:-MAX_COMPARED], compared[-MAX_COMPARED:]
+        for old in evicted:
+            old.cancel()
+        return evicted
+
+    def remove_compared(self, shown: ShownRun) -> bool:
+        """Remove one overlay (stopping it if it still trains); False if it is not an overlay."""
+        with self._lock:
+            if shown not in self.compared:
+                return False
+            self.compared = [x for x in self.compared if x is not shown]
+            shown.cancel()
+        shown.close()
+        return True
 
     def clear_compared(self) -> None:
         """Remove every overlay (reference runs still training are stopped)."""
         with self._lock:
             old, self.compared = self.compared, []
+            for shown in old:
+                shown.cancel()
         for shown in old:
-            shown.cancel()
+            shown.close()
+
+    def close(self) -> None:
+        """Stop every run this state started (current, overlays, sweep), wait for their threads to end and release
+        their models. Records stay readable. Safe to call twice."""
+        with self._lock:
+            shown = [self.current, *self.compared]
+            for x in shown:
+                if x is not None:
+                    x.cancel()
+        for x in shown:
+            if x is not None:
+                x.close()
+        self.sweep.close()
 
     # -- the sweep ----------------------------------------------------------------------------------------------
     def start_sweep(self) -> bool:
@@ -269,14 +363,14 @@ class ExplorerState(HasTraits):
 
     # -- updates from the engine -----------------------------------------------------------------------------
     def _observe(self, shown: ShownRun, update) -> None:
+        for listener in self._listeners:   # the charts first: the status line never runs ahead of them
+            listener(shown, update)
         with self._lock:   # a run that stopped being current (Run, Reset) no longer writes the status line
             if shown is self.current:
                 self.steps_done, self.total_steps, self.epoch = update.step, update.total_steps, update.epoch
-                self.progress, self.steps_per_second = update.progress, update.steps_per_second
+                self.progress, self.steps_per_second = update.progress or 0.0, update.steps_per_second
                 self.status, self.message = update.status, update.message
                 self._check_step_sizes(update.rows)
-        for listener in self._listeners:
-            listener(shown, update)
 
     def _check_step_sizes(self, rows: dict) -> None:
         """Alert once per column when a step size goes negative (the run keeps training: it is shown, not hidden)."""
@@ -291,13 +385,15 @@ class ExplorerState(HasTraits):
                 f"({values[first]:.3g}): that level now steps uphill."]
 
     # -- export ------------------------------------------------------------------------------------------------
-    def export(self, directory) -> dict:
-        """Write ``explorer.json`` (this state); the current run's ``config.json``, ``metrics.csv``,
-        ``evaluations.csv`` and ``report.html``; each overlay's files under ``compare-N/``; the sweep's
-        ``sweep/sweep.csv`` and ``sweep/sweep.html``. Returns ``{name: path}`` of what was written."""
+    def export(self, directory=None) -> dict:
+        """Write into ``directory`` (default: ``export_folder``; ``~`` is expanded): ``explorer.json`` (this
+        state); the current run's ``config.json``, ``metrics.csv``, ``evaluations.csv`` and ``report.html``; each
+        overlay's files under ``compare-N/``; the sweep's ``sweep/sweep.csv`` and ``sweep/sweep.html``. Returns
+        ``{name: path}`` of what was written."""
         import json
 
-        out = Path(directory)
+        directory = self.export_folder if directory is None else directory
+        out = Path(directory).expanduser()
         out.mkdir(parents=True, exist_ok=True)
         paths = {"explorer": out / "explorer.json"}
         paths["explorer"].write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")

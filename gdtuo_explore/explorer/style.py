@@ -57,6 +57,19 @@ button.gd-remove { padding: 0; }
 .gd-table td { padding: 1px 10px 1px 2px; }
 .gd-swatch { display: inline-block; width: 14px; height: 4px; border-radius: 2px; vertical-align: middle; }
 button.gd-small { font-size: 12px; }
+.gd-blocked { margin: 4px 0 0 0; }
+.gd-written { word-break: break-all; }
+/* a fluid layout: nothing wider than the notebook, buttons never truncated, charts wrap one per row */
+.gd-root, .gd-root .widget-box { min-width: 0; }
+.gd-root button { text-overflow: clip; overflow: visible; }
+.gd-bar > .widget-dropdown > select { min-width: 0; }
+.gd-charts.widget-hbox { flex-wrap: wrap; }
+.gd-charts.widget-gridbox { grid-template-columns: repeat(auto-fill, minmax(min(420px, 100%), max-content))
+                            !important; }
+.gd-tabs .widget-tab-contents, .gd-tabs .lm-TabPanel-stackedPanel { overflow-x: auto; }
+.gd-table { max-width: 100%; overflow-x: auto; }
+.gd-table .widget-html-content { font-size: 12px; line-height: 20px; white-space: nowrap; }
+.gd-table > .widget-html:nth-child(6n+2) .widget-html-content { white-space: normal; }
 """
 
 

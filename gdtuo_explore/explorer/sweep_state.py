@@ -7,11 +7,7 @@ import threading
 
 from traitlets import Float, HasTraits, Int, List, Unicode
 
-from ..engine.sweep import DEFAULT_KAPPA, Sweep
-
-DEFAULT_ALPHAS = (1e-6, 1e-4, 1e-2, 1.0)
-DEFAULT_HEIGHTS = (0, 1, 2)
-DEFAULT_STEPS = 300
+from ..engine.sweep import DEFAULT_KAPPA, QUICK_ALPHAS, QUICK_HEIGHTS, QUICK_STEPS, Sweep
 
 
 def _numbers(text: str, what: str, cast):
@@ -27,14 +23,15 @@ def _numbers(text: str, what: str, cast):
 class SweepState(HasTraits):
     """The sweep's settings (as the panel shows them), its progress and its result rows.
 
-    The grid is ``heights`` x ``alphas``: height ``h`` is ``sgd(alpha)`` with ``h`` levels ``sgd(kappa)`` above it.
+    The defaults are the engine's quick grid (:data:`gdtuo_explore.engine.sweep.QUICK_ALPHAS` ...). The grid is
+    ``heights`` x ``alphas``: height ``h`` is ``sgd(alpha)`` with ``h`` levels ``sgd(kappa)`` above it.
     Task, model, batch size, seed and device come from the explorer's setup when :meth:`start` is called.
     """
 
-    alphas = Unicode(", ".join(f"{a:g}" for a in DEFAULT_ALPHAS), help="initial step sizes, comma-separated")
-    heights = Unicode(", ".join(map(str, DEFAULT_HEIGHTS)), help="tower heights above the bottom level")
+    alphas = Unicode(", ".join(f"{a:g}" for a in QUICK_ALPHAS), help="initial step sizes, comma-separated")
+    heights = Unicode(", ".join(map(str, QUICK_HEIGHTS)), help="tower heights above the bottom level")
     kappa = Float(DEFAULT_KAPPA, help="step size of every level above the bottom one")
-    steps = Int(DEFAULT_STEPS, help="training steps per run")
+    steps = Int(QUICK_STEPS, help="training steps per run")
     status = Unicode("idle")
     message = Unicode("Not started.")
     done = Int(0)
@@ -93,6 +90,14 @@ class SweepState(HasTraits):
         """Stop the sweep; finished runs are kept."""
         if self._sweep is not None and self.status == "running":
             self._sweep.stop()
+
+    def close(self) -> None:
+        """Stop the sweep and wait until its threads and worker processes have ended; finished rows are kept."""
+        self.stop()
+        if self._sweep is not None:
+            self._sweep.wait()
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join()
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the sweep ends (or ``timeout`` seconds pass); returns its status."""

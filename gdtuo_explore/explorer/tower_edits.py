@@ -6,6 +6,8 @@ ValueError. Levels are numbered from 0 here, bottom (the weights' optimizer) fir
 """
 from __future__ import annotations
 
+import re
+
 from ..core.optimizers import KINDS, Level
 from ..core.spec import parse_tower
 
@@ -21,17 +23,16 @@ PRESETS = {
 }
 DEFAULT_TOWER = PRESETS["Adam / SGD(1e-5)"]
 
-#: The optimizer menu of a level card: label -> level kind. "SGD with momentum" is SGD with mu > 0.
-CHOICES = {
-    "SGD": "sgd",
-    "SGD with momentum": "sgd",
-    "AdaGrad": "adagrad",
-    "RMSProp": "rmsprop",
-    "Adam": "adam",
-    "SGD, a step size per tensor": "sgd_per_param",
-}
+#: Menu labels of the level kinds; a kind missing here is offered under its own name.
+LABELS = {"sgd": "SGD", "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adam": "Adam",
+          "sgd_per_param": "SGD, a step size per tensor"}
+MOMENTUM_LABEL = "SGD with momentum"   # SGD with mu > 0: its own menu entry, since the card then shows mu
+#: The optimizer menu of a level card: label -> level kind, one entry per kind of the core (plus momentum).
+CHOICES = {LABELS.get(kind, kind): kind for kind in KINDS}
+CHOICES = {**{k: v for k, v in CHOICES.items() if v == "sgd"}, MOMENTUM_LABEL: "sgd",
+           **{k: v for k, v in CHOICES.items() if v != "sgd"}}
 MOMENTUM = 0.9  # mu of a level switched to "SGD with momentum"
-assert set(CHOICES.values()) == set(KINDS), "every level kind needs a menu entry"
+_WHOLE = re.compile(r"(?<![\w.])(\d+)\.0(?![\w.])")   # 100.0 -> 100 (not 1.05, 1e-05 or 2.0e3)
 
 
 def levels(spec: str) -> list[Level]:
@@ -40,14 +41,15 @@ def levels(spec: str) -> list[Level]:
 
 
 def canonical(spec: str) -> str:
-    """The canonical text of a spec (ValueError for a bad spec)."""
-    return str(parse_tower(spec))
+    """The canonical text of a spec, whole numbers without ``.0`` (``sgd(100)``, not ``sgd(100.0)``; it parses to
+    the same tower). ValueError for a bad spec."""
+    return _WHOLE.sub(r"\1", str(parse_tower(spec)))
 
 
 def choice(level: Level) -> str:
     """The menu label of a level."""
     if level.kind == "sgd" and level.momentum():
-        return "SGD with momentum"
+        return MOMENTUM_LABEL
     return next(label for label, kind in CHOICES.items() if kind == level.kind)
 
 
@@ -88,7 +90,7 @@ def with_choice(spec: str, index: int, label: str) -> str:
             return _edit(spec, index, _text("sgd", {"alpha": alpha, "mu": 0.0}, ("alpha",)))
         mu = old.values["mu"] or MOMENTUM
         return _edit(spec, index, _text("sgd", {"alpha": alpha, "mu": mu}, ("alpha", "mu")))
-    if label == "SGD with momentum":
+    if label == MOMENTUM_LABEL:
         return _edit(spec, index, f"sgd(mu={MOMENTUM!r})")
     return _edit(spec, index, kind)
 
