@@ -188,9 +188,9 @@ def test_controls_from_another_thread():
 def test_double_start_starts_one_thread():
     run = Run(config(task="digits", steps=LONG))
     run.start()
-    first = run._thread
+    first = run._control.thread
     run.start()
-    assert run._thread is first
+    assert run._control.thread is first
     assert sum(t.name == "gdtuo-run" and t.is_alive() for t in threading.enumerate()) == 1
     with pytest.raises(RuntimeError, match="already started"):
         run.run()
@@ -268,7 +268,7 @@ def test_error_in_the_thread_is_reported(trap_task):
     assert run.message == "error: RuntimeError: boom in forward"
     assert "boom in forward" in run.error_traceback and "Traceback" in run.error_traceback
     assert run.steps_done == 6 and len(run.metrics()["step"]) == 6
-    assert not run._thread.is_alive()
+    assert not run._control.thread.is_alive()
 
 
 @pytest.mark.parametrize("name", ["prodigy", "schedulefree", "dadaptation"])

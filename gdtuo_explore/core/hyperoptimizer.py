@@ -17,6 +17,7 @@ import weakref
 import torch
 
 from .optimizers.base import float_scale, scaled
+from .nonfinite import NonFinite
 from .spec import parse_tower
 from .tower import Tower, _spec_or_kinds
 
@@ -118,8 +119,8 @@ class HyperOptimizer(torch.optim.Optimizer):
         """Per-step hyperparameters of a group after step ``since``: ``{"step", "level1.alpha", ..., "ok"}``."""
         return self._towers[group].history(since)
 
-    def nonfinite(self) -> dict | None:
-        """None if every step was finite, else the first group's report ``{"step", "what", "message"}``."""
+    def nonfinite(self) -> NonFinite | None:
+        """None if every step was finite, else the first group's :class:`NonFinite` report (step, kind, values)."""
         for tower in self._towers:
             report = tower.nonfinite()
             if report is not None:
