@@ -89,9 +89,9 @@ class RunConfig:
         hypergrad_clip, alpha_bounds: the tower's guard rails (see :class:`gdtuo_explore.HyperOptimizer`).
         divergence_factor: a run whose loss explodes stops as ``diverged``, its records kept, like a run whose loss,
             gradient or hyperparameters went non-finite: when the smoothed train loss (the mean of the last 20
-            steps' losses, checked at each fetch from the device) exceeds ``divergence_factor`` times its start (the
-            mean of the first 5 steps' losses). None switches this rule off; otherwise a finite number > 1
-            (default 100). See :mod:`gdtuo_explore.engine.divergence`.
+            steps' losses, checked at each fetch from the device) exceeds ``divergence_factor`` times its start
+            (the first step's loss, at the initial weights). None switches this rule off; otherwise a finite number
+            > 1 (default 100). See :mod:`gdtuo_explore.engine.divergence`.
     """
 
     task: str = "digits"

@@ -3,9 +3,11 @@ find one in the losses and hyperparameters fetched from the device.
 
 * **non-finite**: a train loss that is not finite, or a step the tower refused (:meth:`HyperOptimizer.nonfinite`:
   a hyperparameter, the weights' update or the gradient went non-finite);
-* **exploding loss** (:class:`ExplodingLoss`): the smoothed train loss, the mean of the last ``WINDOW`` steps' losses,
-  rose above ``factor`` times its start, the mean of the first ``START_STEPS`` steps' losses (checked from step
-  ``START_STEPS + 1`` on, for a positive start only). ``RunConfig.divergence_factor`` sets ``factor``.
+* **exploding loss** (:class:`ExplodingLoss`): the smoothed train loss, the mean of the last ``WINDOW`` steps' losses
+  (of all steps so far before step ``WINDOW``), rose above ``factor`` times its start, the first step's loss: the
+  loss of the initial weights, the one loss no update has touched (a mean over the first few steps would already
+  hold the explosion of a large step size, which can start at the second step). Checked from step 2 on, for a
+  positive start only. ``RunConfig.divergence_factor`` sets ``factor``.
 
 Both work on host arrays already fetched, so they cost no device synchronisation.
 """
@@ -18,7 +20,6 @@ import numpy as np
 
 from ..core.nonfinite import NonFinite
 
-START_STEPS = 5   # the loss's start: the mean over this many first steps
 WINDOW = 20       # the smoothed loss: the mean over this many last steps
 
 
@@ -79,29 +80,28 @@ def nonfinite(first: int, losses: np.ndarray, history: dict | None,
 class ExplodingLoss:
     """The exploding-loss rule over the train losses of consecutive fetches (see the module's docstring)."""
 
-    def __init__(self, factor: float, start_steps: int = START_STEPS, window: int = WINDOW):
-        self.factor, self.start_steps, self.window = factor, start_steps, window
-        self.start: float | None = None
-        self._first: list[float] = []          # the first steps' losses, until there are start_steps of them
+    def __init__(self, factor: float, window: int = WINDOW):
+        self.factor, self.window = factor, window
+        self.start: float | None = None       # the first step's loss
         self._tail = np.zeros(0)               # the last window - 1 losses before the next fetch
 
     def check(self, first: int, losses: np.ndarray) -> Divergence | None:
         """The first step among ``first + 1 ...`` (the fetched, finite ``losses``) whose smoothed loss exceeds
         ``factor`` times the start; None if none does."""
-        if self.start is None:
-            self._first.extend(float(v) for v in losses[:self.start_steps - len(self._first)])
-            if len(self._first) == self.start_steps:
-                self.start = float(np.mean(self._first))
+        if not len(losses):
+            return None
+        if self.start is None and first == 0:
+            self.start = float(losses[0])
         values = np.concatenate([self._tail, losses])
-        self._tail = values[len(values) - (self.window - 1):] if self.window > 1 else np.zeros(0)
-        if self.start is None or self.start <= 0 or not len(losses):
+        self._tail = values[max(0, len(values) - (self.window - 1)):]
+        if self.start is None or self.start <= 0:
             return None
         sums = np.cumsum(np.concatenate([[0.0], values]))
         end = np.arange(len(values) - len(losses), len(values)) + 1   # prefix positions of the fetched steps
         begin = np.maximum(end - self.window, 0)
         steps = first + np.arange(1, len(losses) + 1)
         smoothed = (sums[end] - sums[begin]) / (end - begin)
-        above = np.flatnonzero((smoothed > self.factor * self.start) & (steps > self.start_steps))
+        above = np.flatnonzero((smoothed > self.factor * self.start) & (steps > 1))
         if not len(above):
             return None
         i = int(above[0])
