@@ -47,6 +47,7 @@ class Control:
         self._pace: float | None = None    # at most this many steps per second; None: as fast as possible
         self._last_step_at = 0.0           # time.monotonic() of the latest paced step
         self.thread: threading.Thread | None = None   # the worker: the training thread of a run
+        self._own_thread = False           # whether start() made the worker (run() borrows the caller's thread)
         self._companions: tuple = ()
         self._elapsed = 0.0
         self._running_since: float | None = None
@@ -113,7 +114,7 @@ class Control:
         with self._cond:
             if self.thread is None and self._status == "idle":
                 self._go = True
-                self._launch(threading.Thread(target=self._main, name=self._name, daemon=True)).start()
+                self._launch(self._new_thread()).start()
 
     def run(self) -> str:
         """Run the job in the calling thread until it ends; returns the final status."""
@@ -124,6 +125,10 @@ class Control:
             self._launch(threading.current_thread())
         self._main()
         return self.wait()
+
+    def _new_thread(self) -> threading.Thread:
+        self._own_thread = True
+        return threading.Thread(target=self._main, name=self._name, daemon=True)
 
     def _launch(self, thread: threading.Thread) -> threading.Thread:
         self.thread = thread
@@ -164,7 +169,7 @@ class Control:
             self._budget, self._go = n, True
             self._cond.notify_all()
             if self.thread is None:
-                self._launch(threading.Thread(target=self._main, name=self._name, daemon=True)).start()
+                self._launch(self._new_thread()).start()
             if wait and not self.in_worker():
                 self._cond.wait_for(lambda: self._status in FINISHED
                                     or (self._budget is None and self._status == "paused"))
@@ -193,10 +198,19 @@ class Control:
                 return self._status
             self._cond.wait_for(lambda: self._status in FINISHED, timeout)
         if self._status in FINISHED:
-            for thread in (self.thread, *self._companions):
+            threads = ((self.thread,) if self._own_thread else ()) + self._companions  # never a borrowed thread
+            for thread in threads:
                 if thread is not threading.current_thread():
                     thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return self._status
+
+    def wait_finished(self) -> str:
+        """Block until the job has a finished status (its body has returned); unlike :meth:`wait`, join no thread.
+        From the worker itself, return at once."""
+        with self._cond:
+            if self.thread is not None and threading.current_thread() is not self.thread:
+                self._cond.wait_for(lambda: self._status in FINISHED)
+            return self._status
 
     # -- the worker ----------------------------------------------------------------------------------------------
     def _main(self) -> None:

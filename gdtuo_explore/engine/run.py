@@ -189,22 +189,19 @@ class Run:
         return self._control.wait(timeout)
 
     def close(self, timeout: float | None = None) -> str:
-        """Stop the run if it is running, paused or not started, wait for the training thread, then for the
-        observers' final update (at most ``timeout`` seconds for that), and release the model, the optimizer and
-        the data so their memory is freed. The records, the status and :meth:`export` stay; every control is then a
-        no-op. Idempotent; safe from any thread, an observer included. Returns the status."""
-        control = self._control
-        control.stop(wait=not control.in_worker())
-        training = control.thread
-        if training is not None and training is not threading.current_thread():
-            training.join()
+        """Stop the run if it is running, paused or not started; once the training thread has finished, release the
+        model, the optimizer and the data so their memory is freed; then wait (at most ``timeout`` seconds; not
+        from an observer) for the threads to end and the observers' final update. The records, the status and
+        :meth:`export` stay; every control is then a no-op. Idempotent; safe from any thread, an observer included.
+        Returns the status."""
+        self._control.stop(wait=False)
+        self._control.wait_finished()  # the training thread no longer touches the model
         with self._close_lock:
             if not self._closed:
                 self._closed = True
                 self._trainer.release()
-        dispatcher = self._dispatcher.thread
-        if dispatcher is not None and not control.in_worker():
-            dispatcher.join(timeout)
+        if not self._control.in_worker():
+            self._control.wait(timeout)
         return self.status
 
     # -- the training thread -------------------------------------------------------------------------------------
