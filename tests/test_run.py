@@ -506,7 +506,7 @@ def test_an_exploding_loss_is_divergence_and_keeps_its_records(tmp_path):
     assert off.run() == "done" and off.metrics()["train_loss"][-5:].mean() > 1000  # the rule, not luck, stopped it
 
 
-# ------------------------------------------------------------------------------------------------ pace, until stopped, close
+# ----------------------------------------------------------------------------------- pace, until stopped, close
 
 def test_pace_limits_the_speed_and_changes_at_once():
     run = Run(config(task="spirals", steps=LONG))

@@ -36,7 +36,8 @@ class Control:
         on_change: called (under the lock) after every change of status, with True for a finished status.
     """
 
-    def __init__(self, body, describe, *, name: str, what: str, once: str, on_launch=None, on_pause=None, on_change=None):
+    def __init__(self, body, describe, *, name: str, what: str, once: str, on_launch=None, on_pause=None,
+                 on_change=None):
         self._body, self._describe, self._name, self._what, self._once = body, describe, name, what, once
         self._on_launch, self._on_pause, self._on_change = on_launch, on_pause, on_change
         self._cond = threading.Condition()

@@ -147,7 +147,7 @@ class Run:
         """The message of a running, paused, stopped or interrupted run."""
         done, total = self._trainer.done, self.total_steps
         if state == "running":
-            return f"training: step {done} of {total}" if total is not None else f"training: step {done} (until stopped)"
+            return f"training: step {done} " + (f"of {total}" if total is not None else "(until stopped)")
         return f"{state} at step {done}" + (f" of {total}" if total is not None else "")
 
     def _progress(self) -> tuple:

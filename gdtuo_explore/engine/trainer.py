@@ -28,8 +28,9 @@ from .tasks import make_task
 FLUSH_STEPS = 64          # fetch from the device at least every this many steps...
 FLUSH_SECONDS = 0.25      # ...and at least this often
 
-#: Held while a run is set up: building the task and initialising the model draw from torch's global RNG (seeded
-#: with the run's seed), so runs set up at the same time in other threads must not draw from it in between.
+#: Held while a run initialises its model: that draws from torch's global RNG (seeded with the run's seed), so runs
+#: set up at the same time in other threads must not seed or draw from it in between. (Tasks draw their data split
+#: or generation from their own ``torch.Generator``; only ``make_model`` uses the global RNG.)
 GLOBAL_RNG_LOCK = threading.Lock()
 
 
@@ -40,19 +41,18 @@ class _Diverged(Exception):
 class Trainer:
     """The model, its data and its optimizer for ``config`` (validated), and the loop that trains them.
 
-    Set-up, under :data:`GLOBAL_RNG_LOCK` and ``torch.random.fork_rng`` (the caller's global RNG is left alone):
-    ``torch.manual_seed(seed)``, the task built, ``torch.manual_seed(seed)`` again, the model initialised. Then the
-    data and the model move to the device once, and the optimizer is made: a :class:`HyperOptimizer` running the
-    tower, or the baseline. Batches are slices of a ``torch.randperm`` per epoch, drawn on the device from a
-    generator seeded with ``seed``.
+    Set-up: the task built (its data from ``seed`` through its own generators), then the model initialised under
+    :data:`GLOBAL_RNG_LOCK` and ``torch.random.fork_rng`` (the caller's global RNG is left alone) from
+    ``torch.manual_seed(seed)``. Then the data and the model move to the device once, and the optimizer is made: a
+    :class:`HyperOptimizer` running the tower, or the baseline. Batches are slices of a ``torch.randperm`` per
+    epoch, drawn on the device from a generator seeded with ``seed``.
     """
 
     def __init__(self, config: RunConfig):
         c = self.config = config
         self.device = resolve_device(c.device)
+        self.task = make_task(c.task, c.model, c.data_root, c.seed, **c.task_options)  # its own generators
         with GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
-            torch.manual_seed(c.seed)
-            self.task = make_task(c.task, c.model, c.data_root, c.seed, **c.task_options)
             torch.manual_seed(c.seed)
             self.model = self.task.make_model()
         self.model = self.model.to(self.device)
