@@ -5,8 +5,12 @@
     gdtuo-explore sweep --task digits --alphas 1e-4,1e-2,1 --heights 0,1,2 --steps 300 --out runs/sweep
     gdtuo-explore tasks
 
-Exit status: 0 success, 2 bad input (one line ``gdtuo-explore: error: ...`` on stderr), 3 the run diverged (its
-files are still written), 1 the run failed with an error, 130 interrupted (Ctrl-C; what was done is written).
+    gdtuo-explore run --task digits --until-stopped --out runs/long   # train until Ctrl-C, then write the files
+
+Exit status: 0 success, 2 bad input (one line ``gdtuo-explore: error: ...`` on stderr), 3 the run diverged: a loss,
+gradient or hyperparameter went non-finite, or the smoothed train loss exceeded ``--divergence-factor`` times its
+start (its files are still written), 1 the run failed with an error, 130 interrupted (Ctrl-C; what was done is
+written; also how an ``--until-stopped`` run ends).
 """
 from __future__ import annotations
 
@@ -45,6 +49,15 @@ def _bounds(text: str) -> tuple[float, float]:
     if len(values) != 2:
         raise argparse.ArgumentTypeError(f"{text!r} is not LOW,HIGH")
     return values[0], values[1]
+
+
+def _factor(text: str) -> float | None:
+    if text.strip().lower() == "off":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'off'") from None
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -87,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "at least 10 per run)")
     run.add_argument("--hypergrad-clip", type=float, help="clip every hypergradient to [-C, C]")
     run.add_argument("--alpha-bounds", type=_bounds, metavar="LOW,HIGH", help="keep learned step sizes in bounds")
+    run.add_argument("--until-stopped", action="store_true", default=None,
+                     help="train until stopped (Ctrl-C stops and writes the files), instead of --epochs/--steps")
+    run.add_argument("--divergence-factor", type=_factor, default=False, metavar="X|off",
+                     help="stop as diverged when the smoothed train loss exceeds X times its start (default 100; "
+                          "off: never)")
     run.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                      help="a task option, e.g. --option text_file=book.txt (repeatable)")
     run.add_argument("--out", help="output directory (default runs/TASK-TIME)")
@@ -125,14 +143,19 @@ def _cmd_run(args) -> int:
     config = RunConfig.from_json(args.config) if args.config else RunConfig()
     overrides = {name: getattr(args, name) for name in (
         "task", "model", "tower", "baseline", "batch_size", "epochs", "steps", "seed", "device", "data_root",
-        "eval_every", "hypergrad_clip", "alpha_bounds") if getattr(args, name) is not None}
+        "eval_every", "hypergrad_clip", "alpha_bounds", "until_stopped") if getattr(args, name) is not None}
+    if args.divergence_factor is not False:  # None is a value here: --divergence-factor off
+        overrides["divergence_factor"] = args.divergence_factor
     if overrides.get("task", config.task) != config.task:  # another task: the saved model and options were its own
         overrides.setdefault("model", None)
         config.task_options = {}
-    if "epochs" in overrides and "steps" not in overrides:
-        overrides["steps"] = None
-    if "steps" in overrides and "epochs" not in overrides:
-        overrides["epochs"] = None
+    if "epochs" in overrides or "steps" in overrides:  # a new budget replaces the saved one
+        overrides.setdefault("steps", None)
+        overrides.setdefault("epochs", None)
+        overrides.setdefault("until_stopped", False)
+    if overrides.get("until_stopped"):
+        overrides.setdefault("steps", None)
+        overrides.setdefault("epochs", None)
     if args.option:
         overrides["task_options"] = {**config.task_options, **dict(args.option)}
     for name, value in overrides.items():
@@ -147,6 +170,9 @@ def _cmd_run(args) -> int:
             bar.set_postfix(loss=f"{update.rows['train_loss'][-1]:.4g}", refresh=False)
 
     run.add_observer(show)
+    if run.total_steps is None:
+        print(f"training until stopped: press Ctrl-C to stop and write the files to {out}", file=sys.stderr,
+              flush=True)
     run.start()
     try:
         while run.wait(timeout=0.5) not in FINISHED:

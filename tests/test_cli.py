@@ -1,8 +1,10 @@
 """The command line, run as a user runs it: `python -m gdtuo_explore ...` in a subprocess."""
 import csv
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -47,6 +49,9 @@ def test_run_writes_files_and_a_final_line(tmp_path):
     (["--stack", "adam/sgd("], "adam/sgd("),
     (["--epochs", "-3"], "epochs=-3"),
     (["--task", "mnist", "--option", "download=false"], "MNIST was not found"),
+    (["--divergence-factor", "1"], "divergence_factor=1.0"),
+    (["--divergence-factor", "fast"], "'fast' is not a number or 'off'"),
+    (["--until-stopped", "--steps", "5"], "until_stopped=True and steps=5"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, named):
     result = cli("run", "--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "out"), *args)
@@ -57,14 +62,52 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, named):
 
 def test_diverging_run_exits_3_and_writes_its_files(tmp_path):
     out = tmp_path / "boom"
-    result = cli("run", "--stack", DIVERGES, "--steps", "200", "--device", "cpu", "--out", str(out), "--quiet")
+    result = cli("run", "--stack", DIVERGES, "--steps", "200", "--device", "cpu", "--out", str(out), "--quiet",
+                 "--divergence-factor", "off")  # the non-finite rule alone
     assert result.returncode == 3, result.stderr
-    assert "diverged at step" in result.stdout
+    assert "diverged at step" in result.stdout and ": non-finite " in result.stdout
     with open(out / "metrics.csv") as f:
         rows = list(csv.reader(f))
     step = int(result.stdout.split("diverged at step ")[1].split(":")[0])
     assert len(rows) == step + 1 and int(rows[-1][0]) == step
     assert (out / "report.html").is_file()
+
+
+def test_an_exploding_loss_exits_3_and_writes_its_files(tmp_path):
+    out = tmp_path / "explodes"
+    result = cli("run", "--stack", "sgd/sgd(100)", "--epochs", "5", "--device", "cpu", "--out", str(out), "--quiet")
+    assert result.returncode == 3, result.stderr
+    assert "exceeded 100x its start" in result.stdout
+    step = int(result.stdout.split("diverged at step ")[1].split(":")[0])
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) >= step and max(float(r["train_loss"]) for r in rows[:step]) > 100 * float(rows[0]["train_loss"])
+    assert (out / "report.html").is_file() and json.loads((out / "config.json").read_text())["divergence_factor"] == 100
+    off = main(["run", "--config", str(out / "config.json"), "--divergence-factor", "off", "--steps", "30",
+                "--out", str(tmp_path / "off"), "--quiet"])  # in this process, to save a start-up
+    assert off == 0
+    assert json.loads((tmp_path / "off" / "config.json").read_text())["divergence_factor"] is None
+
+
+def test_until_stopped_runs_until_ctrl_c_and_writes_its_files(tmp_path):
+    out = tmp_path / "long"
+    process = subprocess.Popen([sys.executable, "-m", "gdtuo_explore", "run", "--task", "spirals", "--until-stopped",
+                                "--device", "cpu", "--out", str(out), "--quiet"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stderr.readline()  # said once training starts
+        assert line.startswith("training until stopped: press Ctrl-C"), line
+        time.sleep(1.5)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    step = int(stdout.split("stopped at step ")[1].split(";")[0])
+    with open(out / "metrics.csv") as f:
+        assert step > 0 and len(list(csv.reader(f))) == step + 1
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["until_stopped"], saved["steps"], saved["epochs"]) == (True, None, None)
 
 
 def test_config_rerun_reproduces_and_flags_override(tmp_path):

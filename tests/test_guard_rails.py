@@ -89,8 +89,9 @@ def test_non_finite_loss_is_never_written_into_the_weights():
         assert torch.equal(p, q) and torch.isfinite(p).all()
     assert opt.hyperparameters() == hyper_before
     report = opt.nonfinite()
-    assert report["step"] == 6
-    assert "loss or the gradient" in report["what"][0] and "step 6" in report["message"]
+    assert (report.step, report.kind, report.values) == (6, "gradient", ())
+    assert str(report) == report.message == ("step 6: non-finite the loss or the gradient; the step was refused and "
+                                             "the weights and hyperparameters kept their last finite values")
 
 
 @pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
@@ -113,7 +114,7 @@ def test_a_non_finite_gradient_entry_is_refused_where_the_last_one_was_zero(spec
         opt.step()
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
     report = opt.nonfinite()
-    assert report["step"] == 4 and report["what"] == ["the loss or the gradient"]
+    assert (report.step, report.kind) == (4, "gradient")
 
 
 @pytest.mark.parametrize("host", [True, False], ids=["floats", "tensors"])
@@ -126,11 +127,12 @@ def test_diverging_hyperparameter_is_reported_by_name(host):
     opt.towers[0].host = host
     _train(opt, model, batches(10))
     report = opt.nonfinite()
-    assert report is not None and report["what"] == ["level1.alpha"]
+    assert report is not None and (report.kind, report.values) == ("hyperparameter", ("level1.alpha",))
+    assert f"step {report.step}: non-finite level1.alpha; the step was refused" in report.message
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert all(math.isfinite(v) for v in opt.hyperparameters()[0].values())
     h = opt.history()
-    assert len(h["step"]) == report["step"] and not h["ok"][-1] and h["ok"][:-1].all() and h["gradient_ok"].all()
+    assert len(h["step"]) == report.step and not h["ok"][-1] and h["ok"][:-1].all() and h["gradient_ok"].all()
 
 
 def test_hypergradient_clipping_limits_each_move():

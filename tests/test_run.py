@@ -1,5 +1,6 @@
 """The run engine: configs, the training thread and its controls, divergence, errors, observers, export, reports."""
 import csv
+import math
 import re
 import sys
 import threading
@@ -188,9 +189,9 @@ def test_controls_from_another_thread():
 def test_double_start_starts_one_thread():
     run = Run(config(task="digits", steps=LONG))
     run.start()
-    first = run._thread
+    first = run._control.thread
     run.start()
-    assert run._thread is first
+    assert run._control.thread is first
     assert sum(t.name == "gdtuo-run" and t.is_alive() for t in threading.enumerate()) == 1
     with pytest.raises(RuntimeError, match="already started"):
         run.run()
@@ -208,7 +209,7 @@ def test_step_before_start_and_wait():
 
 
 def test_divergence_is_reported_and_records_are_kept(tmp_path):
-    run = Run(config(task="digits", tower=DIVERGES, steps=200))
+    run = Run(config(task="digits", tower=DIVERGES, steps=200, divergence_factor=None))  # the non-finite rule alone
     assert run.run() == "diverged"
     m = run.metrics()
     n = run.steps_done
@@ -217,6 +218,8 @@ def test_divergence_is_reported_and_records_are_kept(tmp_path):
     assert found, run.message
     assert not np.isfinite(m[found.group(1)][-1])
     assert np.isfinite(m[found.group(1)][:-1]).all()
+    d = run.divergence
+    assert (d.step, d.kind) == (n, "non-finite") and found.group(1) in dict(d.values)
     paths = run.export(tmp_path)
     with open(paths["metrics"]) as f:
         assert len(list(csv.reader(f))) == n + 1
@@ -268,7 +271,7 @@ def test_error_in_the_thread_is_reported(trap_task):
     assert run.message == "error: RuntimeError: boom in forward"
     assert "boom in forward" in run.error_traceback and "Traceback" in run.error_traceback
     assert run.steps_done == 6 and len(run.metrics()["step"]) == 6
-    assert not run._thread.is_alive()
+    assert not run._control.thread.is_alive()
 
 
 @pytest.mark.parametrize("name", ["prodigy", "schedulefree", "dadaptation"])
@@ -432,3 +435,169 @@ def test_message_follows_the_steps_while_running():
     finally:
         run.stop()
     assert run.status == "stopped"
+
+
+# ------------------------------------------------------------------------------------------------ reproducibility
+
+def _wide_task(model, data_root, seed):
+    """Spirals with a wide MLP: initialising its 1M weights takes long enough for other threads to seed and draw
+    from torch's global RNG in the middle of it, unless set-up holds the lock."""
+    spirals = make_task("spirals", seed=seed, n=200)
+    return Task("wide", model, spirals.train_x, spirals.train_y, spirals.test_x, spirals.test_y,
+                lambda: nn.Sequential(nn.Linear(2, 1000), nn.Tanh(), nn.Linear(1000, 1000), nn.Tanh(),
+                                      nn.Linear(1000, 2)),
+                F.cross_entropy, "accuracy", "spirals with a wide MLP", 2)
+
+
+def test_runs_set_up_and_trained_together_give_the_numbers_of_a_run_alone(monkeypatch):
+    monkeypatch.setitem(TASKS, "wide", TaskSpec("wide", "test task", ("mlp",), "mlp", False, _wide_task))
+    target = dict(task="wide", tower="sgd(0.05)/sgd(1e-3)", steps=4, batch_size=50)
+    alone = Run(config(seed=7, **target))
+    assert alone.run() == "done"
+    barrier, runs = threading.Barrier(5), {}
+
+    def build_and_train(seed):
+        barrier.wait()
+        runs[seed] = Run(config(seed=seed, **target))
+        runs[seed].run()
+
+    threads = [threading.Thread(target=build_and_train, args=(seed,)) for seed in (0, 1, 2, 3, 7)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    together = runs[7]
+    for column, values in alone.metrics().items():
+        np.testing.assert_array_equal(together.metrics()[column], values, err_msg=column)
+    for column, values in alone.evaluations().items():
+        np.testing.assert_array_equal(together.evaluations()[column], values, err_msg=column)
+    for p, q in zip(alone.model.parameters(), together.model.parameters()):
+        assert torch.equal(p, q)
+    assert not np.array_equal(runs[0].metrics()["train_loss"], together.metrics()["train_loss"])
+
+
+# ------------------------------------------------------------------------------------------------ divergence rules
+
+@pytest.mark.parametrize("factor,fragment", [
+    (1.0, "divergence_factor=1.0"), (0.5, "divergence_factor=0.5"), (-3, "divergence_factor=-3"),
+    (math.inf, "divergence_factor=inf"), (math.nan, "divergence_factor=nan"), ("100", "divergence_factor='100'"),
+    (True, "divergence_factor=True"),
+])
+def test_bad_divergence_factor(factor, fragment):
+    with pytest.raises(ValueError) as err:
+        RunConfig(divergence_factor=factor).validate()
+    assert fragment in str(err.value) and "None (off) or a finite number > 1" in str(err.value)
+
+
+def test_an_exploding_loss_is_divergence_and_keeps_its_records(tmp_path):
+    run = Run(config(task="digits", tower="sgd/sgd(100)", steps=115))
+    assert run.run() == "diverged"
+    m = run.metrics()
+    d = run.divergence
+    assert d.kind == "exploding loss" and 1 < d.step <= run.steps_done < 115
+    assert d.start == m["train_loss"][0] and d.smoothed > 100 * d.start
+    assert d.smoothed == pytest.approx(m["train_loss"][max(0, d.step - 20):d.step].mean())
+    assert run.message == (f"diverged at step {d.step}: the train loss (smoothed {d.smoothed:.3g}) exceeded 100x "
+                           f"its start ({d.start:.3g})")
+    assert len(m["step"]) == run.steps_done and run.evaluations()["step"][-1] == run.steps_done
+    paths = run.export(tmp_path)
+    assert RunConfig.from_json(paths["config"]).divergence_factor == 100.0
+    off = Run(config(task="digits", tower="sgd/sgd(100)", steps=40, divergence_factor=None))
+    assert off.run() == "done" and off.metrics()["train_loss"][-5:].mean() > 1000  # the rule, not luck, stopped it
+
+
+# ----------------------------------------------------------------------------------- pace, until stopped, close
+
+def test_pace_limits_the_speed_and_changes_at_once():
+    run = Run(config(task="spirals", steps=LONG))
+    assert run.pace is None
+    run.pace = 20
+    run.start()
+    time.sleep(1.0)
+    paced = run.steps_done
+    assert 10 <= paced <= 22
+    run.pace = 0.2                       # one step per 5 s: a pause must still come at once
+    started = time.monotonic()
+    assert run.pause() == "paused" and time.monotonic() - started < 0.5
+    run.pace = None
+    run.resume()
+    poll(lambda: run.steps_done > paced + 200)
+    run.pace = 0.1
+    started = time.monotonic()
+    assert run.stop() == "stopped" and time.monotonic() - started < 0.5
+    for bad in (0, -1.0, math.inf, math.nan, "fast", True):
+        with pytest.raises(ValueError, match="pace="):
+            run.pace = bad
+
+
+def test_until_stopped_trains_until_stopped():
+    run = Run(config(task="spirals", steps=None, until_stopped=True, batch_size=100))
+    assert run.total_steps is None and run.eval_every == run.steps_per_epoch
+    assert "until stopped" in run.config.summary()
+    updates = []
+    run.add_observer(updates.append)
+    run.start()
+    poll(lambda: run.steps_done > 3 * run.steps_per_epoch)
+    assert run.progress == 0.0
+    assert re.fullmatch(r"training: step \d+ \(until stopped\)", run.message), run.message
+    assert run.stop() == "stopped" and run.wait(60) == "stopped"
+    assert run.message == f"stopped at step {run.steps_done}"
+    evaluations = run.evaluations()["step"]
+    assert list(evaluations[:4]) == [0, run.steps_per_epoch, 2 * run.steps_per_epoch, 3 * run.steps_per_epoch]
+    assert evaluations[-1] <= run.steps_done == len(run.metrics()["step"])
+    assert updates[-1].final and all(u.total_steps is None for u in updates)
+
+
+@pytest.mark.parametrize("fields,fragment", [
+    (dict(until_stopped=True, steps=10), "until_stopped=True and steps=10"),
+    (dict(until_stopped=True, epochs=2), "until_stopped=True and epochs=2"),
+    (dict(until_stopped="yes"), "until_stopped='yes'"),
+])
+def test_bad_until_stopped(fields, fragment):
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        RunConfig(**fields).validate()
+
+
+@pytest.mark.parametrize("state", ["idle", "running", "paused", "done"])
+def test_close_stops_frees_and_keeps_the_records(tmp_path, state):
+    import gc
+    import weakref
+
+    run = Run(config(task="digits", steps=LONG if state != "done" else 30))
+    refs = [weakref.ref(x) for x in (run.model, run.optimizer, run.task.train_x, run._trainer._test_x)]
+    if state == "running":
+        run.start()
+        poll(lambda: run.steps_done > 5)
+    elif state == "paused":
+        run.step(7)
+    elif state == "done":
+        run.run()
+    assert run.close() == ("stopped" if state != "done" else "done")
+    assert run.close() == run.status  # idempotent
+    assert not any(t.name.startswith("gdtuo-run") and t.is_alive() for t in (run._control.thread,) if t)
+    assert run.model is None and run.optimizer is None and run.task.train_x is None
+    gc.collect()
+    assert all(ref() is None for ref in refs)
+    steps = run.metrics()["step"]
+    assert len(steps) == run.steps_done
+    for control in (run.start, run.resume, run.pause, run.stop, run.step):
+        control()
+    assert run.steps_done == len(steps) and run.status == ("stopped" if state != "done" else "done")
+    paths = run.export(tmp_path)
+    with open(paths["metrics"]) as f:
+        assert len(list(csv.reader(f))) == len(steps) + 1
+
+
+def test_close_from_an_observer():
+    closed = threading.Event()
+    run = None
+
+    def closer(update):
+        if update.step > 10 and not closed.is_set():
+            run.close()
+            closed.set()
+
+    run = Run(config(task="digits", steps=LONG), observers=[closer])
+    run.start()
+    assert closed.wait(60)
+    assert run.wait(60) == "stopped" and run.model is None

@@ -58,3 +58,16 @@ def test_bad_sweeps_are_refused_at_once(kwargs, fragment):
     with pytest.raises(ValueError) as err:
         Sweep(**kwargs)
     assert fragment in str(err.value)
+
+
+def test_a_sweep_has_the_life_cycle_of_a_run():
+    """Sweep shares Run's life-cycle part: one state machine under one lock, the same answers to the controls."""
+    job = Sweep("digits", alphas=(1e-3,), heights=(0,), steps=10, device="cpu", processes=1)
+    assert (job.status, job.message) == ("idle", "not started")
+    assert job.wait(0) == "idle"
+    assert job.stop() == "stopped" and job.message == "stopped before it started"
+    assert job.start().status == "stopped" and job.done == 0  # a stopped sweep does not start
+    with pytest.raises(RuntimeError, match="this sweep was already started .*a Sweep runs once"):
+        job.run()
+    with pytest.raises(AttributeError):
+        job.status = "running"  # the status changes only through the controls

@@ -22,6 +22,7 @@ import torch
 
 from .hyperparams import check_alpha_bounds, check_hypergrad_clip
 from .optimizers.base import float_scale, scaled
+from .nonfinite import NonFinite
 from .spec import parse_tower
 from .tower import Tower
 
@@ -123,8 +124,8 @@ class HyperOptimizer(torch.optim.Optimizer):
         """Per-step hyperparameters of a group after step ``since``: ``{"step", "level1.alpha", ..., "ok"}``."""
         return self._towers[group].history(since)
 
-    def nonfinite(self) -> dict | None:
-        """None if every step was finite, else the first group's report ``{"step", "what", "message"}``."""
+    def nonfinite(self) -> NonFinite | None:
+        """None if every step was finite, else the first group's :class:`NonFinite` report (step, kind, values)."""
         for tower in self._towers:
             report = tower.nonfinite()
             if report is not None:

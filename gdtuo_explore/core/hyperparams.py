@@ -138,7 +138,8 @@ class Hyper:
 
 
 # -- a tower's guard-rail options (HyperOptimizer, Tower and the run configuration check them here) ----------------
-def _real(value) -> bool:
+def is_real(value) -> bool:
+    """Whether ``value`` is a real number (a bool is not)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
@@ -146,7 +147,7 @@ def check_hypergrad_clip(value) -> float | None:
     """``value`` as a float, or None; ValueError naming it unless it is None or a finite number > 0."""
     if value is None:
         return None
-    if not (_real(value) and math.isfinite(value) and value > 0):
+    if not (is_real(value) and math.isfinite(value) and value > 0):
         raise ValueError(f"hypergrad_clip={value!r} is invalid: it must be None or a finite number > 0")
     return float(value)
 
@@ -156,7 +157,7 @@ def check_alpha_bounds(value) -> tuple[float, float] | None:
     numbers (infinite allowed, nan not) with low < high."""
     if value is None:
         return None
-    if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(_real(b) and not math.isnan(b) for b in value)
+    if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(is_real(b) and not math.isnan(b) for b in value)
             and value[0] < value[1]):
         raise ValueError(f"alpha_bounds={value!r} is invalid: it must be None or (low, high), two numbers with "
                          "low < high")

@@ -32,6 +32,7 @@ import torch
 
 from .history import History
 from .hyperparams import Transform, check_alpha_bounds, check_hypergrad_clip
+from .nonfinite import NonFinite
 from .optimizers import Level
 from .optimizers.base import sub_scaled_
 from .spec import parse_tower
@@ -322,22 +323,21 @@ class Tower:
         cols["gradient_ok"] = np.isfinite(rows[:, -2])
         return cols
 
-    def nonfinite(self) -> dict | None:
-        """None while every step was finite; else ``{"step": N, "what": [...], "message": ...}`` (syncs)."""
+    def nonfinite(self) -> NonFinite | None:
+        """None while every step was finite; else a :class:`NonFinite`: the first refused step, and whether a
+        hyperparameter (named), the weights' update or the loss/gradient went non-finite (syncs)."""
         if bool(self.ok):
             return None
         if self._history is None:
-            return {"step": None, "what": [], "message": "a hyperparameter or the weights' update became non-finite"}
+            return NonFinite(None, "unknown")
         if self._refused_row is None:
             self.history()  # finds the refused row
         h = {k: v[0] for k, v in self.history(since=self._history.start + self._refused_row).items()}
-        if not h["gradient_ok"]:
-            what = ["the loss or the gradient"]
-        else:
-            what = [c for c in self.columns() if not np.isfinite(h[c])] or ["the weights' update"]
         step = int(h["step"])
-        return {"step": step, "what": what, "message": f"step {step}: non-finite {', '.join(what)}; the step was "
-                "refused and the weights and hyperparameters kept their last finite values"}
+        if not h["gradient_ok"]:
+            return NonFinite(step, "gradient")
+        bad = tuple(c for c in self.columns() if not np.isfinite(h[c]))
+        return NonFinite(step, "hyperparameter", bad) if bad else NonFinite(step, "update")
 
     # -- device and checkpoints ------------------------------------------------------------------------------
     def to(self, device) -> "Tower":

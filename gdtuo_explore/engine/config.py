@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..core.hyperparams import check_alpha_bounds, check_hypergrad_clip
+from ..core.hyperparams import check_alpha_bounds, check_hypergrad_clip, is_real
 from ..core.spec import parse_tower
 
-DEFAULT_EPOCHS = 5
+DEFAULT_EPOCHS = 5              # a run's budget when none is given: a quick, scripted run
+#: The explorer's budget when none is given: the paper's budget for its SGD stacks, about 700 steps on digits, a few
+#: seconds to watch; learning curves watched live need longer runs than the quick default of a scripted run.
+EXPLORER_EPOCHS = 30
+DEFAULT_DIVERGENCE_FACTOR = 100.0
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
 
@@ -71,13 +75,20 @@ class RunConfig:
         baseline: ``"prodigy"``, ``"schedulefree"`` or ``"dadaptation"`` to train with that optimizer instead of the
             tower (needs ``pip install gdtuo-explore[baselines]``); None: the tower.
         batch_size: examples per step.
-        epochs, steps: the budget; give at most one (neither: ``epochs=5``).
+        epochs, steps, until_stopped: the budget; give at most one (none: ``epochs=5``). ``until_stopped=True``
+            trains until the run is stopped (its ``total_steps`` is then None).
         seed: seeds the model's initial weights, the batch order and the task's data split or generation.
         device: ``"auto"`` (cuda, else mps, else cpu), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
-        eval_every: steps between test evaluations (None: once per epoch, and at least 10 per run).
+        eval_every: steps between test evaluations (None: once per epoch, and at least 10 per run; until stopped:
+            once per epoch).
         data_root: where datasets live (None: ``$GDTUO_DATA`` or ``~/.cache/gdtuo-explore/data``).
         task_options: keyword options of the task's builder, e.g. ``{"text_file": "war_and_peace.txt"}``.
         hypergrad_clip, alpha_bounds: the tower's guard rails (see :class:`gdtuo_explore.HyperOptimizer`).
+        divergence_factor: a run whose loss explodes stops as ``diverged``, its records kept, like a run whose loss,
+            gradient or hyperparameters went non-finite: when the smoothed train loss (the mean of the last 20
+            steps' losses, checked at each fetch from the device) exceeds ``divergence_factor`` times its start
+            (the first step's loss, at the initial weights). None switches this rule off; otherwise a finite number
+            > 1 (default 100). See :mod:`gdtuo_explore.engine.divergence`.
     """
 
     task: str = "digits"
@@ -94,12 +105,14 @@ class RunConfig:
     task_options: dict = field(default_factory=dict)
     hypergrad_clip: float | None = None
     alpha_bounds: tuple[float, float] | None = None
+    until_stopped: bool = False
+    divergence_factor: float | None = DEFAULT_DIVERGENCE_FACTOR
 
     # -- checking ----------------------------------------------------------------------------------------------
     def validate(self) -> "RunConfig":
         """Check every field (ValueError naming the field, its value and what is allowed) and canonicalise in place:
         the tower spec to its canonical text, ``model`` to the task's default model when None, ``epochs=5`` when no
-        budget is given. Returns ``self``."""
+        budget is given, ``divergence_factor`` to a float. Returns ``self``."""
         from .baselines import check_baseline
         from .tasks import TASKS
 
@@ -121,7 +134,13 @@ class RunConfig:
             raise ValueError(f"epochs={self.epochs!r} and steps={self.steps!r} are both given: give one of them")
         self._check_int("epochs", 1, optional=True)
         self._check_int("steps", 1, optional=True)
-        if self.epochs is None and self.steps is None:
+        if not isinstance(self.until_stopped, bool):
+            raise ValueError(f"until_stopped={self.until_stopped!r} is invalid: it must be True or False")
+        if self.until_stopped and (self.epochs is not None or self.steps is not None):
+            given = "epochs" if self.epochs is not None else "steps"
+            raise ValueError(f"until_stopped=True and {given}={getattr(self, given)!r} are both given: give one of "
+                             "them")
+        if self.epochs is None and self.steps is None and not self.until_stopped:
             self.epochs = DEFAULT_EPOCHS
         self._check_int("seed", 0)
         if self.seed >= 2 ** 63:
@@ -136,6 +155,12 @@ class RunConfig:
             raise ValueError(f"task_options={self.task_options!r} is invalid: it must be a dict with string keys")
         self.hypergrad_clip = check_hypergrad_clip(self.hypergrad_clip)
         self.alpha_bounds = check_alpha_bounds(self.alpha_bounds)
+        factor = self.divergence_factor
+        if factor is not None:
+            if not (is_real(factor) and math.isfinite(factor) and factor > 1):
+                raise ValueError(f"divergence_factor={factor!r} is out of range: it must be None (off) or a finite "
+                                 "number > 1")
+            self.divergence_factor = float(factor)
         return self
 
     def _check_int(self, name: str, low: int, optional: bool = False) -> None:
@@ -151,16 +176,22 @@ class RunConfig:
         """Batches in one pass over ``n_train`` examples (the last one may be smaller)."""
         return max(1, math.ceil(n_train / self.batch_size))
 
-    def total_steps(self, n_train: int) -> int:
-        """The run's length in steps: ``steps``, or ``epochs`` passes over ``n_train`` examples."""
+    def total_steps(self, n_train: int) -> int | None:
+        """The run's length in steps: ``steps``, or ``epochs`` passes over ``n_train`` examples; None until
+        stopped."""
+        if self.until_stopped:
+            return None
         if self.steps is not None:
             return self.steps
         return (self.epochs or DEFAULT_EPOCHS) * self.steps_per_epoch(n_train)
 
     def evaluation_interval(self, n_train: int) -> int:
-        """``eval_every``, or by default once per epoch but at least 10 evaluations per run."""
+        """``eval_every``, or by default once per epoch but at least 10 evaluations per run (until stopped: once
+        per epoch)."""
         if self.eval_every is not None:
             return self.eval_every
+        if self.until_stopped:
+            return self.steps_per_epoch(n_train)
         return max(1, min(self.steps_per_epoch(n_train), math.ceil(self.total_steps(n_train) / 10)))
 
     def optimizer_name(self) -> str:
@@ -170,7 +201,8 @@ class RunConfig:
     def summary(self) -> str:
         """One line, e.g. ``digits/mlp · adam/sgd(1e-05) · batch 64 · 5 epochs · seed 0``."""
         model = self.model or "default model"
-        budget = f"{self.steps} steps" if self.steps is not None else f"{self.epochs or DEFAULT_EPOCHS} epochs"
+        budget = ("until stopped" if self.until_stopped else f"{self.steps} steps" if self.steps is not None
+                  else f"{self.epochs or DEFAULT_EPOCHS} epochs")
         return f"{self.task}/{model} · {self.optimizer_name()} · batch {self.batch_size} · {budget} · seed {self.seed}"
 
     # -- JSON --------------------------------------------------------------------------------------------------

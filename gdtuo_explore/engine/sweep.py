@@ -14,10 +14,10 @@ import csv
 import dataclasses
 import multiprocessing
 import os
-import threading
 from pathlib import Path
 
 from .config import RunConfig
+from .control import Control
 from ..core.spec import parse_tower
 
 DEFAULT_ALPHAS = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -100,11 +100,19 @@ class Sweep:
             raise ValueError(f"processes={processes!r} is out of range: it must be an integer >= 1 or None")
         self.processes = processes or min(os.cpu_count() or 1, len(self.jobs))
         self.progress_callback = progress
-        self.status, self.message = "idle", "not started"
-        self._rows: list[dict] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rows: list[dict] = []   # appended by the sweep's thread only; read by any
+        self._control = Control(self._drive, self._describe, name="gdtuo-sweep", what="sweep",
+                                once="a Sweep runs once")
+
+    @property
+    def status(self) -> str:
+        """One of idle, running, done, stopped, error."""
+        return self._control.status
+
+    @property
+    def message(self) -> str:
+        """A plain-text line about the status, e.g. ``3 of 36 runs done``."""
+        return self._control.message
 
     @property
     def total(self) -> int:
@@ -124,63 +132,51 @@ class Sweep:
     @property
     def rows(self) -> list[dict]:
         """The finished runs' rows, in grid order (by height, then alpha as given)."""
-        with self._lock:
-            rows = list(self._rows)
+        rows = list(self._rows)
         return [{k: r[k] for k in COLUMNS} for r in sorted(rows, key=lambda r: r["index"])]
+
+    def _describe(self, state: str) -> str:
+        if state == "running":
+            return f"{self.done} of {self.total} runs done"
+        return f"{state} after {self.done} of {self.total} runs"
 
     def start(self) -> "Sweep":
         """Run the sweep in a background thread (once; later calls do nothing)."""
-        if self._thread is None and self.status == "idle":
-            self.status, self.message = "running", f"0 of {self.total} runs done"
-            self._thread = threading.Thread(target=self._drive, name="gdtuo-sweep", daemon=True)
-            self._thread.start()
+        self._control.start()
         return self
 
     def run(self) -> list[dict]:
         """Run the sweep in this thread; returns :attr:`rows`."""
-        if self._thread is not None or self.status != "idle":
-            raise RuntimeError(f"this sweep was already started (status {self.status}): a Sweep runs once")
-        self._thread = threading.current_thread()
-        self._drive()
-        if self.status == "error":
+        if self._control.run() == "error":
             raise RuntimeError(self.message)
         return self.rows
 
-    def stop(self) -> None:
-        """Stop: unfinished runs are abandoned (their processes terminated); finished rows are kept."""
-        self._stop.set()
-        if self._thread is None:
-            self.status, self.message = "stopped", "stopped before it started"
+    def stop(self, wait: bool = False) -> str:
+        """Stop: unfinished runs are abandoned (their processes terminated); finished rows are kept. With
+        ``wait``, return once the sweep's thread has stopped; returns the status."""
+        return self._control.stop(wait)
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the sweep ends (or ``timeout`` seconds pass); returns its status."""
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-        return self.status
+        return self._control.wait(timeout)
 
-    def _drive(self) -> None:
-        self.status, self.message = "running", f"0 of {self.total} runs done"
+    def _drive(self) -> tuple[str, str | None]:
+        """The sweep's thread: hand the jobs to the pool and collect their rows; returns the final status."""
         threads = max(1, (os.cpu_count() or 1) // self.processes)
-        try:
-            with multiprocessing.get_context("spawn").Pool(self.processes, _init_worker, (threads,)) as pool:
-                results = pool.imap_unordered(_run_job, self.jobs)
-                while self.done < self.total:
-                    if self._stop.is_set():
-                        pool.terminate()
-                        self.status, self.message = "stopped", f"stopped after {self.done} of {self.total} runs"
-                        return
-                    try:
-                        row = results.next(timeout=0.1)
-                    except multiprocessing.TimeoutError:
-                        continue
-                    with self._lock:
-                        self._rows.append(row)
-                    self.message = f"{self.done} of {self.total} runs done"
-                    if self.progress_callback is not None:
-                        self.progress_callback(self.done, self.total, {k: row[k] for k in COLUMNS})
-            self.status = "done"
-        except Exception as err:  # noqa: BLE001 - reported in status and message
-            self.status, self.message = "error", f"error: {type(err).__name__}: {err}"
+        with multiprocessing.get_context("spawn").Pool(self.processes, _init_worker, (threads,)) as pool:
+            results = pool.imap_unordered(_run_job, self.jobs)
+            while self.done < self.total:
+                if self._control.stop_requested:
+                    pool.terminate()
+                    return "stopped", None
+                try:
+                    row = results.next(timeout=0.1)
+                except multiprocessing.TimeoutError:
+                    continue
+                self._rows.append(row)  # one append: atomic for readers
+                if self.progress_callback is not None:
+                    self.progress_callback(self.done, self.total, {k: row[k] for k in COLUMNS})
+        return "done", f"{self.done} of {self.total} runs done"
 
     def export(self, directory) -> dict:
         """Write ``sweep.csv`` and ``sweep.html`` into ``directory``; returns ``{"csv", "report"}`` -> paths."""

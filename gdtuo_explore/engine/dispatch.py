@@ -1,0 +1,130 @@
+"""Observers of a run: :class:`Update` (what an observer receives) and :class:`Dispatcher`, the thread that sends
+updates.
+
+Observers get the records from their own thread, at most every ``UPDATE_INTERVAL`` seconds plus a final update, so
+an observer that blocks or sleeps never holds training up (observer code does share Python's GIL with the training
+loop, hence the rate bound).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+
+from .records import Records
+
+log = logging.getLogger(__name__)
+
+UPDATE_INTERVAL = 0.25    # observers get at most one update per this many seconds (plus the final one)
+
+
+@dataclass
+class Update:
+    """What an observer receives: the records that are new since its previous update, and the run's state.
+
+    ``rows`` holds per-step columns (``step``, ``epoch``, ``train_loss``, ``level1.alpha``, ...) and ``evaluations``
+    per-evaluation columns (``step``, ``test_loss``, ``test_accuracy``), as numpy arrays (possibly empty).
+    ``total_steps`` is None for a run that trains until stopped.
+    ``final`` is True for the last update of the run (its status is then done, stopped, diverged or error).
+    """
+
+    rows: dict
+    evaluations: dict
+    status: str
+    message: str
+    step: int
+    total_steps: int | None
+    epoch: int
+    progress: float
+    elapsed: float
+    steps_per_second: float
+    final: bool
+
+
+@dataclass
+class _Subscription:
+    """An observer and how far its updates have gone: rows and evaluations sent, the (status, message) sent."""
+
+    observer: object
+    rows: int = 0
+    evaluations: int = 0
+    state: tuple = ()
+
+
+class Dispatcher:
+    """Sends :class:`Update`\\ s of ``records`` to observers from its own thread (:meth:`start`).
+
+    ``progress()`` returns ``(status, message, step, total_steps, epoch, progress, elapsed, steps_per_second)``.
+    Call :meth:`notify` at every change of status; after a finished one the thread sends the final updates and ends.
+    """
+
+    def __init__(self, records: Records, progress, observers=(), name: str = "gdtuo-run-observers"):
+        self._records, self._progress, self._name = records, progress, name
+        self._lock = threading.Lock()       # guards the subscriptions
+        self._subscriptions = [_Subscription(o) for o in observers]
+        self._wake = threading.Event()
+        self._finished = threading.Event()
+        self.errors: list[str] = []         # what observers raised, with tracebacks
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> threading.Thread:
+        self.thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+        self.thread.start()
+        return self.thread
+
+    def notify(self, finished: bool = False) -> None:
+        """Wake the thread: something changed (``finished``: the run ended)."""
+        if finished:
+            self._finished.set()
+        self._wake.set()
+
+    def add(self, observer) -> None:
+        """Call ``observer(update)`` from now on; its first update holds every record so far."""
+        with self._lock:
+            self._subscriptions.append(_Subscription(observer))
+        self._wake.set()
+
+    def remove(self, observer) -> None:
+        """Stop calling ``observer`` (no error if it was not added)."""
+        with self._lock:
+            self._subscriptions = [s for s in self._subscriptions if s.observer != observer]
+
+    def _loop(self) -> None:
+        last = -math.inf
+        while True:
+            self._wake.wait(UPDATE_INTERVAL)
+            self._wake.clear()
+            rest = UPDATE_INTERVAL - (time.monotonic() - last)
+            if rest > 0:
+                self._finished.wait(rest)
+            final = self._finished.is_set()  # read before the records: a finished run has recorded everything
+            last = time.monotonic()
+            with self._lock:
+                subscriptions = list(self._subscriptions)
+            for sub in subscriptions:
+                try:
+                    update = self._update_for(sub, final)
+                    if update is not None:
+                        sub.observer(update)
+                except Exception:
+                    error = f"observer {sub.observer!r} raised:\n{traceback.format_exc()}"
+                    self.errors.append(error)
+                    log.warning(error)
+            if final:
+                return
+
+    def _update_for(self, sub: _Subscription, final: bool) -> Update | None:
+        """The update for a subscription since its previous one (None if nothing changed), advancing it."""
+        status, message = self._progress()[:2]  # the state before the records, the numbers after them
+        sizes = self._records.sizes()
+        if (*sizes, (status, message)) == (sub.rows, sub.evaluations, sub.state) and not final:
+            return None
+        rows, evals = self._records.since(sub.rows, sub.evaluations)
+        progress = self._progress()[2:]
+        sub.rows += len(rows["step"])
+        sub.evaluations += len(evals["step"])
+        sub.state = (status, message)
+        return Update(rows, evals, status, message, *progress, final)
