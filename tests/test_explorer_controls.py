@@ -15,7 +15,7 @@ from gdtuo_explore.engine import config as engine_config
 from gdtuo_explore.engine.sweep import QUICK_ALPHAS, QUICK_HEIGHTS, QUICK_STEPS
 from gdtuo_explore.explorer import state as state_module, tower_edits
 from gdtuo_explore.explorer.controls import SPEEDS, counts, found_offline, status_text
-from gdtuo_explore.explorer.state import HAS_UNTIL_STOPPED, UNTIL_STOPPED, ExplorerState
+from gdtuo_explore.explorer.state import UNTIL_STOPPED, ExplorerState
 
 from test_explorer import LONG, explorer_for, points, text, wait_until
 
@@ -183,10 +183,7 @@ def test_until_stopped_trains_until_stop_and_the_status_line_has_no_total():
     tc.unit.value = UNTIL_STOPPED
     assert tc.budget.disabled and e.state.setup_error == ""
     config = e.state.config()
-    if HAS_UNTIL_STOPPED:   # MERGE: the engine's RunConfig(until_stopped=True); the fallback is a huge budget
-        assert config.until_stopped and config.steps is None and config.epochs is None
-    else:
-        assert config.steps == state_module.UNTIL_STOPPED_FALLBACK
+    assert config.until_stopped and config.steps is None and config.epochs is None
     tc.unit.value = "steps"
     assert not tc.budget.disabled and e.state.config().steps == 50
     saved = dataclasses.replace(e.state.config())
@@ -275,7 +272,7 @@ def test_the_download_mark_shows_only_when_the_data_is_not_on_this_machine(tmp_p
 # -- defaults and export ---------------------------------------------------------------------------------------------
 def test_defaults_come_from_the_engine():
     s = ExplorerState()
-    assert s.budget == getattr(engine_config, "EXPLORER_EPOCHS", engine_config.DEFAULT_EPOCHS) and s.unit == "epochs"
+    assert s.budget == engine_config.EXPLORER_EPOCHS and s.unit == "epochs"
     assert s.sweep.alphas == ", ".join(f"{a:g}" for a in QUICK_ALPHAS)
     assert s.sweep.heights == ", ".join(map(str, QUICK_HEIGHTS)) and s.sweep.steps == QUICK_STEPS
 

@@ -95,12 +95,7 @@ class ShownRun:
         run = self.run
         if run is None:
             return
-        close = getattr(run, "close", None)   # MERGE: the engine's Run.close(); then drop this fallback
-        if close is not None:
-            close()
-        else:
-            run.stop(wait=True)
-            run.wait()
+        run.close()
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the run is built and has finished (or was never built); returns the status."""

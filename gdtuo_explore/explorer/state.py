@@ -20,21 +20,14 @@ from pathlib import Path
 import torch
 from traitlets import Dict, Enum, Float, HasTraits, Instance, Int, List, Unicode, observe
 
-from ..engine import config as engine_config
 from ..engine.baselines import BASELINES, check_baseline
-from ..engine.config import RunConfig, baseline_spec
+from ..engine.config import EXPLORER_EPOCHS, RunConfig, baseline_spec
 from ..engine.tasks import TASKS
 from . import tower_edits
 from .shown_run import ShownRun
 from .sweep_state import SweepState
 
-# The explorer's default budget comes from the engine. MERGE: once engine/config.py has EXPLORER_EPOCHS, this line
-# becomes `from ..engine.config import EXPLORER_EPOCHS as DEFAULT_EPOCHS`.
-DEFAULT_EPOCHS = getattr(engine_config, "EXPLORER_EPOCHS", engine_config.DEFAULT_EPOCHS)
-# MERGE: True once RunConfig has the field until_stopped (then drop this guard and its fallback in budget_fields).
-HAS_UNTIL_STOPPED = "until_stopped" in {f.name for f in dataclasses.fields(RunConfig)}
 UNTIL_STOPPED = "until stopped"
-UNTIL_STOPPED_FALLBACK = 10 ** 9   # steps, only while RunConfig lacks until_stopped
 UNITS = ("epochs", "steps", UNTIL_STOPPED)
 MAX_COMPARED = 8      # overlays kept; the oldest goes first (and is stopped)
 ACTIVE = ("starting", "running", "paused")
@@ -66,7 +59,7 @@ class ExplorerState(HasTraits):
     task = Unicode("digits")
     model = Unicode(TASKS["digits"].default_model)
     batch_size = Int(64)
-    budget = Int(DEFAULT_EPOCHS)
+    budget = Int(EXPLORER_EPOCHS)
     unit = Enum(UNITS, "epochs", help="the unit of budget; 'until stopped' ignores budget")
     seed = Int(0)
     device = Unicode(devices()[0][1])
@@ -149,7 +142,7 @@ class ExplorerState(HasTraits):
         """The budget as RunConfig fields: ``{"epochs": n}``, ``{"steps": n}`` or ``{"until_stopped": True}``."""
         if self.unit != UNTIL_STOPPED:
             return {self.unit: self.budget}
-        return {"until_stopped": True} if HAS_UNTIL_STOPPED else {"steps": UNTIL_STOPPED_FALLBACK}
+        return {"until_stopped": True}
 
     def config(self) -> RunConfig:
         """The setup as a :class:`RunConfig` (not yet validated: a Run validates it)."""
