@@ -30,7 +30,7 @@ BAD_SETUPS = [  # (how the setup goes bad, what the reason next to Run says)
     (lambda e: setattr(e.tower_editor.cards[0].rows["beta1"].text, "value", "1.5"), "beta1=1.5 is invalid"),
     (lambda e: setattr(e.tower_editor.cards[0].rows["alpha"].text, "value", "fast"), "alpha='fast' is not a number"),
     (lambda e: setattr(e.state, "options", {"eval_every": 0}), "eval_every=0 is out of range"),
-    (lambda e: setattr(e.state, "options", {"hypergrad_clip": -1.0}), "hypergrad_clip=-1.0 is out of range"),
+    (lambda e: setattr(e.state, "options", {"hypergrad_clip": -1.0}), "hypergrad_clip=-1.0 is invalid"),
 ]
 
 
@@ -153,7 +153,7 @@ def test_reset_stops_a_paused_run():
     wait_until(lambda: e.state.status == "paused", "the run to pause")
     run = e.current_run
     e.reset()
-    assert run.status == "stopped" and not [t for t in threading.enumerate() if t is run._thread]
+    assert run.status == "stopped" and not [t for t in threading.enumerate() if t is run._control.thread]
 
 
 # -- speed and "until stopped" ---------------------------------------------------------------------------------------
