@@ -377,6 +377,25 @@ class JupyterLab:
             return out;
         }""", clear)
 
+    _DEAD = """() => [...document.querySelectorAll('.js-plotly-plot')].filter(
+        el => !(el.layout && el.layout.title && el.layout.title.text)).length"""
+
+    def revive_charts(self, tries: int = 3, plots: int = 3) -> int:
+        """Reload the page while some chart came up empty (no title); returns the reloads. With plotly 7.1 and
+        anywidget 0.11 on a busy machine, a FigureWidget view now and then renders before its model's state arrived
+        and then stays empty and deaf to updates (not our charts only: a VBox of four plain FigureWidgets does it
+        too); a reload makes new views from the models' synced state."""
+        page = self.page
+        for reload in range(tries + 1):
+            page.wait_for_timeout(2000)
+            if page.evaluate(self._DEAD) == 0:
+                return reload
+            page.reload()
+            page.wait_for_selector(".jp-Notebook")
+            self.wait_kernel_idle()
+            self.wait_plots(plots)
+        raise RuntimeError(f"{page.evaluate(self._DEAD)} charts stayed empty after {tries} page reloads")
+
     def screenshot(self, name: str | None = None, full_page: bool = True) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name or self.name}.png"
