@@ -384,12 +384,14 @@ class JupyterLab:
         """Reload the page while some chart came up empty (no title); returns the reloads. With plotly 7.1 and
         anywidget 0.11 on a busy machine, a FigureWidget view now and then renders before its model's state arrived
         and then stays empty and deaf to updates (not our charts only: a VBox of four plain FigureWidgets does it
-        too); a reload makes new views from the models' synced state."""
+        too); saving the notebook and reloading the page makes new views from the models' synced state."""
         page = self.page
         for reload in range(tries + 1):
             page.wait_for_timeout(2000)
             if page.evaluate(self._DEAD) == 0:
                 return reload
+            self.execute_command("docmanager:save")           # the outputs (widget views) come back after reload
+            page.wait_for_timeout(1000)
             page.reload()
             page.wait_for_selector(".jp-Notebook")
             self.wait_kernel_idle()

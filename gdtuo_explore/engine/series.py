@@ -137,7 +137,9 @@ def symlog_ticks(lo: float, hi: float, c: float, max_ticks: int = MAX_TICKS) -> 
     decades = list(range(0, int(math.floor(top + 1e-9)) + 1))
     sides = (lo < 0) + (hi > 0)
     stride = max(1, math.ceil(len(decades) * max(sides, 1) / max(1, max_ticks - 1)))
-    decades = decades[::stride]
+    decades = decades[::-1][::stride][::-1]       # the largest decade always has a tick
+    if len(decades) > 2 and decades[0] == 0:      # +-c sits next to 0 when the axis spans many decades
+        decades = decades[1:]
     real = [0.0] + [s * c * 10.0 ** k for k in decades for s in (-1, 1)
                     if (s < 0 and lo < 0 and s * c * 10.0 ** k >= lo * 1.0001 - c)
                     or (s > 0 and hi > 0 and s * c * 10.0 ** k <= hi * 1.0001 + c)]
