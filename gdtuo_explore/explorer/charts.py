@@ -127,8 +127,8 @@ class _Line:
 
 class Charts:
     """The Train tab's charts, as widgets: ``loss`` and ``accuracy`` (side by side in ``row``), ``levels`` (one
-    FigureWidget per level that learns, two a row in ``levels_box``) and ``fixed`` (the fixed top level's line,
-    at the end of ``levels_box``)."""
+    FigureWidget per level that learns, two a row in ``levels_grid``) and ``fixed`` (the fixed top level's line);
+    ``levels_box`` holds the grid and, below it, that line."""
 
     def __init__(self, state):
         self.state = state
@@ -136,9 +136,10 @@ class Charts:
         self.accuracy = _figure("<b>Test accuracy</b>", "accuracy", CHART_HEIGHT)
         self.accuracy.update_layout(yaxis=dict(nticks=6))
         self.levels: list[go.FigureWidget] = []
-        self.fixed = widgets.HTML(layout=widgets.Layout(grid_column="1 / span 2"))
-        self.levels_box = widgets.GridBox(layout=widgets.Layout(
+        self.fixed = widgets.HTML()
+        self.levels_grid = widgets.GridBox(layout=widgets.Layout(
             grid_template_columns=f"repeat(2, {CHART_WIDTH}px)", grid_gap="6px 10px"))
+        self.levels_box = widgets.VBox([self.levels_grid])
         self.row = widgets.HBox([self.loss, self.accuracy], layout=widgets.Layout(grid_gap="10px"))
         self.interval = MIN_INTERVAL
         self._lock = threading.RLock()
@@ -175,7 +176,8 @@ class Charts:
         for k, fig in enumerate(self.levels, 1):
             fig.layout.title.text = level_title(spec, k)
         self.fixed.value = fixed_level_text(spec)
-        self.levels_box.children = tuple(self.levels) + ((self.fixed,) if self.fixed.value else ())
+        self.levels_grid.children = tuple(self.levels)
+        self.levels_box.children = (self.levels_grid,) + ((self.fixed,) if self.fixed.value else ())
 
     def rebuild(self) -> None:
         """Re-create every trace for the current run and the overlays, and draw their data."""
