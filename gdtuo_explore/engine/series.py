@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from ..core.spec import parse_tower
 
 MAX_TICKS = 8      # ticks on a value axis, at most about
+LOG_TICKS = 5      # a log axis: more lets Plotly label 1..9 in every decade, labels overlap
 MAX_DECADES = 12   # decades a symmetric log axis shows on each side of its linear part
 _COLUMN = re.compile(r"^level(\d+)\.(.+)$")
 HEIGHT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
@@ -172,7 +173,7 @@ def value_axis(arrays, max_ticks: int = MAX_TICKS) -> ValueAxis:
     ``max_ticks``), else a symmetric log scale with explicit ticks showing the real values."""
     values = finite_values(arrays)
     if not len(values) or bool((values > 0).all()):
-        return ValueAxis("log", dict(type="log", tickmode="auto", nticks=max_ticks, tickvals=None, ticktext=None,
+        return ValueAxis("log", dict(type="log", tickmode="auto", nticks=min(max_ticks, LOG_TICKS), tickvals=None, ticktext=None,
                                      dtick=None, tick0=None, tickformat="~g", zeroline=False))
     c = symlog_threshold(values)
     tickvals, ticktext = symlog_ticks(float(values.min()), float(values.max()), c, max_ticks)
