@@ -65,8 +65,8 @@ def test_explorer_runs_and_draws_live_in_a_real_browser():
         lab.click_button("Run")
         lab.wait_for(lambda: "Done after 1500 steps" in lab.output_text(), "the run to finish", timeout=600)
         lab.click_button("Add frozen baseline")
-        lab.wait_for(lambda: page.evaluate(TRACE, ["<b>Loss</b>", "frozen: sgd"])["n"] == 1500,
-                     "the frozen baseline's overlay")
+        lab.wait_for(lambda: page.evaluate(LAST_STEP, ["<b>Loss</b>", "frozen: sgd"]) == 1500,
+                     "the frozen baseline's overlay", timeout=600)
         page.wait_for_timeout(500)
         lab.dismiss_toasts()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
