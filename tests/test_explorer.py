@@ -14,7 +14,8 @@ from gdtuo_explore import Explorer
 from gdtuo_explore.engine.config import RunConfig, baseline_spec
 from gdtuo_explore.explorer import tower_edits
 from gdtuo_explore.bench.explorer import explorer_throughput_ratio
-from gdtuo_explore.explorer.downsample import MAX_POINTS, smooth, thin
+from gdtuo_explore.engine.series import smooth, thin
+from gdtuo_explore.explorer.charts import LIVE_POINTS as MAX_POINTS
 from gdtuo_explore.engine.tasks import TASKS
 
 LONG = 1_000_000  # steps: a run that only ends when stopped
@@ -72,8 +73,8 @@ def test_default_explorer_shows_the_default_tower_and_menus():
     assert [v for _, v in e.task_controls.task.options] == list(TASKS)
     assert e.task_controls.task.value == "digits" and not TASKS["digits"].needs_download
     assert e.task_controls.device.options[-1][1] == "cpu"   # GPU (if any) first, cpu last
-    assert len(e.charts.levels) == 2
-    assert "Level 2" in e.charts.levels[1].layout.title.text
+    assert len(e.charts.levels) == 1                                   # the fixed top level is a line of text
+    assert "Level 2" in e.charts.fixed.value and "alpha = 1e-05" in e.charts.fixed.value
     state = e.widget.get_state()
     assert state["_view_name"] == "VBoxView" and "gd-root" in state["_dom_classes"]
     assert "application/vnd.jupyter.widget-view+json" in e._repr_mimebundle_()
@@ -84,7 +85,7 @@ def test_presets_and_spec_text_both_ways():
     ed = e.tower_editor
     ed.preset.value = "SGD tower, 5 levels"
     assert e.state.tower == tower_edits.canonical(tower_edits.PRESETS["SGD tower, 5 levels"])
-    assert len(ed.cards) == 5 and len(e.charts.levels) == 5
+    assert len(ed.cards) == 5 and len(e.charts.levels) == 4
     ed.spec.value = "SGD(0.1) / sgd(1e-3, mu=0.9) / adam"          # typed text rebuilds the cards
     assert e.state.tower == "sgd(0.1)/sgd(0.001, mu=0.9)/adam"
     assert ed.spec.value == e.state.tower                            # shown canonical
@@ -105,7 +106,7 @@ def test_presets_and_spec_text_both_ways():
     assert e.state.tower.endswith("/rmsprop/rmsprop") and len(ed.cards) == 4
     ed.cards[1].remove.click()                                       # remove a level
     assert e.state.tower == "sgd(0.2)/rmsprop/rmsprop" and len(ed.cards) == 3
-    assert len(e.charts.levels) == 3                                 # the charts follow while nothing runs
+    assert len(e.charts.levels) == 2                                 # the charts follow while nothing runs
     ed.cards[0].kind.value = "SGD with momentum"
     assert e.state.tower.startswith("sgd(0.2, mu=0.9)/")
     assert [c.kind.value for c in ed.cards][0] == "SGD with momentum"
@@ -163,11 +164,11 @@ def test_run_button_trains_and_the_charts_get_the_data():
     assert len(trace(e.charts.loss, "train loss (smoothed)").y) == 150
     assert len(trace(e.charts.loss, "test loss").x) == len(run.evaluations()["step"]) >= 2
     assert len(trace(e.charts.accuracy, "test accuracy").y) >= 2
-    assert len(e.charts.levels) == 2                                  # one hyperparameter chart per level
+    assert len(e.charts.levels) == 1                                  # a chart per level that learns
     alpha = trace(e.charts.levels[0], "alpha")
     assert len(alpha.x) == 150 and np.allclose(alpha.y, run.metrics()["level1.alpha"])
     assert alpha.y[-1] != pytest.approx(0.01)                         # level 2 tuned it
-    assert np.allclose(trace(e.charts.levels[1], "alpha").y, 0.01)    # the top level is fixed
+    assert "alpha = 0.01" in e.charts.fixed.value and "fixed" in e.charts.fixed.value   # the top level
     assert e.charts.levels[0].layout.yaxis.type == "log"              # positive step sizes: log axis
     assert "negative" not in e.charts.levels[0].layout.title.text
     assert e.state.alerts == []
@@ -207,10 +208,10 @@ def test_thinning_keeps_long_series_short_and_their_spikes():
     x = np.arange(1, 100_001)
     y = np.sin(x / 500.0)
     y[31_337] = -50.0                                                  # a spike, e.g. a negative step size
-    tx, ty = thin(x, y)
+    tx, ty = thin(x, y, MAX_POINTS)
     assert len(tx) <= MAX_POINTS + 2 and tx[0] == 1 and tx[-1] == 100_000
     assert -50.0 in ty and 31_338 in tx and np.all(np.diff(tx) > 0)
-    assert np.array_equal(thin(x[:10], y[:10])[1], y[:10])            # short series stay whole
+    assert np.array_equal(thin(x[:10], y[:10], MAX_POINTS)[1], y[:10])            # short series stay whole
     assert np.allclose(smooth(np.ones(1000)), 1.0) and smooth(np.arange(5.0))[0] == 0.0
 
 
@@ -274,7 +275,7 @@ def test_changing_the_tower_during_a_run_applies_to_the_next_run_and_says_so():
     e.tower_editor.preset.value = "Adam / Adam"
     assert "next run" in e.run_controls.notice.value and "sgd/sgd" in e.run_controls.notice.value
     assert e.current_run.config.tower == "sgd/sgd"
-    assert len(e.charts.levels) == 2 and "SGD" in e.charts.levels[0].layout.title.text
+    assert len(e.charts.levels) == 1 and "SGD" in e.charts.levels[0].layout.title.text
     e.run_controls.stop.click()
     e.wait(30)
     e.state.budget = 50
@@ -335,7 +336,7 @@ def test_a_negative_step_size_is_shown_and_flagged():
     assert level1.yaxis.type == "linear" and level1.yaxis.zeroline
     assert "went negative" in level1.title.text
     assert "went negative at step" in e.run_controls.alerts.value
-    assert e.charts.levels[1].layout.yaxis.type == "log"              # the top level's step size stays positive
+    assert "alpha = 100" in e.charts.fixed.value                      # the top level's step size stays put
 
 
 def test_divergence_shows_the_step_and_the_reason():

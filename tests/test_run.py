@@ -400,13 +400,14 @@ def history(alpha):
 
 
 def traces(figure):
-    return {t.name: np.asarray(t.y, dtype=float) for t in figure.data}
+    """Each trace's real values (a symmetric log axis plots transformed ones and keeps the real ones as customdata)."""
+    return {t.name: np.asarray(t.y if t.customdata is None else t.customdata, dtype=float) for t in figure.data}
 
 
-def test_report_shows_negative_step_sizes_on_a_linear_axis():
+def test_report_shows_negative_step_sizes_on_a_symmetric_log_axis():
     negative = dict(run_figures(history(np.linspace(0.01, -0.5, 50))))["level1"]
-    assert "went negative" in negative.layout.title.text and "linear axis" in negative.layout.title.text
-    assert negative.layout.yaxis.type != "log"
+    assert "went negative" in negative.layout.title.text and "symmetric log axis" in negative.layout.title.text
+    assert negative.layout.yaxis.type != "log" and 2 < len(negative.layout.yaxis.tickvals) < 30
     assert traces(negative)["level1.alpha"].min() == -0.5
     positive = dict(run_figures(history(np.linspace(0.01, 0.5, 50))))["level1"]
     assert "went negative" not in positive.layout.title.text and positive.layout.yaxis.type == "log"

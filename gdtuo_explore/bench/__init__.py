@@ -2,7 +2,9 @@
 
 * :mod:`.steps`: step time and memory of towers against ``torch.optim`` and the reference package, the run
   engine's cost of observers, and the table ``python -m gdtuo_explore.bench`` prints;
-* :mod:`.explorer`: what the explorer's live charts cost, relative to a headless run.
+* :mod:`.explorer`: what the explorer's widgets cost the kernel (no browser), relative to a headless run;
+* :mod:`.live` (``--browser``): the explorer in JupyterLab in Chromium: live / headless steps/s, click -> first
+  points, redraw time in the page; :mod:`.browser` is the real-browser harness it and the browser tests use.
 
 Nothing in the library imports this package (``tests/test_layers.py``).
 """

@@ -1,5 +1,6 @@
-"""What the live charts cost: training throughput with an Explorer drawing a run, relative to a headless run of the
-same configuration (the product's target is at least 0.9)."""
+"""What the live charts cost in the kernel alone: training throughput with an Explorer updating its widgets, NO
+browser attached, relative to a headless run of the same configuration. This never sees the page's cost (the
+browser's CPU, redraws, comm traffic): :mod:`.live` measures the explorer in JupyterLab in Chromium."""
 from __future__ import annotations
 
 import statistics

@@ -316,8 +316,24 @@ def observer_throughput(device, rows, steps=1500, rounds=3):
     except ImportError:
         return
     ratio = explorer_throughput_ratio(config)
-    rows.append(dict(device=device.type, model="digits mlp", comparison="explorer: steps/s with the live charts / "
+    rows.append(dict(device=device.type, model="digits mlp", comparison="explorer widgets, NO browser: steps/s / "
                      "headless", ms_a=ratio, ms_b=1.0, ratio=ratio, target=">= 0.9", ok=ratio >= 0.9))
+
+
+def browser_rows(rows):
+    """The explorer in JupyterLab in Chromium (:mod:`.live`): live / headless steps/s, click -> first points, and
+    the slowest Plotly redraw in the page, on the default task (10,000 steps)."""
+    from .live import measure
+
+    r = measure()
+    print("\n".join(r.lines()), flush=True)
+    rows.append(dict(device="cpu", model="digits mlp", comparison="explorer in Chromium: steps/s live / headless",
+                     ms_a=r.live, ms_b=r.headless, ratio=r.ratio, target=">= 0.8", ok=r.ratio >= 0.8))
+    rows.append(dict(device="cpu", model="digits mlp", comparison="explorer in Chromium: s from Run to first points",
+                     ms_a=r.first_points, ms_b=1.0, ratio=r.first_points, target="< 1 s", ok=r.first_points < 1.0))
+    rows.append(dict(device="cpu", model="digits mlp", comparison="explorer in Chromium: slowest redraw (ms)",
+                     ms_a=r.redraw_max_ms, ms_b=50.0, ratio=r.redraw_max_ms / 50.0, target="<= 50 ms",
+                     ok=r.redraw_max_ms <= 50.0))
 
 
 def print_table(rows):
@@ -332,6 +348,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gdtuo_explore.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (noisier)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--browser", action="store_true",
+                        help="also drive the explorer in JupyterLab in Chromium (needs /usr/bin/chromium, playwright)")
     parser.add_argument("--memory-child", nargs=3, metavar=("KIND", "DEVICE", "WIDTH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -357,6 +375,8 @@ def main(argv=None):
         if device.type == "cpu":
             rss_growth(device, rows)
         observer_throughput(device, rows)
+    if args.browser:
+        browser_rows(rows)
     print("a, b: milliseconds per step (memory rows: parameter-sized buffers or MB; engine rows: steps per second);"
           " ratio = a / b (peak memory: a - b)\n")
     print_table(rows)

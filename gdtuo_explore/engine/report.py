@@ -7,48 +7,19 @@ so spikes and negative values stay visible.
 from __future__ import annotations
 
 import html
-import math
-import re
-from collections import defaultdict
 
 import numpy as np
 import plotly.graph_objects as go
 
 from ..core.spec import parse_tower
+from .series import axis_of, by_level, smooth, sweep_traces, thin_indices, value_axis
 
 MAX_POINTS = 4000
-DASHES = ("solid", "dash", "dot", "dashdot")
-_LEVEL = re.compile(r"^level(\d+)\.(.+)$")
-
-
-def _thin(y: np.ndarray, max_points: int = MAX_POINTS) -> np.ndarray:
-    """Indices of at most about ``max_points`` points of ``y``: per bucket its argmin and argmax, plus the ends."""
-    n = len(y)
-    if n <= max_points:
-        return np.arange(n)
-    size = math.ceil(n / (max_points // 2))
-    pad = (-n) % size
-    finite = np.where(np.isfinite(y), y, np.nan)
-    padded = np.concatenate([finite, np.full(pad, np.nan)]).reshape(-1, size)
-    low = np.where(np.isnan(padded), np.inf, padded).argmin(axis=1)
-    high = np.where(np.isnan(padded), -np.inf, padded).argmax(axis=1)
-    base = np.arange(len(padded)) * size
-    keep = np.concatenate([base + low, base + high, [0, n - 1], np.flatnonzero(~np.isfinite(y))[:max_points]])
-    return np.unique(keep[keep < n])
-
-
-def _smooth(y: np.ndarray) -> np.ndarray:
-    """Trailing moving average over about 2% of the series (at least 1 point)."""
-    window = max(1, len(y) // 50)
-    c = np.cumsum(np.concatenate([[0.0], y]))
-    end = np.arange(1, len(y) + 1)
-    start = np.maximum(0, end - window)
-    return (c[end] - c[start]) / (end - start)
 
 
 def _line(x, y, name, **kwargs) -> go.Scatter:
     x, y = np.asarray(x), np.asarray(y, dtype=float)
-    idx = _thin(y)
+    idx = thin_indices(y, MAX_POINTS)
     return go.Scatter(x=x[idx], y=y[idx], name=name, mode=kwargs.pop("mode", "lines"), **kwargs)
 
 
@@ -60,21 +31,24 @@ def _figure(title: str, xtitle: str, ytitle: str, height: int = 360) -> go.Figur
     return fig
 
 
-def _all_positive(arrays) -> bool:
-    values = np.concatenate([np.asarray(a, dtype=float) for a in arrays]) if arrays else np.zeros(0)
-    values = values[np.isfinite(values)]
-    return len(values) > 0 and bool((values > 0).all())
+def _symlog(fig: go.Figure, axis) -> None:
+    """Draw ``fig``'s left-axis traces on ``axis`` (a :class:`~.series.ValueAxis`), real values in the hover."""
+    fig.update_layout(yaxis={k: v for k, v in axis.layout.items() if v is not None})
+    if axis.kind == "symlog":
+        for trace in fig.data:
+            if trace.yaxis in (None, "y"):
+                trace.customdata, trace.y = trace.y, axis.transform(trace.y)
+                trace.hovertemplate = "%{x}: %{customdata:.4g}"
 
 
 def _loss_figure(steps: dict, evals: dict) -> go.Figure:
     fig = _figure("Loss", "step", "loss")
     loss = np.asarray(steps.get("train_loss", []), dtype=float)
     fig.add_trace(_line(steps["step"], loss, "train loss", opacity=0.35))
-    fig.add_trace(_line(steps["step"], _smooth(loss), "train loss (smoothed)"))
+    fig.add_trace(_line(steps["step"], smooth(loss), "train loss (smoothed)"))
     if len(evals.get("step", [])):
         fig.add_trace(_line(evals["step"], evals["test_loss"], "test loss", mode="lines+markers"))
-    if _all_positive([loss, evals.get("test_loss", [])]):
-        fig.update_yaxes(type="log")
+    _symlog(fig, value_axis([loss, evals.get("test_loss", [])]))
     return fig
 
 
@@ -93,27 +67,23 @@ def _level_names(spec: str | None, height: int) -> list[str]:
 
 
 def _level_figures(steps: dict, spec: str | None) -> list[tuple[str, go.Figure]]:
-    """One chart per level: step sizes (``alpha``) on the left axis, log when all positive; the other
+    """One chart per level: step sizes on the left axis (see :func:`~.series.value_axis`), the other
     hyperparameters on the right, except those that never changed, which the title lists instead."""
-    levels = defaultdict(list)
-    for column in steps:
-        m = _LEVEL.match(column)
-        if m:
-            levels[int(m.group(1))].append(column)
+    levels = by_level(steps)
     names = _level_names(spec, max(levels, default=0))
     out = []
-    for k in sorted(levels):
-        sizes = [c for c in levels[k] if "alpha" in c.split(".", 1)[1]]
-        others = [c for c in levels[k] if c not in sizes]
+    for k, columns in levels.items():
+        sizes = [c for c in columns if axis_of(c.split(".", 1)[1]) == "y"]
+        others = [c for c in columns if c not in sizes]
         constant = [c for c in others if len(steps[c]) and np.all(np.asarray(steps[c]) == steps[c][0])]
         others = [c for c in others if c not in constant]
         label = f" ({names[k - 1]})" if k - 1 < len(names) and names[k - 1] else ""
         title = f"Level {k}{label}: hyperparameters"
         if constant:
             title += "; constant: " + ", ".join(f"{c.split('.', 1)[1]}={steps[c][0]:g}" for c in constant)
-        log_axis = _all_positive([steps[c] for c in sizes])
-        if sizes and not log_axis:
-            title += " (a step size went negative or zero: linear axis)"
+        axis = value_axis([steps[c] for c in sizes])
+        if sizes and not axis.positive:
+            title += " (a step size went negative or zero: symmetric log axis)"
         fig = _figure(title, "step", "step size" if sizes else "value")
         for c in sizes:
             fig.add_trace(_line(steps["step"], steps[c], c))
@@ -121,9 +91,9 @@ def _level_figures(steps: dict, spec: str | None) -> list[tuple[str, go.Figure]]
             fig.add_trace(_line(steps["step"], steps[c], c, yaxis="y2" if sizes else "y", line=dict(dash="dot")))
         if sizes and others:
             fig.update_layout(yaxis2=dict(title="other hyperparameters", overlaying="y", side="right",
-                                          showgrid=False))
-        if log_axis:
-            fig.update_layout(yaxis_type="log")
+                                          showgrid=False, nticks=6))
+        if sizes:
+            _symlog(fig, axis)
         out.append((f"level{k}", fig))
     return out
 
@@ -189,21 +159,12 @@ def sweep_report_html(rows: list[dict], path=None, title: str = "Sensitivity to 
     :func:`gdtuo_explore.sweep.sweep` returns. Runs that did not finish normally are marked by their status in the
     hover text. Writes the page to ``path`` if given; returns it.
     """
-    by_height = defaultdict(list)
-    for row in rows:
-        by_height[row["height"]].append(row)
     figures = []
     for key, label in (("final_test_loss", "final test loss"), ("final_test_accuracy", "final test accuracy")):
         fig = _figure(label.capitalize() + " vs initial step size", "initial step size (alpha)", label, height=420)
-        for i, height in enumerate(sorted(by_height)):
-            points = sorted(by_height[height], key=lambda r: r["alpha"])
-            y = [np.nan if r[key] is None else r[key] for r in points]
-            fig.add_trace(go.Scatter(x=[r["alpha"] for r in points], y=y, mode="lines+markers",
-                                     name=f"height {height}", text=[r["status"] for r in points],
-                                     line=dict(dash=DASHES[i % len(DASHES)]),  # equal heights stay visible
-                                     hovertemplate="alpha %{x:g}: %{y:.4g} (%{text})"))
+        fig.add_traces(sweep_traces(rows, key))
         fig.update_xaxes(type="log")
         figures.append((key, fig))
-    heights = ", ".join(str(h) for h in sorted(by_height))
+    heights = ", ".join(str(h) for h in sorted({row["height"] for row in rows}))
     lines = [f"{len(rows)} runs; heights {heights}. Height h: sgd(alpha) with h SGD levels above it."]
     return _write(_page(title, lines, figures), path)

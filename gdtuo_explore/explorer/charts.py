@@ -1,37 +1,53 @@
 """The live charts: loss (train loss raw and smoothed, test loss), test accuracy, and one chart per level of the
-tower with its hyperparameters over steps. Overlays (finished and reference runs) are drawn thinner and dashed.
+tower whose hyperparameters can change. The top level of a tower of two or more levels learns nothing (no level
+above it tunes it), so it gets one line of text instead of a chart. Every line of a run has the run's colour
+(its hyperparameters differ by dash and name); overlays (finished and reference runs) are drawn thinner and dashed.
 
-The charts observe :class:`ExplorerState`: a new current run or a changed overlay list rebuilds the traces, and each
-run update (a few a second, from the engine's dispatcher thread) reassigns the whole, thinned ``x``/``y`` arrays of
-that run's traces inside ``fig.batch_update()``. Step sizes are on a log axis while they are all positive; when one
-goes negative (or is zero) the axis turns linear, a red zero line shows the sign change and the title flags it.
+The charts observe :class:`ExplorerState`: a new current run or a changed overlay list rebuilds the traces. Run
+updates arrive from the engine's dispatcher thread (a few a second); what they cost the training thread (Python's
+GIL) and the browser (a redraw per changed chart) is bounded here:
+
+* a running run's charts are redrawn at most every ``interval`` seconds (``MIN_INTERVAL``..``MAX_INTERVAL``, at
+  least ``COST_FACTOR`` times what the last redraw took in Python); a pause, stop or end is drawn at once;
+* each trace gets at most ``LIVE_POINTS`` points (thinned, spikes kept), and only traces whose data grew are sent;
+* each figure is changed in one ``batch_update``, and its layout only where it changed.
+
+Values go on :func:`~gdtuo_explore.engine.series.value_axis`: a log axis while all are positive, else a symmetric
+log scale with explicit ticks (the title flags it), so any values a tower makes draw with a few ticks.
 """
 from __future__ import annotations
 
-import re
+import html
+import math
 import threading
+import time
 from copy import deepcopy
 
 import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 
+from ..engine.series import axis_of, is_step_size, parse_column, plotted_columns, smooth, thin, value_axis
 from . import tower_edits
-from .downsample import smooth, thin
+
+__all__ = ["Charts", "is_step_size", "level_title", "publish"]
 
 CHART_WIDTH, CHART_HEIGHT, LEVEL_HEIGHT = 420, 320, 290
-HYPER_COLORS = {"alpha": "#1f77b4", "beta1": "#ff7f0e", "beta2": "#2ca02c", "mu": "#9467bd", "gamma": "#8c564b"}
+LIVE_POINTS = 600     # points per trace at most (the plot area is about 320 px wide; each bucket keeps min and max)
+MIN_INTERVAL = 0.5    # seconds between redraws of a running run, at least...
+MAX_INTERVAL = 2.0    # ...and at most
+COST_FACTOR = 20      # ...and at least this many times the last redraw's time in Python
+DASHES = ("dot", "dashdot", "longdash", "dash")   # a run's hyperparameters other than step sizes
 NEGATIVE = "#d62728"
-_COLUMN = re.compile(r"^level(\d+)\.(.+)$")
 
 
 def _figure(title: str, ytitle: str, height: int) -> go.FigureWidget:
     fig = go.FigureWidget()
     fig.update_layout(
         title=dict(text=title, font=dict(size=13), x=0.02, xanchor="left"), template="plotly_white",
-        width=CHART_WIDTH, height=height, margin=dict(l=58, r=48, t=36, b=74), uirevision="keep",
-        xaxis=dict(title=dict(text="step", standoff=2), rangemode="tozero"),
-        yaxis=dict(title=ytitle, tickformat="~g"),
+        width=CHART_WIDTH, height=height, margin=dict(l=58, r=48, t=36, b=74), uirevision=0,
+        xaxis=dict(title=dict(text="step", standoff=2), rangemode="tozero", nticks=6),
+        yaxis=dict(title=ytitle, tickformat="~g", nticks=8),
         legend=dict(orientation="h", x=0, y=-0.2, yanchor="top", font=dict(size=10), tracegroupgap=2),
         font=dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=11))
     return fig
@@ -47,32 +63,29 @@ def publish(fig: go.FigureWidget) -> None:
     fig._widget_data = deepcopy(fig._data)
 
 
-def is_step_size(name: str) -> bool:
-    """Whether a hyperparameter name is a step size (``alpha``, or ``<tensor>_alpha`` for sgd_per_param)."""
-    return name == "alpha" or name.endswith("_alpha")
-
-
 def level_title(spec: str, k: int) -> str:
-    """Title of level ``k``'s chart (from 1), e.g. ``Level 2 · SGD: tunes level 1 (top: fixed)``."""
+    """Title of level ``k``'s chart (from 1), e.g. ``Level 2 · SGD: tunes level 1``."""
     levels = tower_edits.levels(spec)
     role = "trains the weights" if k == 1 else f"tunes level {k - 1}"
-    if k == len(levels) and k > 1:
-        role += " (top: fixed)"
     return f"<b>Level {k}</b> · {tower_edits.choice(levels[k - 1])}: {role}"
 
 
-def plotted_columns(spec: str, columns: list[str]) -> list[str]:
-    """The hyperparameter columns worth a line: every step size, and what learns below the top level."""
+def fixed_level_text(spec: str) -> str:
+    """The line shown for the top level of a tower of two or more levels (its values never change), e.g.
+    ``Level 2 · SGD: alpha = 0.01 (fixed: no level above it)``; '' for a one-level tower (it has a chart)."""
     levels = tower_edits.levels(spec)
-    out = []
-    for column in columns:
-        m = _COLUMN.match(column)
-        if not m:
-            continue
-        k, name = int(m.group(1)), m.group(2)
-        if k <= len(levels) and (is_step_size(name) or (k < len(levels) and name in levels[k - 1].learn)):
-            out.append(column)
-    return out
+    if len(levels) < 2:
+        return ""
+    top = levels[-1]
+    values = ", ".join(f"{name} = {top.values[name]:g}" for name in tower_edits.shown_hypers(top))
+    return (f"<div class='gd-about' style='padding:2px 8px'><b>Level {len(levels)}</b> · "
+            f"{html.escape(tower_edits.choice(top))}: {html.escape(values)} "
+            f"<i>(fixed: no level above it; tunes level {len(levels) - 1})</i></div>")
+
+
+def charted_levels(spec: str) -> int:
+    """How many levels get a chart: all but a fixed top level (one for a one-level tower)."""
+    return max(1, len(tower_edits.levels(spec)) - 1)
 
 
 def _columns(shown) -> list[str]:
@@ -99,25 +112,50 @@ def _comparable(shown, spec: str) -> bool:
     return _bottom_kind(shown) == tower_edits.levels(spec)[0].kind
 
 
+class _Line:
+    """One trace and what was last sent to it: ``sent`` source points, ``real`` (its thinned values)."""
+
+    def __init__(self, fig, trace, column: str, role: str):
+        self.fig, self.trace, self.column, self.role = fig, trace, column, role
+        self.sent = -1
+        self.x = self.real = np.zeros(0)
+
+    @property
+    def left(self) -> bool:
+        return self.trace.yaxis in (None, "y")
+
+
 class Charts:
-    """The Train tab's charts, as widgets: ``loss`` and ``accuracy`` (side by side in ``row``) and ``levels`` (one
-    FigureWidget per level, two a row in ``levels_box``)."""
+    """The Train tab's charts, as widgets: ``loss`` and ``accuracy`` (side by side in ``row``), ``levels`` (one
+    FigureWidget per level that learns, two a row in ``levels_grid``) and ``fixed`` (the fixed top level's line);
+    ``levels_box`` holds the grid and, below it, that line."""
 
     def __init__(self, state):
         self.state = state
         self.loss = _figure("<b>Loss</b>", "loss", CHART_HEIGHT)
         self.accuracy = _figure("<b>Test accuracy</b>", "accuracy", CHART_HEIGHT)
+        self.accuracy.update_layout(yaxis=dict(nticks=6))
         self.levels: list[go.FigureWidget] = []
-        self.levels_box = widgets.GridBox(layout=widgets.Layout(
+        self.fixed = widgets.HTML()
+        self.levels_grid = widgets.GridBox(layout=widgets.Layout(
             grid_template_columns=f"repeat(2, {CHART_WIDTH}px)", grid_gap="6px 10px"))
+        self.levels_box = widgets.VBox([self.levels_grid])
         self.row = widgets.HBox([self.loss, self.accuracy], layout=widgets.Layout(grid_gap="10px"))
+        self.interval = MIN_INTERVAL
         self._lock = threading.RLock()
-        self._traces: dict[int, dict] = {}    # shown.number -> {uid: (figure, trace, column, role)}
-        self._traced: dict[int, set] = {}     # shown.number -> hyperparameter columns with a line
+        self._lines: dict[int, list[_Line]] = {}   # shown.number -> its lines
+        self._traced: dict[int, set] = {}          # shown.number -> hyperparameter columns with a line
+        self._drawn_at: dict[int, float] = {}      # shown.number -> when its lines were last drawn
+        self._layout: dict[int, dict] = {}         # id(figure) -> the layout values last set
+        self._revision = 0
         state.observe(lambda _: self.rebuild(), names=["current", "compared"])
         state.observe(self._setup_changed, names="tower")
         state.on_update(self._on_update)
         self.rebuild()
+
+    @property
+    def figures(self) -> list[go.FigureWidget]:
+        return [self.loss, self.accuracy] + self.levels
 
     # -- structure -------------------------------------------------------------------------------------------
     def _shown(self) -> list:
@@ -129,46 +167,55 @@ class Charts:
             self.rebuild()
 
     def _level_figures(self, spec: str) -> None:
-        height = len(tower_edits.levels(spec))
+        height = charted_levels(spec)
         while len(self.levels) < height:
             self.levels.append(_figure("", "step size", LEVEL_HEIGHT))
         for fig in self.levels[height:]:
             fig.close()
         del self.levels[height:]
         for k, fig in enumerate(self.levels, 1):
-            with fig.batch_update():
-                fig.layout.title.text = level_title(spec, k)
-                fig.layout.yaxis.update(type="log", zeroline=False)
-        self.levels_box.children = tuple(self.levels)
+            fig.layout.title.text = level_title(spec, k)
+        self.fixed.value = fixed_level_text(spec)
+        self.levels_grid.children = tuple(self.levels)
+        self.levels_box.children = (self.levels_grid,) + ((self.fixed,) if self.fixed.value else ())
 
     def rebuild(self) -> None:
         """Re-create every trace for the current run and the overlays, and draw their data."""
         with self._lock:
             current = self.state.current
             spec = current.config.tower if current is not None else self.state.tower
+            self._revision += 1
             self._level_figures(spec)
-            for fig in [self.loss, self.accuracy] + self.levels:
-                fig.data = ()
-            self._traces.clear()
+            for fig in self.figures:
+                with fig.batch_update():
+                    fig.data = ()
+                    fig.layout.yaxis2 = None
+                    fig.layout.uirevision = self._revision      # a new set of runs: forget zoom and old ranges
+                    fig.layout.xaxis.autorange = True
+                    fig.layout.yaxis.autorange = True
+            self._layout.clear()
+            self._lines.clear()
             self._traced.clear()
+            self._drawn_at.clear()
             for shown in self._shown():
                 self._add_traces(shown, current, spec)
-                self._draw(shown)
+            for fig in self.figures:
+                self._draw_figure(fig, force=True)
             self._publish()
 
     def _publish(self) -> None:
-        for fig in [self.loss, self.accuracy] + self.levels:
+        for fig in self.figures:
             publish(fig)
 
     def _add_traces(self, shown, current, spec: str) -> None:
         """The traces of ``shown``: bold if it is ``current``, else dashed; ``spec`` is the tower on the charts."""
         main = shown is current
-        traces = self._traces[shown.number] = {}
+        lines = self._lines[shown.number] = []
         color, group = shown.color, f"run{shown.number}"
 
         def add(fig, uid, column, role, **style):
             fig.add_scatter(x=[], y=[], uid=uid, legendgroup=group, **style)
-            traces[uid] = (fig, fig.data[-1], column, role)
+            lines.append(_Line(fig, fig.data[-1], column, role))
 
         n = shown.number
         if main:
@@ -187,13 +234,17 @@ class Charts:
                 line=dict(color=color, width=1.5, dash="dash"))
         columns = _columns(shown)
         self._traced[n] = set(columns)
+        others: dict[int, int] = {}   # level -> hyperparameters other than step sizes drawn so far
         for column in columns:
-            k, name = _COLUMN.match(column).groups()
-            k = int(k)
+            k, name = parse_column(column)
             if main and k <= len(self.levels):
-                add(self.levels[k - 1], f"{n}.{column}", column, "hyper", name=name, mode="lines",
-                    line=dict(color=HYPER_COLORS.get(name, HYPER_COLORS["alpha"] if is_step_size(name) else None),
-                              width=2), yaxis="y" if is_step_size(name) else "y2")
+                if axis_of(name) == "y":
+                    style = dict(color=color, width=2)
+                else:
+                    i = others[k] = others.get(k, -1) + 1
+                    style = dict(color=color, width=1.5, dash=DASHES[i % len(DASHES)])
+                add(self.levels[k - 1], f"{n}.{column}", column, "hyper", name=name, mode="lines", line=style,
+                    yaxis=axis_of(name))
             elif not main and k == 1 and is_step_size(name) and self.levels and _comparable(shown, spec):
                 add(self.levels[0], f"{n}.{column}", column, "hyper", name=f"{shown.label}: {name}",
                     mode="lines", line=dict(color=color, width=1.5, dash="dash"))
@@ -204,61 +255,97 @@ class Charts:
 
     # -- data --------------------------------------------------------------------------------------------------
     def _on_update(self, shown, update) -> None:
-        if update is None or shown.number not in self._traces:
+        if update is None or shown.number not in self._lines:
             return
-        if not (len(update.rows.get("step", ())) or len(update.evaluations.get("step", ())) or update.final):
+        if not (len(update.rows.get("step", ())) or len(update.evaluations.get("step", ())) or update.final
+                or update.status != "running"):
             return
+        running = update.status == "running" and not update.final
+        if running and time.monotonic() - self._drawn_at.get(shown.number, -math.inf) < self.interval:
+            return   # drawn a moment ago; a later update draws everything recorded by then
         with self._lock:
-            if shown.number not in self._traces:
+            if shown.number not in self._lines:
                 return
             if not set(_columns(shown)) <= self._traced[shown.number]:
                 self.rebuild()   # the run's columns are known now (sgd_per_param names its step sizes by tensor)
-            else:
-                self._draw(shown)
-                if update.final:
-                    self._publish()
+                return
+            start = time.perf_counter()
+            self._draw(shown)
+            cost = time.perf_counter() - start
+            self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, COST_FACTOR * cost))
+            if not running:
+                self._publish()
 
     def _draw(self, shown) -> None:
-        """Reassign the thinned data of every trace of ``shown`` (caller holds the lock)."""
+        """Send the new data of ``shown``'s traces, one batch per figure (caller holds the lock)."""
+        self._drawn_at[shown.number] = time.monotonic()
+        figures = []
+        for line in self._lines[shown.number]:
+            if line.fig not in figures:
+                figures.append(line.fig)
+        for fig in figures:
+            self._draw_figure(fig, shown)
+
+    def _series(self, line: _Line, shown):
+        """The thinned ``(x, y)`` of a line, or None if its data did not grow since it was sent."""
         run = shown.run
         if run is None:
-            return
-        rows, evals = run.metrics(), run.evaluations()
-        by_figure: dict[int, list] = {}
-        for fig, trace, column, role in self._traces[shown.number].values():
-            by_figure.setdefault(id(fig), [fig]).append((trace, column, role))
-        for fig, *items in by_figure.values():
-            fresh = {}   # uid -> new y (a trace read inside batch_update still gives its old data)
-            with fig.batch_update():
-                for trace, column, role in items:
-                    source = evals if role == "eval" else rows
-                    if column not in source:
-                        continue
-                    y = np.asarray(source[column], dtype=float)
-                    x, y = thin(source["step"], smooth(y) if role == "smooth" else y)
-                    trace.x, trace.y = x, y
-                    fresh[trace.uid] = y
-                if fig is not self.accuracy:
-                    self._axes(fig, fresh)
+            return None
+        source = run.evaluations() if line.role == "eval" else run.metrics()
+        if line.column not in source or len(source["step"]) == line.sent:
+            return None
+        y = np.asarray(source[line.column], dtype=float)
+        line.sent = len(y)
+        return thin(source["step"], smooth(y) if line.role == "smooth" else y, LIVE_POINTS)
 
-    def _axes(self, fig, fresh: dict) -> None:
-        """Log y axis while every value plotted on it is positive; else linear (on a level chart, with a red zero
-        line and a flag in the title). ``fresh``: new data of traces assigned in the current batch."""
-        left = [np.asarray(fresh.get(t.uid, t.y), dtype=float) for t in fig.data
-                if t.yaxis in (None, "y") and (t.uid in fresh or t.y is not None)]
-        values = np.concatenate(left) if left else np.zeros(0)
-        values = values[np.isfinite(values)]
-        positive = not len(values) or bool((values > 0).all())
-        fig.layout.yaxis.type = "log" if positive else "linear"
-        wide = positive and len(values) and np.log10(values.max() / values.min()) > 2.5
-        fig.layout.yaxis.dtick = 1 if wide else ("D2" if positive else None)   # log: 1-2-5 ticks, or decades
-        if fig is self.loss:
+    def _draw_figure(self, fig, shown=None, force: bool = False) -> None:
+        """Redraw ``fig``: the lines of ``shown`` (every run's, with ``force``) whose data grew, the lines on its
+        left axis again if that axis changed, and the layout values that changed."""
+        owners = {n: s for s in self._shown() for n in [s.number]}
+        lines = [(line, owners.get(n)) for n, ls in self._lines.items() for line in ls if line.fig is fig]
+        fresh = {}
+        for line, owner in lines:
+            if owner is not None and (force or owner is shown):
+                series = self._series(line, owner)
+                if series is not None:
+                    line.x, line.real = series
+                    fresh[id(line)] = line
+        if not fresh and not force:
             return
-        fig.layout.yaxis.update(zeroline=not positive, zerolinecolor=NEGATIVE, zerolinewidth=2)
+        layout, axis = self._fig_layout(fig, [line for line, _ in lines])
+        old = self._layout.get(id(fig), {})
+        old_axis = old.get("_axis")
+        if axis is not None and axis != old_axis:   # a new scale: every line on the left axis is sent again
+            fresh.update((id(line), line) for line, _ in lines if line.left and len(line.real))
+        changed = {k: v for k, v in layout.items() if old.get(k, object()) != v}
+        with fig.batch_update():
+            for line in fresh.values():
+                symlog = axis is not None and line.left and axis.kind == "symlog"
+                line.trace.x = line.x
+                line.trace.y = axis.transform(line.real) if axis is not None and line.left else line.real
+                if symlog:
+                    line.trace.update(customdata=line.real, hovertemplate="%{x}: %{customdata:.4g}")
+                elif line.trace.customdata is not None:
+                    line.trace.update(customdata=None, hovertemplate=None)
+            if changed:
+                fig.update_layout({k: v for k, v in changed.items() if k != "_axis"})
+        self._layout[id(fig)] = {**old, **changed, "_axis": axis}
+
+    def _fig_layout(self, fig, lines) -> tuple[dict, object]:
+        """The layout values of ``fig`` for its lines' data (flat ``yaxis.type``-style keys) and its left axis."""
+        if fig is self.accuracy:
+            return {}, None
+        axis = value_axis([line.real for line in lines if line.left])
+        layout = {f"yaxis.{k}": v for k, v in axis.layout.items()}
+        if fig is self.loss:
+            return layout, axis
         title = fig.layout.title.text.split("<br>")[0]
-        if not positive:
-            what = f"went negative (lowest {values.min():.3g})" if values.min() < 0 else "is zero"
+        if not axis.positive:
+            values = np.concatenate([line.real for line in lines if line.left])
+            low = np.nanmin(np.where(np.isfinite(values), values, np.nan))
+            what = f"went negative (lowest {low:.3g})" if low < 0 else "is zero"
             title += (f"<br><span style='color:{NEGATIVE};font-size:11px'>&#9888; a step size {what}: "
-                      "linear axis</span>")
-        fig.layout.title.text = title
-        fig.layout.margin.t = 36 if positive else 52
+                      "symmetric log axis</span>")
+        layout.update({"title.text": title, "margin.t": 36 if axis.positive else 52,
+                       "yaxis.zerolinecolor": NEGATIVE, "yaxis.zerolinewidth": 2})
+        return layout, axis

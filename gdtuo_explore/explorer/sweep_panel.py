@@ -4,16 +4,13 @@ size (log axis), one line per height. Taller towers should care less about the i
 from __future__ import annotations
 
 import html
-from collections import defaultdict
-
 import ipywidgets as widgets
-import numpy as np
 import plotly.graph_objects as go
 
+from ..engine.series import sweep_traces
 from .charts import CHART_HEIGHT, CHART_WIDTH
 
 _L = widgets.Layout
-HEIGHT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
 
 def _figure(title: str, ytitle: str) -> go.FigureWidget:
@@ -74,15 +71,7 @@ class SweepPanel:
         self.status.value = f"<span class='{css}'>{html.escape(sweep.message)}</span>"
 
     def _rows_changed(self, change) -> None:
-        by_height = defaultdict(list)
-        for row in change["new"]:
-            by_height[row["height"]].append(row)
         for fig, key in ((self.loss, "final_test_loss"), (self.accuracy, "final_test_accuracy")):
             with fig.batch_update():
                 fig.data = ()
-                for i, height in enumerate(sorted(by_height)):
-                    points = sorted(by_height[height], key=lambda r: r["alpha"])
-                    fig.add_scatter(x=[r["alpha"] for r in points], mode="lines+markers", name=f"height {height}",
-                                    y=[np.nan if r[key] is None else r[key] for r in points],
-                                    text=[r["status"] for r in points], hovertemplate="alpha %{x:g}: %{y:.4g} "
-                                    "(%{text})", line=dict(color=HEIGHT_COLORS[i % len(HEIGHT_COLORS)], width=2))
+                fig.add_traces(sweep_traces(change["new"], key))

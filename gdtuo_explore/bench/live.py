@@ -1,0 +1,120 @@
+"""What the live charts cost with the page open: the explorer in a real JupyterLab in Chromium (the harness of
+:mod:`.browser`) trains a run while its charts draw; the same config is trained headless in this process before
+and after, and the live speed is compared with their mean. Also measured: the time from the Run click to the first
+loss points in the page, and every Plotly redraw in the page (its duration, per chart) and the page's long tasks.
+
+``python -m gdtuo_explore.bench.live [--steps N] [--tower SPEC] [--threads N]`` prints one table; the benchmark
+(``python -m gdtuo_explore.bench --browser``) prints its row. Targets: live >= 0.8 of headless, first points
+< 1 s after the click, no redraw > 50 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..engine.config import RunConfig
+from .browser import LOSS, TRACE, jupyter_lab
+from .explorer import headless_steps_per_second
+
+CELL = """import torch
+{threads}from gdtuo_explore import Explorer
+explorer = Explorer(config={config!r})
+explorer"""
+
+
+@dataclass
+class LiveResult:
+    live: float                 # steps/s with the page open
+    headless: float             # steps/s headless (mean of before and after)
+    first_points: float         # s from the Run click to the first loss points in the page
+    redraws: int                # Plotly calls that drew, during the run
+    redraw_max_ms: float
+    redraw_median_ms: float
+    slowest_chart: str
+    long_tasks: int             # page tasks over 50 ms during the run
+    long_task_max_ms: float
+    threads: int
+    reloads: int                # page reloads until every chart's view was alive
+
+    @property
+    def ratio(self) -> float:
+        return self.live / self.headless
+
+    def lines(self) -> list[str]:
+        return [f"live {self.live:.0f} steps/s, headless {self.headless:.0f} steps/s: {self.ratio:.2f} "
+                f"(torch threads {self.threads}; page reloads for empty chart views: {self.reloads})",
+                f"click Run -> first loss points in the page: {self.first_points:.2f} s",
+                f"{self.redraws} Plotly redraws: median {self.redraw_median_ms:.1f} ms, max {self.redraw_max_ms:.1f} "
+                f"ms ({self.slowest_chart}); {self.long_tasks} long tasks, longest {self.long_task_max_ms:.0f} ms"]
+
+
+def _notebook(path: Path, config: dict, threads: int | None) -> Path:
+    line = f"torch.set_num_threads({threads})\n" if threads else ""
+    source = CELL.format(threads=line, config=config)
+    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "explorer", "metadata": {}, "outputs": [],
+                     "source": source}],
+          "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    return path
+
+
+def measure(steps: int = 10_000, tower: str | None = None, threads: int | None = None,
+            timeout: float = 600) -> LiveResult:
+    """Train ``steps`` steps of the explorer's default setup (or ``tower``) on digits live in the page and headless;
+    ``threads``: torch intra-op threads in both processes (default: torch's own choice)."""
+    fields = {"task": "digits", "steps": steps, **({"tower": tower} if tower else {})}
+    if threads:
+        torch.set_num_threads(threads)
+    config = RunConfig(**fields)
+    before = headless_steps_per_second(config)
+    with tempfile.TemporaryDirectory() as tmp:
+        notebook = _notebook(Path(tmp) / "live.ipynb", fields, threads)
+        with jupyter_lab(notebook, name="bench-live", timeout=120) as lab:
+            page = lab.open()
+            page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+            page.set_viewport_size({"width": 1500, "height": 1400})
+            lab.run_all(timeout=300)
+            lab.wait_plots(3)
+            reloads = lab.revive_charts()
+            if not lab.watch_redraws():
+                raise RuntimeError("the page has no window.Plotly to time")
+            page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+            lab.redraws(clear=True)
+            start = time.perf_counter()
+            lab.click_button("Run")
+            lab.wait_for(lambda: page.evaluate(TRACE, list(LOSS))["n"] > 0, "the first loss points", poll=0.02)
+            first = time.perf_counter() - start
+            lab.wait_for(lambda: f"Done after {steps} steps" in lab.output_text(), "the run to finish",
+                         timeout=timeout, poll=0.5)
+            log = lab.redraws()
+            live = float(lab.kernel_execute("print(explorer.current_run.steps_per_second)").strip())
+            used = int(lab.kernel_execute("import torch; print(torch.get_num_threads())").strip())
+    after = headless_steps_per_second(config)
+    times = [r["ms"] for r in log["redraws"]] or [0.0]
+    slowest = max(log["redraws"], key=lambda r: r["ms"], default={"chart": "-"})["chart"]
+    long_ms = [t["ms"] for t in log["longtasks"]] or [0.0]
+    return LiveResult(live, (before + after) / 2, first, len(log["redraws"]), max(times), statistics.median(times),
+                      slowest, len(log["longtasks"]), max(long_ms), used, reloads)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gdtuo_explore.bench.live", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--tower", default=None, help="tower spec (default: the explorer's default tower)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads in both processes")
+    args = parser.parse_args(argv)
+    result = measure(args.steps, args.tower, args.threads)
+    print("\n".join(result.lines()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
