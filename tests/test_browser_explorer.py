@@ -63,7 +63,7 @@ def test_explorer_runs_and_draws_live_in_a_real_browser():
         lab.wait_for(lambda: trace(LOSS)["n"] <= 0, "Reset to clear the charts")
         lab.fill("Train for", 1500)
         lab.click_button("Run")
-        lab.wait_for(lambda: "Done after 1500 steps" in lab.output_text(), "the run to finish", timeout=600)
+        lab.wait_for(lambda: "Done after 1,500 steps" in lab.output_text(), "the run to finish", timeout=600)
         lab.click_button("Add frozen baseline")
         lab.wait_for(lambda: page.evaluate(LAST_STEP, ["<b>Loss</b>", "frozen: sgd"]) == 1500,
                      "the frozen baseline's overlay", timeout=600)

@@ -12,7 +12,6 @@ state owns.
 from __future__ import annotations
 
 import dataclasses
-import re
 import threading
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from traitlets import Dict, Enum, Float, HasTraits, Instance, Int, List, Unicode
 
 from ..engine.baselines import BASELINES, check_baseline
 from ..engine.config import EXPLORER_EPOCHS, RunConfig, baseline_spec
+from ..engine.series import is_step_size, parse_column
 from ..engine.tasks import TASKS
 from . import tower_edits
 from .shown_run import ShownRun
@@ -33,7 +33,6 @@ MAX_COMPARED = 8      # overlays kept; the oldest goes first (and is stopped)
 ACTIVE = ("starting", "running", "paused")
 EXPORTS = Path("~") / "gdtuo-explore-exports"   # outside any repository; one folder per explorer, by time
 FORMAT = "gdtuo-explore explorer"
-_ALPHA = re.compile(r"^level(\d+)\.(.*alpha)$")
 
 
 def devices() -> list[tuple[str, str]]:
@@ -368,13 +367,14 @@ class ExplorerState(HasTraits):
     def _check_step_sizes(self, rows: dict) -> None:
         """Alert once per column when a step size goes negative (the run keeps training: it is shown, not hidden)."""
         for column, values in rows.items():
-            m = _ALPHA.match(column)
-            if not m or column in self._flagged or not len(values) or values.min() >= 0:
+            parsed = parse_column(column)
+            if (parsed is None or not is_step_size(parsed[1]) or column in self._flagged or not len(values)
+                    or values.min() >= 0):
                 continue
             self._flagged.add(column)
             first = int((values < 0).argmax())
             self.alerts = self.alerts + [
-                f"Level {m.group(1)}'s {m.group(2)} went negative at step {int(rows['step'][first])} "
+                f"Level {parsed[0]}'s {parsed[1]} went negative at step {int(rows['step'][first])} "
                 f"({values[first]:.3g}): that level now steps uphill."]
 
     # -- export ------------------------------------------------------------------------------------------------
