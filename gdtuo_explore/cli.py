@@ -131,6 +131,7 @@ def _progress_bar(total: int, quiet: bool, unit: str):
 
 def _cmd_run(args) -> int:
     from .engine.config import RunConfig
+    from .engine.distributed import Distributed
     from .engine.run import FINISHED, Run
 
     config = RunConfig.from_json(args.config) if args.config else RunConfig()
@@ -148,9 +149,13 @@ def _cmd_run(args) -> int:
         overrides["task_options"] = {**config.task_options, **dict(args.option)}
     for name, value in overrides.items():
         setattr(config, name, value)
-    run = Run(config)
+    ddp = Distributed.from_environment()  # Issue 14: under torchrun, DDP; rank 0 alone prints and writes
+    if ddp is not None:
+        config.device = ddp.device_name(config.device)
+        ddp.start(config.device)
+    run = Run(config, distributed=ddp)
     out = args.out or f"runs/{run.config.task}-{_stamp()}"
-    bar = _progress_bar(run.total_steps, args.quiet, "step")
+    bar = _progress_bar(run.total_steps, args.quiet or (ddp is not None and not ddp.main), "step")
 
     def show(update):
         bar.update(update.step - bar.n)
@@ -166,11 +171,34 @@ def _cmd_run(args) -> int:
         run.stop()
         run.wait()
     bar.close()
+    if ddp is not None:  # Issue 14
+        return _finish_distributed(ddp, run, out)
     run.export(out)
     if run.status == "error":
         print(f"{PROG}: error: the run failed: {run.message} (files written to {out})", file=sys.stderr)
     else:
         print(f"{run.message}; wrote {out}")
+    return EXIT[run.status]
+
+
+def _finish_distributed(ddp, run, out) -> int:
+    """End a run trained under torchrun: check that every rank holds the same weights and hyperparameters; rank 0
+    writes the run's files and ``distributed.json`` (each rank's hyperparameters and weight digest) and prints."""
+    agreement = ddp.agreement(run.model, run.optimizer)
+    ddp.close()
+    if not ddp.main:
+        return EXIT[run.status]
+    paths = run.export(out)
+    with open(paths["config"].parent / "distributed.json", "w", encoding="utf-8") as f:
+        json.dump(agreement, f, indent=2)
+    if not agreement["agree"]:
+        print(f"{PROG}: error: the {ddp.world_size} ranks ended with different weights or hyperparameters (see "
+              f"{out}/distributed.json)", file=sys.stderr)
+        return EXIT["error"]
+    if run.status == "error":
+        print(f"{PROG}: error: the run failed: {run.message} (files written to {out})", file=sys.stderr)
+    else:
+        print(f"{run.message} on {ddp.world_size} processes; wrote {out}")
     return EXIT[run.status]
 
 

@@ -126,9 +126,12 @@ class Run:
     :meth:`wait`, or :meth:`run` to train in the calling thread. A run trains once.
 
     ``observers`` are callables ``observer(update: Update)``, called from a dispatcher thread.
+
+    ``distributed``: a :class:`~gdtuo_explore.engine.distributed.Distributed` (under ``torchrun``, its process group
+    started) to train with ``DistributedDataParallel``, each rank on its share of every global batch.
     """
 
-    def __init__(self, config: RunConfig | None = None, observers=()):
+    def __init__(self, config: RunConfig | None = None, observers=(), distributed=None):
         config = RunConfig() if config is None else config
         self.config = dataclasses.replace(config, task_options=dict(config.task_options)).validate()
         c = self.config
@@ -138,6 +141,11 @@ class Run:
             torch.manual_seed(c.seed)
             self.model = self.task.make_model().to(self.device)
         self.model.train()
+        # Issue 14: DDP under torchrun (engine/distributed.py); the optimizer and evaluations use the plain model
+        self.distributed = distributed
+        if distributed is not None:
+            distributed.check(c.batch_size)
+            self._ddp_model = distributed.wrap(self.model)
         self._train_x, self._train_y, self._test_x, self._test_y = (
             t.to(self.device) for t in (self.task.train_x, self.task.train_y, self.task.test_x, self.task.test_y))
         n_train = len(self._train_x)
@@ -410,8 +418,11 @@ class Run:
             self._perm = torch.randperm(len(self._train_x), generator=self._generator, device=self.device)
         idx = self._perm[i * self.config.batch_size:(i + 1) * self.config.batch_size]
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.task.loss_fn(self.model(self._train_x[idx]), self._train_y[idx])
-        loss.backward()
+        if self.distributed is None:
+            loss = self.task.loss_fn(self.model(self._train_x[idx]), self._train_y[idx])
+            loss.backward()
+        else:  # Issue 14: this rank's share of the global batch; returns the global batch's loss
+            loss = self.distributed.backward(self._ddp_model, self.task.loss_fn, self._train_x, self._train_y, idx)
         self.optimizer.step()
         self._pending.append(loss.detach())
         if self.baseline is not None:
