@@ -64,7 +64,8 @@ def test_the_ranks_shares_make_the_global_batch_and_their_weighted_mean_is_its_m
 
 @pytest.mark.parametrize("environ, expected", [
     ({}, None),
-    ({"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0"}, None),
+    ({"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0"}, Distributed(0, 1, 0)),
+    ({"WORLD_SIZE": "2", "RANK": "2", "LOCAL_RANK": "0"}, ValueError("do not describe a process")),
     ({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1"}, Distributed(3, 4, 1)),
     ({"WORLD_SIZE": "4", "RANK": "x", "LOCAL_RANK": "1"}, ValueError("must be integers")),
 ])

@@ -43,8 +43,8 @@ class Distributed:
 
     @classmethod
     def from_environment(cls) -> "Distributed | None":
-        """The job ``torchrun`` describes in ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``; None when not under torchrun
-        (or a world of one)."""
+        """The job ``torchrun`` describes in ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``; None when not under
+        torchrun."""
         if not all(name in os.environ for name in ENVIRONMENT):
             return None
         try:
@@ -52,7 +52,10 @@ class Distributed:
         except ValueError:
             raise ValueError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (as torchrun sets them): got "
                              + ", ".join(f"{n}={os.environ[n]!r}" for n in ENVIRONMENT)) from None
-        return cls(rank, world, local) if world > 1 else None
+        if not 0 <= rank < world or local < 0:
+            raise ValueError(f"RANK={rank}, WORLD_SIZE={world}, LOCAL_RANK={local} do not describe a process of a "
+                             "torchrun job (0 <= RANK < WORLD_SIZE, LOCAL_RANK >= 0)")
+        return cls(rank, world, local)
 
     @property
     def main(self) -> bool:
