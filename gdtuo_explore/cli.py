@@ -3,6 +3,8 @@
     gdtuo-explore run --task digits --stack "adam/sgd(1e-5)" --epochs 5 --out runs/demo
     gdtuo-explore run --config runs/demo/config.json --seed 1      # re-run a saved config, flags override
     gdtuo-explore sweep --task digits --alphas 1e-4,1e-2,1 --heights 0,1,2 --steps 300 --out runs/sweep
+    gdtuo-explore sweep --storage sqlite:///sweep.db --seeds 0,1 --steps 300  # once per worker, shared grid
+    torchrun --nproc_per_node=2 -m gdtuo_explore run --task digits              # DDP, rank 0 writes
     gdtuo-explore tasks
 
 Exit status: 0 success, 2 bad input (one line ``gdtuo-explore: error: ...`` on stderr), 3 the run diverged (its

@@ -105,6 +105,22 @@ def test_stored_rows_of_a_study_not_run_yet_are_pending(tmp_path):
     assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 4
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_workers_starting_together_enqueue_the_grid_once(tmp_path, kind):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gdtuo_explore.engine.shared_sweep import SharedSweep
+
+    url = f"sqlite:///{tmp_path / 's.db'}" if kind == "sqlite" else str(tmp_path / "s.log")
+    workers = [SharedSweep(url, "together", alphas=[0.01, 0.1, 1.0], heights=[0, 1], seeds=[0, 1], steps=5)
+               for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        studies = list(pool.map(lambda w: w.open(), workers))
+    assert all(s.user_attrs["gdtuo_ready"] == 12 for s in studies)
+    waiting = studies[0].get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert sorted(t.user_attrs["grid_point"] for t in waiting) == list(range(12))
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--storage", "nosuchdb://host/x"], "cannot be opened"),
     (["--storage", "sweep.db"], "is not a storage URL"),

@@ -208,8 +208,10 @@ class SharedSweep:
         except optuna.exceptions.DuplicatedStudyError:
             study = optuna.load_study(study_name=self.study_name, storage=self.storage, sampler=self._sampler())
             deadline = time.monotonic() + READY_TIMEOUT
-            while READY_ATTR not in study.user_attrs and GRID_ATTR in study.user_attrs \
-                    and study.user_attrs[GRID_ATTR] == self.grid and time.monotonic() < deadline:
+            while time.monotonic() < deadline:  # the creator may still be writing the grid, then enqueueing it
+                attrs = study.user_attrs
+                if READY_ATTR in attrs or attrs.get(GRID_ATTR, self.grid) != self.grid:
+                    break
                 time.sleep(0.2)
             self._check_grid(study)
             return study
