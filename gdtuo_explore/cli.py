@@ -200,7 +200,7 @@ def _finish_distributed(ddp, run, out) -> int:
     if run.status == "error":
         print(f"{PROG}: error: the run failed: {run.message} (files written to {out})", file=sys.stderr)
     else:
-        print(f"{run.message} on {ddp.world_size} processes; wrote {out}")
+        print(f"{run.message} on {ddp.world_size} process{'es' if ddp.world_size > 1 else ''}; wrote {out}")
     return EXIT[run.status]
 
 
