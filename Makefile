@@ -11,7 +11,7 @@ IP       ?= 127.0.0.1
 VENV     := .venv
 PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.installed
-EXTRAS   := lab,baselines,dev
+EXTRAS   := lab,baselines,dev,sweeps
 NOTEBOOK := notebooks/explorer.ipynb
 
 # Debian packages the tests need: a browser for the real-browser tests, real Fashion-MNIST files for offline data.

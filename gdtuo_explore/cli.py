@@ -3,6 +3,8 @@
     gdtuo-explore run --task digits --stack "adam/sgd(1e-5)" --epochs 5 --out runs/demo
     gdtuo-explore run --config runs/demo/config.json --seed 1      # re-run a saved config, flags override
     gdtuo-explore sweep --task digits --alphas 1e-4,1e-2,1 --heights 0,1,2 --steps 300 --out runs/sweep
+    gdtuo-explore sweep --storage sqlite:///sweep.db --seeds 0,1 --steps 300  # once per worker, shared grid
+    torchrun --nproc_per_node=2 -m gdtuo_explore run --task digits              # DDP, rank 0 writes
     gdtuo-explore tasks
 
     gdtuo-explore run --task digits --until-stopped --out runs/long   # train until Ctrl-C, then write the files
@@ -118,7 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--heights", type=_ints, help="tower heights above sgd(alpha) (default 0,1,2,3)")
     sweep.add_argument("--kappa", type=float, help="step size of the levels above (default 0.01)")
     sweep.add_argument("--processes", type=int, help="worker processes (default: one per core, at most one per run)")
-    sweep.add_argument("--out", help="output directory (default runs/sweep-TASK-TIME)")
+    sweep.add_argument("--out", help="output directory (default runs/sweep-TASK-TIME; with --storage "
+                                     "runs/STUDY, one folder per run)")
+    # Issue 14: a sweep shared by many workers through an Optuna storage (engine/shared_sweep.py, _cmd_shared_sweep)
+    sweep.add_argument("--storage", help="an Optuna storage shared by every worker: sqlite:///FILE.db, "
+                                         "postgresql://USER:PASSWORD@HOST/DB, mysql+pymysql://... or FILE.log "
+                                         "(a journal file); start the same command once per worker")
+    sweep.add_argument("--study", help="with --storage: the study's name (default gdtuo-sweep-TASK)")
+    sweep.add_argument("--seeds", type=_ints, help="with --storage: seeds of the grid (default: --seed, or 0)")
+    sweep.add_argument("--heartbeat", type=int, help="with --storage: seconds between heartbeats; a point whose "
+                                                     "worker missed two is run by another (default 60)")
+    sweep.add_argument("--report", help="with --storage: only write the sensitivity figure of the stored results "
+                                        "to this HTML file")
     _common(sweep)
     sweep.set_defaults(func=_cmd_sweep)
 
@@ -138,6 +151,7 @@ def _progress_bar(total: int, quiet: bool, unit: str):
 
 def _cmd_run(args) -> int:
     from .engine.config import RunConfig
+    from .engine.distributed import Distributed
     from .engine.run import FINISHED, Run
 
     config = RunConfig.from_json(args.config) if args.config else RunConfig()
@@ -160,9 +174,13 @@ def _cmd_run(args) -> int:
         overrides["task_options"] = {**config.task_options, **dict(args.option)}
     for name, value in overrides.items():
         setattr(config, name, value)
-    run = Run(config)
+    ddp = Distributed.from_environment()  # Issue 14: under torchrun, DDP; rank 0 alone prints and writes
+    if ddp is not None:
+        config.device = ddp.device_name(config.device)
+        ddp.start(config.device)
+    run = Run(config, distributed=ddp)
     out = args.out or f"runs/{run.config.task}-{_stamp()}"
-    bar = _progress_bar(run.total_steps, args.quiet, "step")
+    bar = _progress_bar(run.total_steps, args.quiet or (ddp is not None and not ddp.main), "step")
 
     def show(update):
         bar.update(update.step - bar.n)
@@ -181,6 +199,8 @@ def _cmd_run(args) -> int:
         run.stop()
         run.wait()
     bar.close()
+    if ddp is not None:  # Issue 14
+        return _finish_distributed(ddp, run, out)
     run.export(out)
     if run.status == "error":
         print(f"{PROG}: error: the run failed: {run.message} (files written to {out})", file=sys.stderr)
@@ -189,9 +209,35 @@ def _cmd_run(args) -> int:
     return EXIT[run.status]
 
 
+def _finish_distributed(ddp, run, out) -> int:
+    """End a run trained under torchrun: check that every rank holds the same weights and hyperparameters; rank 0
+    writes the run's files and ``distributed.json`` (each rank's hyperparameters and weight digest) and prints."""
+    agreement = ddp.agreement(run.model, run.optimizer)
+    ddp.close()
+    if not ddp.main:
+        return EXIT[run.status]
+    paths = run.export(out)
+    with open(paths["config"].parent / "distributed.json", "w", encoding="utf-8") as f:
+        json.dump(agreement, f, indent=2)
+    if not agreement["agree"]:
+        print(f"{PROG}: error: the {ddp.world_size} ranks ended with different weights or hyperparameters (see "
+              f"{out}/distributed.json)", file=sys.stderr)
+        return EXIT["error"]
+    if run.status == "error":
+        print(f"{PROG}: error: the run failed: {run.message} (files written to {out})", file=sys.stderr)
+    else:
+        print(f"{run.message} on {ddp.world_size} process{'es' if ddp.world_size > 1 else ''}; wrote {out}")
+    return EXIT[run.status]
+
+
 def _cmd_sweep(args) -> int:
     from .engine.sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA, Sweep
 
+    if args.storage is not None:  # Issue 14: the shared sweep
+        return _cmd_shared_sweep(args)
+    for flag in ("study", "seeds", "heartbeat", "report"):
+        if getattr(args, flag) is not None:
+            raise ValueError(f"--{flag} needs --storage (a sweep shared through an Optuna storage)")
     options = {name: getattr(args, name) for name in (
         "model", "batch_size", "epochs", "steps", "seed", "device", "data_root", "processes")
         if getattr(args, name) is not None}
@@ -223,6 +269,52 @@ def _cmd_sweep(args) -> int:
         print(f"height {height} test accuracy by initial alpha: " + ", ".join(cells))
     print(f"{job.message} ({job.status}); wrote {out}")
     return EXIT["stopped"] if job.status == "stopped" else 0
+
+
+def _cmd_shared_sweep(args) -> int:
+    """``sweep --storage URL``: work on the shared grid until no point is left, or with ``--report`` only write the
+    figure of what is stored."""
+    from .engine.report import sweep_report_html
+    from .engine.shared_sweep import DEFAULT_HEARTBEAT, SharedSweep, default_study_name, open_study, \
+        report_rows, stored_rows
+    from .engine.sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA
+
+    task = args.task or "digits"
+    name = args.study or default_study_name(task)
+    if args.report is not None:
+        rows = stored_rows(open_study(args.storage, name))
+        points = report_rows(rows)
+        seeds = max(p["seeds"] for p in points)
+        sweep_report_html(points, args.report, title=f"Sensitivity to the initial step size ({name}"
+                                                     + (f", mean over {seeds} seeds)" if seeds > 1 else ")"))
+        done = sum(r["status"] not in ("pending", "running", "failed") for r in rows)
+        print(f"{done} of {len(rows)} runs complete; wrote {args.report}")
+        return 0
+    if args.processes is not None:
+        raise ValueError("--processes is for the local pool: with --storage, start the command once per worker")
+    options = {name: getattr(args, name) for name in (
+        "model", "batch_size", "epochs", "steps", "device", "data_root") if getattr(args, name) is not None}
+    bar = None
+
+    def show(done, total):
+        bar.update(done - bar.n)
+
+    job = SharedSweep(args.storage, name, task, args.alphas or DEFAULT_ALPHAS, args.heights or DEFAULT_HEIGHTS,
+                      args.seeds or [0 if args.seed is None else args.seed],
+                      DEFAULT_KAPPA if args.kappa is None else args.kappa, out=args.out, progress=show,
+                      heartbeat=DEFAULT_HEARTBEAT if args.heartbeat is None else args.heartbeat, **options)
+    bar = _progress_bar(job.total, args.quiet, "run")
+    try:
+        job.work()
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"{PROG}: interrupted; the point being trained goes back to the grid once its heartbeat is stale",
+              file=sys.stderr)
+        return EXIT["stopped"]
+    bar.close()
+    print(f"{job.message} in study {name!r}; runs written under {job.out}; the figure: "
+          f"{PROG} sweep --storage {args.storage} --study {name} --report sweep.html")
+    return 0
 
 
 def _cmd_tasks(args) -> int:

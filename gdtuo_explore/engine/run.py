@@ -48,12 +48,15 @@ class Run:
     :meth:`wait`, :meth:`close`, the :attr:`pace`, or :meth:`run` to train in the calling thread. A run trains once.
 
     ``observers`` are callables ``observer(update: Update)``, called from a dispatcher thread.
+
+    ``distributed``: a :class:`~gdtuo_explore.engine.distributed.Distributed` (under ``torchrun``, its process group
+    started) to train with ``DistributedDataParallel``, each rank on its share of every global batch.
     """
 
-    def __init__(self, config: RunConfig | None = None, observers=()):
+    def __init__(self, config: RunConfig | None = None, observers=(), distributed=None):
         config = RunConfig() if config is None else config
         self.config = dataclasses.replace(config, task_options=dict(config.task_options)).validate()
-        self._trainer = trainer = Trainer(self.config)
+        self._trainer = trainer = Trainer(self.config, distributed)
         self._records = trainer.records
         self._dispatcher = Dispatcher(self._records, self._progress, observers)
         self._control = Control(self._training_thread, self._describe, name="gdtuo-run", what="run",

@@ -46,9 +46,13 @@ class Trainer:
     ``torch.manual_seed(seed)``. Then the data and the model move to the device once, and the optimizer is made: a
     :class:`HyperOptimizer` running the tower, or the baseline. Batches are slices of a ``torch.randperm`` per
     epoch, drawn on the device from a generator seeded with ``seed``.
+
+    ``distributed``: a :class:`~.distributed.Distributed` (under ``torchrun``) to train with
+    ``DistributedDataParallel``, each rank on its share of every global batch; the optimizer and the evaluations use
+    the plain model, which holds the same parameters.
     """
 
-    def __init__(self, config: RunConfig):
+    def __init__(self, config: RunConfig, distributed=None):
         c = self.config = config
         self.device = resolve_device(c.device)
         self.task = make_task(c.task, c.model, c.data_root, c.seed, **c.task_options)  # its own generators
@@ -57,6 +61,10 @@ class Trainer:
             self.model = self.task.make_model()
         self.model = self.model.to(self.device)
         self.model.train()
+        self.distributed, self._ddp_model = distributed, None
+        if distributed is not None:
+            distributed.check(c.batch_size)
+            self._ddp_model = distributed.wrap(self.model)
         self._train_x, self._train_y, self._test_x, self._test_y = (
             t.to(self.device) for t in (self.task.train_x, self.task.train_y, self.task.test_x, self.task.test_y))
         n_train = len(self._train_x)
@@ -120,8 +128,11 @@ class Trainer:
             self._perm = torch.randperm(len(self._train_x), generator=self._generator, device=self.device)
         idx = self._perm[i * self.config.batch_size:(i + 1) * self.config.batch_size]
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.task.loss_fn(self.model(self._train_x[idx]), self._train_y[idx])
-        loss.backward()
+        if self.distributed is None:
+            loss = self.task.loss_fn(self.model(self._train_x[idx]), self._train_y[idx])
+            loss.backward()
+        else:  # this rank's share of the global batch; returns the global batch's loss
+            loss = self.distributed.backward(self._ddp_model, self.task.loss_fn, self._train_x, self._train_y, idx)
         self.optimizer.step()
         self._pending.append(loss.detach())
         if self.baseline is not None:
@@ -190,7 +201,7 @@ class Trainer:
 
     def release(self) -> None:
         """Drop the model, the optimizer and the data (the records stay), so their memory can be freed."""
-        self.model = self.optimizer = self._perm = None
+        self.model = self.optimizer = self._perm = self._ddp_model = None
         self._train_x = self._train_y = self._test_x = self._test_y = None
         self._pending.clear()
         if self.baseline is not None:

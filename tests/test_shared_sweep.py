@@ -1,0 +1,143 @@
+"""The sweep shared through an Optuna storage: workers split the grid, a killed worker's point is run again by
+another, nothing runs twice to completion, the figure comes from the stored results, bad input exits 2."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+
+from gdtuo_explore.cli import main
+from gdtuo_explore.engine.shared_sweep import open_study, report_rows, stored_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = ["--alphas", "0.001,0.1,1", "--heights", "0,1", "--seeds", "0,1", "--steps", "12"]   # 12 points
+STUDY = "test-grid"
+
+
+def _worker(tmp_path, url, *extra):
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "gdtuo_explore", "sweep", "--storage", url, "--study", STUDY,
+                             *GRID, "--heartbeat", "1", "--quiet", "--out", str(tmp_path / "runs"), *extra],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _point(trial):
+    return trial.params["height"], trial.params["alpha"], trial.params["seed"]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_two_workers_share_the_grid_and_a_killed_workers_point_runs_again(tmp_path, capsys, kind):
+    url = f"sqlite:///{tmp_path / 'sweep.db'}" if kind == "sqlite" else str(tmp_path / "sweep.log")
+    a, b = _worker(tmp_path, url), _worker(tmp_path, url)
+    deadline, victim = time.monotonic() + 240, None
+    while victim is None:  # SIGKILL worker a while it holds a point
+        assert time.monotonic() < deadline and a.poll() is None, "worker a never held a point"
+        time.sleep(0.05)
+        try:
+            study = open_study(url, STUDY)
+        except ValueError:  # not created yet
+            continue
+        held = [t for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+                if t.user_attrs.get("worker", "").endswith(f":{a.pid}")]
+        if held:
+            a.send_signal(signal.SIGKILL)
+            a.wait()
+            victim = held[0].number
+    out, err = b.communicate(timeout=300)
+    assert b.returncode == 0, err
+    # a restarted worker resumes: nothing is left, so it trains nothing
+    assert main(["sweep", "--storage", url, "--study", STUDY, *GRID, "--quiet", "--out", str(tmp_path / "runs")]) == 0
+    assert "12 of 12 points complete (0 trained here)" in capsys.readouterr().out
+
+    trials = open_study(url, STUDY).get_trials()
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(Counter(map(_point, complete)).values()) == [1] * 12   # every point complete exactly once
+    killed = [t for t in trials if t.number == victim][0]
+    assert killed.state == optuna.trial.TrialState.FAIL   # failed by its stale heartbeat...
+    retry = [t for t in complete if _point(t) == _point(killed)][0]
+    assert retry.user_attrs["worker"] != killed.user_attrs["worker"]   # ...and run by another worker
+    ran = [t for t in trials if "grid_point" in t.user_attrs and t.params]   # every trial that started a run
+    assert len(ran) == 13   # the 12 points plus the killed one
+    for t in complete:
+        assert t.user_attrs["status"] == "done"
+        assert t.value == t.user_attrs["final_test_loss"]
+        assert 0 <= t.user_attrs["final_test_accuracy"] <= 1
+        assert len(t.user_attrs["hyperparameters"]) == t.params["height"] + 1   # one dict per level
+        assert Path(t.user_attrs["metrics"]).is_file()
+        assert sum(1 for _ in open(t.user_attrs["metrics"])) == 13   # header + 12 steps
+
+    report = tmp_path / "sweep.html"
+    assert main(["sweep", "--storage", url, "--study", STUDY, "--report", str(report)]) == 0
+    text = report.read_text()
+    assert "mean over 2 seeds" in text and "height 1" in text
+
+
+def _row(height, alpha, seed, loss, accuracy, status="done"):
+    return {"height": height, "alpha": alpha, "seed": seed, "tower": "t", "final_test_loss": loss,
+            "final_test_accuracy": accuracy, "status": status}
+
+
+def test_report_rows_average_the_seeds_and_count_unfinished_ones():
+    rows = [_row(0, 0.1, 0, 1.0, 0.5), _row(0, 0.1, 1, 3.0, 0.7), _row(1, 0.1, 0, 2.0, 0.6),
+            _row(1, 0.1, 1, None, None, "pending")]
+    points = report_rows(rows)
+    assert points[0] == {"height": 0, "alpha": 0.1, "tower": "t", "final_test_loss": 2.0,
+                         "final_test_accuracy": pytest.approx(0.6), "status": "done", "seeds": 2}
+    assert points[1]["final_test_loss"] == 2.0 and points[1]["status"] == "1 done, 1 pending"
+
+
+def test_stored_rows_of_a_study_not_run_yet_are_pending(tmp_path):
+    from gdtuo_explore.engine.shared_sweep import SharedSweep
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    sweep = SharedSweep(url, "pending", alphas=[0.01, 1.0], heights=[0, 2], seeds=[3], steps=5)
+    study = sweep.open()
+    rows = stored_rows(study)
+    assert [(r["height"], r["alpha"], r["seed"], r["status"]) for r in rows] == [
+        (0, 0.01, 3, "pending"), (0, 1.0, 3, "pending"), (2, 0.01, 3, "pending"), (2, 1.0, 3, "pending")]
+    assert rows[2]["tower"] == "sgd/sgd/sgd"   # sgd(0.01) is sgd's default step
+    assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 4
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_workers_starting_together_enqueue_the_grid_once(tmp_path, kind):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gdtuo_explore.engine.shared_sweep import SharedSweep
+
+    url = f"sqlite:///{tmp_path / 's.db'}" if kind == "sqlite" else str(tmp_path / "s.log")
+    workers = [SharedSweep(url, "together", alphas=[0.01, 0.1, 1.0], heights=[0, 1], seeds=[0, 1], steps=5)
+               for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        studies = list(pool.map(lambda w: w.open(), workers))
+    assert all(s.user_attrs["gdtuo_ready"] == 12 for s in studies)
+    waiting = studies[0].get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert sorted(t.user_attrs["grid_point"] for t in waiting) == list(range(12))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--storage", "nosuchdb://host/x"], "cannot be opened"),
+    (["--storage", "sweep.db"], "is not a storage URL"),
+    (["--storage", "no/such/folder/sweep.log"], "does not exist"),
+    (["--storage", "sqlite:///grid.db", "--alphas", "0.5"], "holds another grid (alphas: stored [0.001, 0.1, 1.0], "
+                                                             "given [0.5]"),
+    (["--storage", "sqlite:///grid.db", "--study", "other", "--report", "x.html"], "has no study 'other'; its "
+                                                                                   "studies: test-grid"),
+    (["--storage", "sqlite:///grid.db", "--processes", "2"], "start the command once per worker"),
+    (["--storage", "sqlite:///grid.db", "--heartbeat", "0"], "heartbeat=0 is out of range"),
+    (["--seeds", "0,1"], "--seeds needs --storage"),
+])
+def test_bad_storage_input_exits_2_with_a_clear_message(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    from gdtuo_explore.engine.shared_sweep import SharedSweep
+    SharedSweep("sqlite:///grid.db", STUDY, alphas=[0.001, 0.1, 1], heights=[0, 1], seeds=[0, 1], steps=12).open()
+    argv = ["sweep", *argv] + ([] if "--study" in argv or "--storage" not in argv else ["--study", STUDY])
+    argv += [] if "--alphas" in argv else GRID
+    assert main(argv + ["--quiet"]) == 2
+    assert message in capsys.readouterr().err
