@@ -4,7 +4,8 @@
   engine's cost of observers, and the table ``python -m gdtuo_explore.bench`` prints;
 * :mod:`.explorer`: what the explorer's widgets cost the kernel (no browser), relative to a headless run;
 * :mod:`.live` (``--browser``): the explorer in JupyterLab in Chromium: live / headless steps/s, click -> first
-  points, redraw time in the page; :mod:`.browser` is the real-browser harness it and the browser tests use.
+  points, redraw time in the page; :mod:`.browser` is the real-browser harness it and the browser tests use;
+* :mod:`.gpu_check`: everything that needs a GPU, in one table (``make gpu-check``).
 
 Nothing in the library imports this package (``tests/test_layers.py``).
 """
