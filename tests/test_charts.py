@@ -115,3 +115,16 @@ def test_a_running_run_is_redrawn_a_few_times_a_second_at_most():
     seconds = e.current_run.elapsed
     assert len(sends) <= seconds / 0.5 + 3, (len(sends), seconds)
     assert len(trace(fig, "train loss").x) <= LIVE_POINTS + 2 and trace(fig, "train loss").x[-1] == 3000
+
+
+@pytest.mark.parametrize("tower, expected", [
+    ("sgd_per_param/sgd(1e-4)", ["level2.alpha"]),   # per-tensor step sizes: named after tensors not built yet
+    ("adam/sgd(1e-4)", ["level1.alpha", "level1.beta1", "level1.beta2", "level2.alpha"]),
+])
+def test_columns_before_the_run_is_built_come_from_the_spec(tower, expected):
+    from types import SimpleNamespace
+
+    from gdtuo_explore.engine.config import RunConfig
+    from gdtuo_explore.explorer.charts import _columns
+
+    assert _columns(SimpleNamespace(run=None, config=RunConfig(tower=tower))) == expected

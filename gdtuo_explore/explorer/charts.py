@@ -97,8 +97,9 @@ def _columns(shown) -> list[str]:
     spec = shown.config.tower
     if run is not None:
         return plotted_columns(spec, run.hyperparameter_columns)
-    return plotted_columns(spec, [f"level{k}.{h.name}" for k, level in enumerate(tower_edits.levels(spec), 1)
-                                  for h in level.HYPERS if level.kind != "sgd_per_param"])
+    # before the model exists its tensors' names are unknown: a level whose names follow them (sgd_per_param) has none
+    return plotted_columns(spec, [f"level{k}.{name}" for k, level in enumerate(tower_edits.levels(spec), 1)
+                                  for name in level.hyper_names([])])
 
 
 def _bottom_kind(shown) -> str:
