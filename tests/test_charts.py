@@ -25,7 +25,9 @@ def test_value_axis_draws_any_values_with_a_few_ticks(values, kind):
     assert axis.kind == kind
     assert axis.layout.get("dtick") is None                    # never a fixed tick step on a range we don't control
     if kind == "log":
-        assert axis.layout["type"] == "log" and axis.layout["nticks"] <= 10
+        assert axis.layout["type"] == "log"
+        ticks = axis.layout["tickvals"]
+        assert ticks is None or (2 <= len(ticks) <= 10 and np.all(np.diff(ticks) > 0))   # None: nothing finite
     else:
         ticks, labels = axis.layout["tickvals"], axis.layout["ticktext"]
         assert axis.layout["type"] == "linear" and 1 <= len(ticks) <= 10 and len(labels) == len(ticks)
@@ -99,7 +101,7 @@ def test_a_negative_step_size_gets_a_symmetric_log_axis_and_reset_brings_the_log
     assert level1.layout.yaxis.dtick is None and "symmetric log axis" in level1.layout.title.text
     e.state.compared = []                                                # no overlay of it either
     e.reset()
-    assert level1.layout.yaxis.type == "log" and level1.layout.yaxis.tickvals is None
+    assert level1.layout.yaxis.type == "log" and level1.layout.yaxis.tickvals is None   # no data left: auto ticks
     assert "negative" not in level1.layout.title.text and level1.layout.xaxis.autorange is True
     no_observer_errors(e)
 
@@ -128,3 +130,15 @@ def test_columns_before_the_run_is_built_come_from_the_spec(tower, expected):
     from gdtuo_explore.explorer.charts import _columns
 
     assert _columns(SimpleNamespace(run=None, config=RunConfig(tower=tower))) == expected
+
+
+@pytest.mark.parametrize("lo, hi, expected", [
+    (0.009, 0.2, [0.01, 0.02, 0.05, 0.1, 0.2]),                  # the README picture's step size: no 0.03 ... 0.09
+    (0.05, 2.3, [0.05, 0.1, 0.2, 0.5, 1, 2]),
+    (1e-6, 1e6, [1e-6, 1e-4, 1e-2, 1, 1e2, 1e4, 1e6]),           # many decades: powers of ten, every other one
+    (0.0101, 0.0102, [0.0101, 0.0102]),                          # narrower than one 1-2-5 step: the ends
+])
+def test_log_ticks_are_few_and_readable(lo, hi, expected):
+    from gdtuo_explore.engine.series import log_ticks
+
+    assert np.allclose(log_ticks(lo, hi, 8), expected)

@@ -131,6 +131,22 @@ def _label(v: float) -> str:
     return f"{v:.3g}"
 
 
+def log_ticks(lo: float, hi: float, max_ticks: int = MAX_TICKS) -> list[float]:
+    """Ticks of a log axis over ``[lo, hi]`` (both > 0): the 1-2-5 values inside it, or only the powers of ten (every
+    ``s``-th) when those are too many; ``lo`` and ``hi`` themselves (3 significant digits) when fewer than two fall
+    inside. Plotly's own ticks label every digit of a narrow range (0.03, 0.04, ... 0.09: overlapping labels)."""
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    inside = lambda v: lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)  # noqa: E731
+    ticks = [m * 10.0 ** e for e in range(first, last + 1) for m in (1, 2, 5) if inside(m * 10.0 ** e)]
+    if len(ticks) > max_ticks:
+        decades = [10.0 ** e for e in range(first, last + 1) if inside(10.0 ** e)]
+        stride = math.ceil(len(decades) / max_ticks)
+        ticks = decades[::-1][::stride][::-1]
+    if len(ticks) < 2:
+        ticks = sorted(set(ticks) | {float(f"{lo:.3g}"), float(f"{hi:.3g}")})
+    return ticks
+
+
 def symlog_ticks(lo: float, hi: float, c: float, max_ticks: int = MAX_TICKS) -> tuple[list[float], list[str]]:
     """Ticks of a :func:`symlog` axis over the real values ``[lo, hi]``: ``(positions, labels)``, at zero and at
     ``+-c * 10**k``, every ``s``-th decade so there are at most about ``max_ticks``."""
@@ -172,9 +188,14 @@ def value_axis(arrays, max_ticks: int = MAX_TICKS) -> ValueAxis:
     """The y axis for the values in ``arrays``: log while every finite value is positive (Plotly's ticks, at most
     ``max_ticks``), else a symmetric log scale with explicit ticks showing the real values."""
     values = finite_values(arrays)
-    if not len(values) or bool((values > 0).all()):
-        return ValueAxis("log", dict(type="log", tickmode="auto", nticks=min(max_ticks, LOG_TICKS), tickvals=None, ticktext=None,
+    if not len(values):
+        return ValueAxis("log", dict(type="log", tickmode="auto", nticks=LOG_TICKS, tickvals=None, ticktext=None,
                                      dtick=None, tick0=None, tickformat="~g", zeroline=False))
+    if bool((values > 0).all()):
+        tickvals = log_ticks(float(values.min()), float(values.max()), max_ticks)
+        return ValueAxis("log", dict(type="log", tickmode="array", tickvals=tickvals,
+                                     ticktext=[_label(v) for v in tickvals], nticks=None, dtick=None, tick0=None,
+                                     tickformat=None, zeroline=False))
     c = symlog_threshold(values)
     tickvals, ticktext = symlog_ticks(float(values.min()), float(values.max()), c, max_ticks)
     return ValueAxis("symlog", dict(type="linear", tickmode="array", tickvals=tickvals, ticktext=ticktext,
