@@ -47,16 +47,24 @@ def test_the_explorer_fits_laptop_screens_with_the_file_browser_open():
                      and lab.output_text().count("done") >= 2, "the baseline's row in the Compare table")
         # Fresh views of the finished state (a chart view made while its figure changes can miss its layout and
         # draw 700 px wide: a charts defect of its own, not this test's subject).
+        # A reload can itself come up with "Error displaying widget: model not found" (the page asked for the
+        # widget before the kernel's models were restored; seen once in a CI run): then reload again, at most 3 times.
         lab.execute_command("docmanager:save")
         page.wait_for_timeout(1000)
-        page.reload()
-        page.wait_for_selector(".jp-Notebook")
-        page.wait_for_function("() => !!window.jupyterapp")
-        lab.wait_kernel_idle()
-        lab.dismiss_toasts()
-        page.evaluate("() => window.jupyterapp.shell.activateById('filebrowser')")
-        lab.wait_widgets()
-        lab.wait_plots(4)
+        for attempt in range(4):
+            page.reload()
+            page.wait_for_selector(".jp-Notebook")
+            page.wait_for_function("() => !!window.jupyterapp")
+            lab.wait_kernel_idle()
+            lab.dismiss_toasts()
+            page.evaluate("() => window.jupyterapp.shell.activateById('filebrowser')")
+            try:
+                page.wait_for_function("() => document.querySelectorAll('.gd-root .js-plotly-plot').length >= 4",
+                                       timeout=30_000)
+                break
+            except Exception:  # noqa: BLE001 - playwright's TimeoutError: the views did not come back
+                if attempt == 3:
+                    raise
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         problems = []
         for width, height in SIZES:
