@@ -53,6 +53,7 @@ class _Floor:
     state: dict = field(default_factory=dict)  # the level's training state only (see Level.init_state)
     hp: dict | None = None              # natural values used by the last update
     raw: dict | None = None             # and their raw values (floats on the CPU, store views elsewhere)
+    target_names: list = field(default_factory=list)  # the names of what it moves (for Level.TAKES_TARGET)
 
 
 class Tower:
@@ -79,7 +80,8 @@ class Tower:
             learn = () if top else tuple(n for n in names_k if level.hyper(n).name in level.learn)
             floor = _Floor(level, names_k, learn,
                            const={n: level.initial(n) for n in names_k if n not in learn},
-                           transforms={n: level.hyper(n).transform for n in names_k}, start=len(raws))
+                           transforms={n: level.hyper(n).transform for n in names_k}, start=len(raws),
+                           target_names=list(target_names))
             raws += [floor.transforms[n].to_raw(level.initial(n)) for n in learn]
             self.floors.append(floor)
             target_names = list(learn)
@@ -101,6 +103,8 @@ class Tower:
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
         self._history = self._new_history() if history else None
         self._reset_state(sum(sizes), like, list(sizes))
+        #: whether :meth:`step` needs ``target=``, the weights' values (the bottom level takes them)
+        self.takes_target = levels[0].TAKES_TARGET
 
     def _new_history(self) -> History:
         """An empty history of rows like ``_row``, starting at the current step."""
@@ -177,7 +181,7 @@ class Tower:
             c = c.clamp(-self.hypergrad_clip, self.hypergrad_clip)
         return c, finite
 
-    def step(self, g: torch.Tensor, out: torch.Tensor | None = None, lr: float = 1.0, skip=()):
+    def step(self, g: torch.Tensor, out: torch.Tensor | None = None, lr: float = 1.0, skip=(), target=None):
         """One step from the flat gradient ``g``; returns the weights' update as ``(d, a)``: apply ``w -= a * d``
         (``a`` a float, a one-element tensor or a tensor like ``d``; see :func:`optimizers.base.sub_scaled_`).
         ``out``: a spare buffer like ``g`` whose contents may be overwritten (``d`` may be returned in it).
@@ -185,7 +189,9 @@ class Tower:
         the bottom level's, and the next hypergradient is that of the update as applied.
         ``skip``: ``(start, stop)`` slices of the target that this step leaves alone (parameters without a gradient,
         as ``torch.optim`` skips them): ``g`` must hold zeros there, the caller does not apply the update there, and
-        the bottom level's running state (:attr:`Level.RUNNING`) there is kept as it was."""
+        the bottom level's running state (:attr:`Level.RUNNING`) there is kept as it was.
+        ``target``: the weights' current values, flat like ``g``, for a bottom level that takes them
+        (:attr:`Level.TAKES_TARGET`; :attr:`takes_target`)."""
         floors, store = self.floors, self.store
         if store.device != g.device:
             self.to(g.device)
@@ -214,14 +220,16 @@ class Tower:
                 f, below = floors[k], floors[k - 1]
                 writing = below.target
                 f.hp = self._natural(f)
-                sub_scaled_(below.target, *f.level.update(f.state, grads[k - 1], f.hp, f.learn))
+                kw = dict(target=below.target.clone(), names=f.target_names) if f.level.TAKES_TARGET else {}
+                sub_scaled_(below.target, *f.level.update(f.state, grads[k - 1], f.hp, f.learn, **kw))
                 if self._bounds is not None:
                     torch.clamp(below.target, self._bounds[0][below.start: below.start + len(below.learn)],
                                 self._bounds[1][below.start: below.start + len(below.learn)], out=below.target)
             writing = None
             f = floors[0]
             f.hp = self._natural(f)
-            d, a = f.level.update(f.state, g, f.hp, f.learn, out)
+            kw = dict(target=target, names=f.target_names) if f.level.TAKES_TARGET else {}
+            d, a = f.level.update(f.state, g, f.hp, f.learn, out, **kw)
             if lr != 1.0:
                 a = a * lr
             for key, start, stop, values in kept:

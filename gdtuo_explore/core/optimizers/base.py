@@ -23,6 +23,12 @@ Each concrete level (``SGD``, ``Adam``, ...) provides two plain functions of the
   new point. Because ``P_new = P - u(h)``, it is the vector-Jacobian product ``-v . du/dh``. Everything else is
   detached, as in the paper, so nothing is second order.
 
+A level whose update needs the current value of what it moves (a user's step in the reference package's API,
+see :mod:`gdtuo_explore.core.optimizable`) sets ``TAKES_TARGET = True``; ``update`` then also gets two keywords:
+``target``, the values of its target before this update (flat like ``g``; a copy that it may keep), and ``names``,
+the names of the target's parts, whose sizes ``init_state`` got (the weights' names at the bottom of a tower, the
+learned hyperparameters' names of the level below higher up).
+
 ``state`` is the level's training state only (made by ``init_state``, saved in checkpoints); its configuration
 (``learn``, the hyperparameters' names) comes in the arguments. A level may keep ``g`` (or ``d``) in its state
 until the next step's ``hypergrad``. A level whose direction ``d`` is
@@ -118,6 +124,8 @@ class Level:
     #: the state entries shaped like the target that carry over from step to step (moments, accumulators): where a
     #: step leaves part of the target alone (no gradient there), the tower keeps them as they were
     RUNNING: ClassVar[tuple[str, ...]] = ()
+    #: whether ``update`` needs the target's current values (``target=`` and ``names=``; see the module docstring)
+    TAKES_TARGET: ClassVar[bool] = False
 
     def __init__(self, values: dict, optimizer=None, learn=None):
         self.values = {h.name: h.check(values.get(h.name, h.default), self.kind) for h in self.HYPERS}
