@@ -1,7 +1,7 @@
 """The reference package's extension API: an optimizer written as an ``Optimizable`` subclass (a dict of
 hyperparameter tensors, a ``step(params)`` in torch ops) runs unchanged on ``gdtuo.Optimizable`` and gives the
 reference package's numbers, at the bottom of a tower, under and over built-in levels, and over another such class.
-The two optimizers below are not in the reference package; each test defines them once per package's base class."""
+The optimizers below are not in the reference package; each test defines them once per package's base class."""
 import warnings
 
 import pytest
@@ -50,6 +50,23 @@ def sign_sgd(m):
     return SignSGD
 
 
+def sgdw(m):
+    """SGD with decoupled weight decay (its step needs the weights' values), alpha and weight_decay learnable, on
+    package ``m``'s ``Optimizable``."""
+
+    class SGDW(m.Optimizable):
+        def __init__(self, alpha=0.01, weight_decay=0.01, optimizer=m.NoOpOptimizer()):
+            super().__init__({"alpha": torch.tensor(alpha), "weight_decay": torch.tensor(weight_decay)}, optimizer)
+
+        def step(self, params):
+            self.optimizer.step(self.parameters)
+            alpha, wd = self.parameters["alpha"], self.parameters["weight_decay"]
+            for name, param in params.items():
+                params[name] = param.detach() * (1.0 - alpha * wd) - alpha * param.grad.detach()
+
+    return SGDW
+
+
 STACKS = {  # bottom level first
     "nesterov": lambda m: nesterov(m)(0.01, 0.9),
     "nesterov/sgd(1e-5)": lambda m: nesterov(m)(0.01, 0.9, optimizer=m.SGD(1e-5)),
@@ -61,6 +78,7 @@ STACKS = {  # bottom level first
     # reference's round-off there moves beta1 by a whole step)
     "adam/nesterov": lambda m: m.Adam(0.01, optimizer=nesterov(m)(1e-5, 0.5)),
     "nesterov/sign": lambda m: nesterov(m)(0.01, 0.9, optimizer=sign_sgd(m)(1e-4)),
+    "sgdw(0.2, 0.05)/sgd(1e-3)": lambda m: sgdw(m)(0.2, 0.05, optimizer=m.SGD(1e-3)),
     "sgd/nesterov/sgd": lambda m: m.SGD(0.05, optimizer=nesterov(m)(1e-3, 0.5, optimizer=m.SGD(1e-5))),
 }
 
@@ -101,6 +119,9 @@ def test_same_numbers_as_the_reference(float64, name, create_graph):
     ref_alphas = _alphas(ref_mw.optimizer)
     our_alphas = [level["alpha"] for level in mw.hyperparameters()]
     assert our_alphas == pytest.approx(ref_alphas, rel=1e-10)
+    if isinstance(ref_mw.optimizer, ref.Optimizable) and type(ref_mw.optimizer).__module__ == __name__:  # a user class
+        expected_hp = {k: float(v.detach()) for k, v in ref_mw.optimizer.parameters.items()}  # stored as given
+        assert mw.hyperparameters()[0] == pytest.approx(expected_hp, rel=1e-10)
     start = _alphas(STACKS[name](ref))
     if len(start) > 1:  # a level above learned the bottom level's step size
         assert abs(ref_alphas[0] - start[0]) > 1e-6 * abs(start[0])
