@@ -220,16 +220,22 @@ class Tower:
                 f, below = floors[k], floors[k - 1]
                 writing = below.target
                 f.hp = self._natural(f)
-                kw = dict(target=below.target.clone(), names=f.target_names) if f.level.TAKES_TARGET else {}
-                sub_scaled_(below.target, *f.level.update(f.state, grads[k - 1], f.hp, f.learn, **kw))
+                if f.level.TAKES_TARGET:  # a copy: the update's graph may hold it while the store moves
+                    u = f.level.update(f.state, grads[k - 1], f.hp, f.learn, target=below.target.clone(),
+                                       names=f.target_names)
+                else:
+                    u = f.level.update(f.state, grads[k - 1], f.hp, f.learn)
+                sub_scaled_(below.target, *u)
                 if self._bounds is not None:
                     torch.clamp(below.target, self._bounds[0][below.start: below.start + len(below.learn)],
                                 self._bounds[1][below.start: below.start + len(below.learn)], out=below.target)
             writing = None
             f = floors[0]
             f.hp = self._natural(f)
-            kw = dict(target=target, names=f.target_names) if f.level.TAKES_TARGET else {}
-            d, a = f.level.update(f.state, g, f.hp, f.learn, out, **kw)
+            if f.level.TAKES_TARGET:
+                d, a = f.level.update(f.state, g, f.hp, f.learn, out, target=target, names=f.target_names)
+            else:
+                d, a = f.level.update(f.state, g, f.hp, f.learn, out)
             if lr != 1.0:
                 a = a * lr
             for key, start, stop, values in kept:
