@@ -67,8 +67,7 @@ def wide_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def widen(x: torch.Tensor) -> torch.Tensor:
     """``x`` in :func:`wide_dtype` (a float32 copy of a half-precision tensor; else ``x`` itself)."""
-    wide = wide_dtype(x.dtype)
-    return x if x.dtype == wide else x.to(wide)
+    return x if x.dtype.itemsize >= 4 else x.float()
 
 
 def dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
