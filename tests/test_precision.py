@@ -17,17 +17,25 @@ SPECS = ["adam(1e-3)/sgd(1e-5)", "sgd(0.01)/sgd(0.01)"]
 HALF = [torch.float16, torch.bfloat16]
 
 
-def _train(spec, dtype, steps=200):
-    """The seed MLP of tests/test_reference.py in ``dtype``, trained ``steps`` steps; the loss is taken in float32."""
+def _train(spec, dtype, steps=200, device="cpu"):
+    """The seed MLP of tests/test_reference.py in ``dtype``, trained ``steps`` steps; the loss is taken in float32.
+    On a GPU every step after the second runs where a host sync is an error."""
     torch.manual_seed(0)
-    model = MLP(64, 32, 10).to(dtype)
+    model = MLP(64, 32, 10).to(device, dtype)
     opt = HyperOptimizer(model.parameters(), spec)
     losses = []
-    for x, y in batches(steps):
+    for i, (x, y) in enumerate(batches(steps)):
         opt.zero_grad()
-        loss = F.nll_loss(model(x.to(dtype)).float(), y)
+        loss = F.nll_loss(model(x.to(device, dtype)).float(), y.to(device))
         loss.backward()
-        opt.step()
+        check = device == "cuda" and i >= 2  # after the first steps' allocations
+        if check:
+            torch.cuda.set_sync_debug_mode("error")
+        try:
+            opt.step()
+        finally:
+            if check:
+                torch.cuda.set_sync_debug_mode("default")
         losses.append(loss.item())
     return opt, np.array(losses)
 
@@ -58,6 +66,22 @@ def test_half_precision_weights_train_as_float32_ones(float32_runs, spec, dtype)
         assert level == pytest.approx(ref_level, rel=0.02)
     assert losses[-20:].mean() < 0.7 * losses[:20].mean()
     assert losses[-20:].mean() == pytest.approx(ref_losses[-20:].mean(), rel=0.05)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", HALF, ids=str)
+@pytest.mark.parametrize("spec", SPECS)
+def test_half_precision_weights_train_as_float32_ones_on_cuda(spec, dtype):
+    """The same on a GPU (its float16 and bfloat16 kernels), against float32 on the GPU, with no host sync in
+    ``step``."""
+    opt, losses = _train(spec, dtype, device="cuda")
+    ref_opt, ref_losses = _train(spec, torch.float32, device="cuda")
+    assert opt.nonfinite() is None and ref_opt.nonfinite() is None
+    assert opt.towers[0].store.dtype == torch.float32 and opt.towers[0].store.device.type == "cuda"
+    history, ref_history = opt.history(), ref_opt.history()
+    for column in ref_opt.towers[0].columns():
+        np.testing.assert_allclose(history[column], ref_history[column], rtol=0.02, err_msg=column)
+    assert losses[-20:].mean() < 0.7 * losses[:20].mean()
 
 
 STATE_SPECS = ["adam/adam(1e-4)/sgd(1e-5)", "rmsprop/sgd(1e-4)", "adagrad/sgd", "sgd(0.01, mu=0.9)/sgd(1e-3)",
