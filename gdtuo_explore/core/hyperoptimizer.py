@@ -41,6 +41,11 @@ class HyperOptimizer(torch.optim.Optimizer):
 
     A step whose new hyperparameters or weight update are not finite is refused (nothing changes) and the
     optimizer stops moving; :meth:`nonfinite` reports the step and the value that went bad.
+
+    Parameters may be float16 or bfloat16: the learned hyperparameters, the levels' running statistics (moments,
+    accumulators, momentum) and the hypergradients' arithmetic are then float32 (see :mod:`.tower`). Under
+    ``torch.amp.GradScaler``, ``scaler.step(opt)`` unscales the gradients before :meth:`step` and skips it when
+    they are not finite, so the hyperparameters learn from unscaled gradients and a skipped step changes nothing.
     """
 
     def __init__(self, params, tower, *, hypergrad_clip=None, alpha_bounds=None, history=True, lr=1.0):

@@ -12,15 +12,18 @@ weights' gradient ``g``:
 
 This is the paper's order (first the hyperparameter moves, then the weights move with the new value) and the
 reference package's arithmetic. All learned hyperparameters live in one small tensor (``store``) on the weights'
-device, in raw units (see :mod:`gdtuo_explore.hyperparams`); fixed ones are Python floats. On an accelerator
+device, in raw units (see :mod:`gdtuo_explore.hyperparams`), in float32 or wider: float32 for float16 and bfloat16
+weights, whose levels also keep their running statistics in float32 (see :mod:`.optimizers.base`); fixed ones are
+Python floats. On an accelerator
 nothing here reads a value back to the host, so a step never synchronises with a GPU: the levels get their learned
 hyperparameters as one-element tensors. On the CPU, where reading a value is free, they get Python floats (the
 upper levels' arithmetic on a few numbers then costs nanoseconds, not PyTorch's microseconds per op) and the guard
-branches on the values.
+branches on the values. :attr:`Tower.default_host` set to False makes new towers take the accelerator path on the
+CPU too (the tests run both paths).
 
 Guard rail: if a new hyperparameter or the weights' update is not finite, the step is refused on the device (the
 weights and hyperparameters keep their last finite values) and the tower stays stopped; ``nonfinite()`` says when
-and what.
+and what. Its sums are taken in the store's dtype, so a float16 update whose sum passes 65504 is not refused.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from .history import History
 from .hyperparams import Transform, check_alpha_bounds, check_hypergrad_clip
 from .nonfinite import NonFinite
 from .optimizers import Level
-from .optimizers.base import sub_scaled_
+from .optimizers.base import sub_scaled_, wide_dtype
 from .spec import parse_tower
 
 
@@ -68,6 +71,10 @@ class Tower:
         history: record every step's hyperparameters on the device (see :meth:`history`).
     """
 
+    #: the path of new towers (see the module docstring): None for the host path on the CPU and the tensor path
+    #: elsewhere, False for the tensor path everywhere (tests set it to run the accelerator path on the CPU)
+    default_host: bool | None = None
+
     def __init__(self, tower, sizes, names, like, *, hypergrad_clip=None, alpha_bounds=None, history=True):
         self.config = parse_tower(tower)
         self.sizes = list(sizes)
@@ -89,7 +96,7 @@ class Tower:
         self.top = next((k for k, f in enumerate(self.floors) if not f.learn), len(self.floors) - 1)
         # one row per step: the store (learned raw hyperparameters), the gradient's sum, and a refused flag; the
         # history records the whole row in one copy
-        self._row = torch.tensor(raws + [0.0, 0.0], dtype=like.dtype, device=like.device)
+        self._row = torch.tensor(raws + [0.0, 0.0], dtype=wide_dtype(like.dtype), device=like.device)
         self._bind_row()
         self.set_guard_rails(hypergrad_clip, alpha_bounds)
         self.t = 0
@@ -97,14 +104,18 @@ class Tower:
         self.skipped: list[tuple[int, int]] = []  # the slices that the last weights' update left alone (see step)
         # the one switch between the two paths (see the module docstring): Python floats on the CPU, tensors that are
         # never read back elsewhere; the levels follow it (their hyperparameters' types, ``hypergrad(..., host)``),
-        # and a test may set it False to run the accelerator path on the CPU
-        self.host = self._row.device.type == "cpu"
-        self._np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(like.dtype)
+        # and a test may set it (or default_host) False to run the accelerator path on the CPU
+        self.host = self._host_path()
+        self._np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(self._row.dtype)
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
         self._history = self._new_history() if history else None
         self._reset_state(sum(sizes), like, list(sizes))
         #: whether :meth:`step` needs ``target=``, the weights' values (the bottom level takes them)
         self.takes_target = levels[0].TAKES_TARGET
+
+    def _host_path(self) -> bool:
+        """Whether this tower takes the host path (see :attr:`default_host`)."""
+        return self._row.device.type == "cpu" and self.default_host is not False
 
     def _new_history(self) -> History:
         """An empty history of rows like ``_row``, starting at the current step."""
@@ -257,10 +268,12 @@ class Tower:
         store = self.store
         a_float = isinstance(a, float)
         if self.host:  # on the CPU, branch on the values (a non-finite g makes d non-finite)
-            bad = not ((d_finite or math.isfinite(d.sum().item())) and math.isfinite(a if a_float else a.sum().item())
+            wide = store.dtype  # sums in float32 or wider: a float16 sum overflows beyond 65504
+            bad = not ((d_finite or math.isfinite(d.sum(dtype=wide).item()))
+                       and math.isfinite(a if a_float else a.sum(dtype=wide).item())
                        and all(map(math.isfinite, store.tolist())) and bool(self.ok))
             if bad:
-                torch.sum(g, 0, out=self._gradient_sum)
+                torch.sum(g, 0, dtype=wide, out=self._gradient_sum)
                 self._refused.fill_(1.0)
                 self.ok = torch.zeros((), dtype=torch.bool)
             if self._history is not None:
@@ -272,10 +285,10 @@ class Tower:
         # on an accelerator, reading a flag would be a host sync: refuse the step on the device
         if a_float and not math.isfinite(a):  # a float is free to check
             d, a = torch.full_like(d, math.nan), 1.0
-        torch.sum(g, 0, out=self._gradient_sum)
-        total = self._store_and_gradient.sum() + d.sum()
+        torch.sum(g, 0, dtype=store.dtype, out=self._gradient_sum)
+        total = self._store_and_gradient.sum() + d.sum(dtype=store.dtype)
         if not a_float:
-            total = total + a.sum()
+            total = total + a.sum(dtype=store.dtype)
         bad = torch.ne(total - total, 0.0) | ~self.ok
         if self._history is not None:
             self._refused.copy_(bad)
@@ -356,7 +369,7 @@ class Tower:
     # -- device and checkpoints ------------------------------------------------------------------------------
     def to(self, device) -> "Tower":
         self._row = self._row.to(device)
-        self.host = self._row.device.type == "cpu"
+        self.host = self._host_path()
         self._bind_row()
         self.ok = self.ok.to(device)
         for f in self.floors:

@@ -9,13 +9,16 @@ Hypergradients of the previous update, with ``v = dL/dP_new``::
 
     dL/dalpha = -v . buf_t            (plain SGD: -g_{t+1} . g_t, Baydin et al.'s rule)
     dL/dmu    = -alpha * v . buf_{t-1}
+
+With half-precision weights the momentum buffer is float32 (see :mod:`.base`); without momentum ``d`` is the
+gradient itself, in the weights' dtype.
 """
 from __future__ import annotations
 
 import torch
 
 from ..hyperparams import Hyper
-from .base import Level, alpha_hypergrad, along, axpy, scalar
+from .base import Level, alpha_hypergrad, along, axpy, dot, scalar, wide_dtype, widen
 
 
 class SGD(Level):
@@ -51,7 +54,8 @@ class SGD(Level):
     def update(self, state, g, hp, learn, out=None):
         if self.momentum():
             buf = state.get("buf")
-            new = g.clone() if buf is None else axpy(g, buf, hp["mu"])  # kept longer than g may be
+            # a copy (kept longer than g may be), float32 for half-precision weights
+            new = g.to(wide_dtype(g.dtype), copy=True) if buf is None else axpy(g, buf, hp["mu"])
             if "mu" in learn:
                 state["buf_prev"] = buf
             state["buf"] = d = new
@@ -65,7 +69,8 @@ class SGD(Level):
             out["alpha"] = alpha_hypergrad(state, v, host)
         if "mu" in learn:
             prev = state.get("buf_prev")
-            out["mu"] = scalar(v.new_zeros(()), host) if prev is None else -(hp["alpha"] * scalar(torch.dot(v, prev), host))
+            out["mu"] = (scalar(v.new_zeros((), dtype=wide_dtype(v.dtype)), host) if prev is None
+                         else -(hp["alpha"] * scalar(dot(v, prev), host)))
         return out
 
 
@@ -133,12 +138,13 @@ class SGDPerParam(Level):
 
     def _alpha_vector(self, state, g, hp, learn):
         alphas = list(hp.values())  # one step size per target, in the targets' order
+        dtype = wide_dtype(g.dtype)  # float32 for half-precision weights, as the learned ones are stored
         if not learn:  # fixed: build the vector once
             if "const" not in state:
-                state["const"] = torch.tensor(alphas, dtype=g.dtype, device=g.device)
+                state["const"] = torch.tensor(alphas, dtype=dtype, device=g.device)
             vec = state["const"]
         elif isinstance(alphas[0], float):  # learned, read as floats (CPU)
-            vec = torch.tensor(alphas, dtype=g.dtype)
+            vec = torch.tensor(alphas, dtype=dtype)
         else:
             vec = torch.cat([a.reshape(1) for a in alphas])
         return vec.repeat_interleave(state["lengths"], output_size=state["n"])
@@ -147,5 +153,5 @@ class SGDPerParam(Level):
         return along(state, g, self._alpha_vector(state, g, hp, learn), learn)
 
     def hypergrad(self, state, v, hp, learn, host):
-        sums = torch.segment_reduce(v * state["d"], "sum", lengths=state["lengths"]).neg_()
+        sums = torch.segment_reduce(widen(v) * widen(state["d"]), "sum", lengths=state["lengths"]).neg_()
         return dict(zip(hp, sums.tolist() if host else sums.unbind()))
