@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import numbers
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -20,6 +21,18 @@ DEFAULT_EPOCHS = 5              # a run's budget when none is given: a quick, sc
 #: The explorer's budget when none is given: the paper's budget for its SGD stacks, about 700 steps on digits, a few
 #: seconds to watch; learning curves watched live need longer runs than the quick default of a scripted run.
 EXPLORER_EPOCHS = 30
+
+
+def _explorer_threads() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(torch.get_num_threads(), cores - 1))
+
+
+#: The explorer's PyTorch intra-op threads: one core fewer than this process may use (at least 1, at most PyTorch's
+#: default). A watched run shares the machine with the browser drawing its charts and the Jupyter server: on a 2-core
+#: machine PyTorch's default 2 threads then fight them for both cores, and the digits run trains at half the speed of
+#: 1 thread, headless as well as watched (``python -m gdtuo_explore.bench.live``; numbers in the README).
+EXPLORER_THREADS = _explorer_threads()
 DEFAULT_DIVERGENCE_FACTOR = 100.0
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
@@ -89,6 +102,9 @@ class RunConfig:
             steps' losses, checked at each fetch from the device) exceeds ``divergence_factor`` times its start
             (the first step's loss, at the initial weights). None switches this rule off; otherwise a finite number
             > 1 (default 100). See :mod:`gdtuo_explore.engine.divergence`.
+        threads: PyTorch's intra-op threads while the run trains (``torch.set_num_threads``, which is
+            process-wide: it stays set after the run); None leaves PyTorch's own setting. The explorer uses
+            :data:`EXPLORER_THREADS`.
     """
 
     task: str = "digits"
@@ -107,6 +123,7 @@ class RunConfig:
     alpha_bounds: tuple[float, float] | None = None
     until_stopped: bool = False
     divergence_factor: float | None = DEFAULT_DIVERGENCE_FACTOR
+    threads: int | None = None
 
     # -- checking ----------------------------------------------------------------------------------------------
     def validate(self) -> "RunConfig":
@@ -161,6 +178,7 @@ class RunConfig:
                 raise ValueError(f"divergence_factor={factor!r} is out of range: it must be None (off) or a finite "
                                  "number > 1")
             self.divergence_factor = float(factor)
+        self._check_int("threads", 1, optional=True)
         return self
 
     def _check_int(self, name: str, low: int, optional: bool = False) -> None:

@@ -18,7 +18,9 @@ from .records import Records
 
 log = logging.getLogger(__name__)
 
-UPDATE_INTERVAL = 0.25    # observers get at most one update per this many seconds (plus the final one)
+UPDATE_INTERVAL = 0.25    # observers get at most one update per this many seconds (plus the final one)...
+FIRST_INTERVAL = 0.02     # ...but until an observer has its first rows, it is asked this often (the first points of
+                          # a run show at once: the trainer fetches the first step's loss right away)
 
 
 @dataclass
@@ -92,12 +94,19 @@ class Dispatcher:
         with self._lock:
             self._subscriptions = [s for s in self._subscriptions if s.observer != observer]
 
+    def _interval(self) -> float:
+        """``UPDATE_INTERVAL``, or ``FIRST_INTERVAL`` while an observer still waits for its first rows."""
+        with self._lock:
+            waiting = any(sub.rows == 0 for sub in self._subscriptions)
+        return FIRST_INTERVAL if waiting else UPDATE_INTERVAL
+
     def _loop(self) -> None:
         last = -math.inf
         while True:
-            self._wake.wait(UPDATE_INTERVAL)
+            interval = self._interval()
+            self._wake.wait(interval)
             self._wake.clear()
-            rest = UPDATE_INTERVAL - (time.monotonic() - last)
+            rest = interval - (time.monotonic() - last)
             if rest > 0:
                 self._finished.wait(rest)
             final = self._finished.is_set()  # read before the records: a finished run has recorded everything

@@ -101,6 +101,8 @@ class Trainer:
         """Train until the end of the budget, ``gate()`` returns False or a divergence; returns the final
         ``(status, message)``: ``("done", ...)``, ``("stopped", None)`` or ``("diverged", ...)``."""
         total, every = self.total_steps, self.eval_every
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
         try:
             self.evaluate()  # the starting point
             while total is None or self.done < total:
@@ -111,7 +113,7 @@ class Trainer:
                 if self.done % every == 0 or self.done == total:
                     self.flush()
                     self.evaluate()
-                elif (len(self._pending) >= FLUSH_STEPS
+                elif (self.done == 1 or len(self._pending) >= FLUSH_STEPS
                       or time.perf_counter() - self._last_flush >= FLUSH_SECONDS):
                     self.flush()
             return "done", self._done_message()

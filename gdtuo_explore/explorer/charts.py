@@ -33,8 +33,8 @@ from . import tower_edits
 __all__ = ["Charts", "is_step_size", "level_title", "publish"]
 
 CHART_WIDTH, CHART_HEIGHT, LEVEL_HEIGHT = 420, 320, 290
-LIVE_POINTS = 600     # points per trace at most (the plot area is about 320 px wide; each bucket keeps min and max)
-MIN_INTERVAL = 0.5    # seconds between redraws of a running run, at least...
+LIVE_POINTS = 300     # points per trace at most (the plot area is about 320 px wide; each bucket keeps min and max)
+MIN_INTERVAL = 1.0    # seconds between redraws of a running run, at least...
 MAX_INTERVAL = 2.0    # ...and at most
 COST_FACTOR = 20      # ...and at least this many times the last redraw's time in Python
 DASHES = ("dot", "dashdot", "longdash", "dash")   # a run's hyperparameters other than step sizes
@@ -214,9 +214,11 @@ class Charts:
         lines = self._lines[shown.number] = []
         color, group = shown.color, f"run{shown.number}"
 
+        pending: dict[int, list] = {}   # id(figure) -> its new (trace, column, role), added in one message
+
         def add(fig, uid, column, role, **style):
-            fig.add_scatter(x=[], y=[], uid=uid, legendgroup=group, **style)
-            lines.append(_Line(fig, fig.data[-1], column, role))
+            pending.setdefault(id(fig), []).append((fig, go.Scatter(x=[], y=[], uid=uid, legendgroup=group, **style),
+                                                    column, role))
 
         n = shown.number
         if main:
@@ -249,6 +251,10 @@ class Charts:
             elif not main and k == 1 and is_step_size(name) and self.levels and _comparable(shown, spec):
                 add(self.levels[0], f"{n}.{column}", column, "hyper", name=f"{shown.label}: {name}",
                     mode="lines", line=dict(color=color, width=1.5, dash="dash"))
+        for new in pending.values():   # one addTraces message (one redraw in the page) per figure
+            fig, start = new[0][0], len(new[0][0].data)
+            fig.add_traces([trace for _, trace, _, _ in new])
+            lines.extend(_Line(fig, fig.data[start + i], column, role) for i, (_, _, column, role) in enumerate(new))
         for fig in self.levels:
             if any(t.yaxis == "y2" for t in fig.data):
                 fig.update_layout(yaxis2=dict(overlaying="y", side="right", showgrid=False, type="linear",

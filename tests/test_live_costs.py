@@ -1,0 +1,96 @@
+"""What keeps a watched run fast and its first points quick, without a browser: the run's intra-op threads (the
+explorer leaves a core to the browser), the first rows reaching observers right after the first step, and the
+charts adding a run's traces in one message per figure. (The speed itself is measured in a real browser by
+``python -m gdtuo_explore.bench.live``, not here.)"""
+import threading
+
+import pytest
+import torch
+
+from gdtuo_explore.engine import dispatch
+from gdtuo_explore.engine.config import EXPLORER_THREADS, RunConfig
+from gdtuo_explore.engine.run import Run
+from gdtuo_explore.engine.trainer import FLUSH_STEPS
+from test_explorer import explorer_for, no_observer_errors
+
+
+@pytest.fixture
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def threads_of_a_new_thread() -> int:
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    worker.start()
+    worker.join()
+    return seen[0]
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, "2", True])
+def test_bad_threads_is_a_clear_error(threads):
+    with pytest.raises(ValueError, match=rf"threads={threads!r} is out of range: it must be an integer >= 1 or None"):
+        RunConfig(threads=threads).validate()
+
+
+def test_a_run_sets_its_threads_while_it_trains(restore_threads):
+    torch.set_num_threads(2)
+    assert Run(RunConfig(task="digits", steps=5, device="cpu", threads=1)).run() == "done"
+    assert threads_of_a_new_thread() == 1           # process-wide, as documented (torch.set_num_threads)
+    torch.set_num_threads(2)
+    assert Run(RunConfig(task="digits", steps=5, device="cpu")).run() == "done"   # None leaves torch's setting
+    assert threads_of_a_new_thread() == 2
+
+
+def test_the_explorer_trains_with_its_threads_and_a_loaded_setting_wins():
+    cores = len(__import__("os").sched_getaffinity(0))
+    assert EXPLORER_THREADS == max(1, min(torch.get_num_threads(), cores - 1)) or cores == 1
+    e = explorer_for("sgd(0.1)/sgd(1e-4)", 10)
+    assert e.state.config().threads == EXPLORER_THREADS
+    e.state.load_config(RunConfig(task="digits", steps=10, threads=3))
+    assert e.state.config().threads == 3
+    e.close()
+
+
+def test_the_first_rows_reach_observers_right_after_the_first_step():
+    firsts = []
+
+    def observer(update):
+        if len(update.rows["step"]) and not firsts:
+            firsts.append(list(update.rows["step"]))
+
+    run = Run(RunConfig(task="digits", steps=3 * FLUSH_STEPS, device="cpu"), observers=[observer]).start()
+    assert run.wait() == "done"
+    # fetched after step 1 (not after FLUSH_STEPS steps or FLUSH_SECONDS), and asked for at once
+    assert firsts and firsts[0][0] == 1 and len(firsts[0]) < FLUSH_STEPS, firsts
+
+
+def test_the_dispatcher_asks_often_until_every_observer_has_rows():
+    class Records:
+        def sizes(self):
+            return (0, 0)
+
+    d = dispatch.Dispatcher(Records(), lambda: ("running", "", 0), observers=[print])
+    assert d._interval() == dispatch.FIRST_INTERVAL < dispatch.UPDATE_INTERVAL
+    d._subscriptions[0].rows = 5
+    assert d._interval() == dispatch.UPDATE_INTERVAL
+
+
+def test_a_new_run_adds_its_traces_in_one_message_per_figure():
+    e = explorer_for("adam(0.01)/sgd(1e-5)/sgd(1e-6)", 30)
+    messages = {id(fig): 0 for fig in e.charts.figures}
+
+    def count(change, fig):
+        messages[id(fig)] += change["new"] is not None   # plotly sets the message, then clears it
+
+    for fig in e.charts.figures:
+        fig.observe(lambda change, fig=fig: count(change, fig), names="_py2js_addTraces")
+    e.run(wait=True)
+    no_observer_errors(e)
+    figures = e.charts.figures
+    assert len(figures) == 4   # loss, accuracy, level 1, level 2 (level 3 is fixed: a line of text)
+    assert all(len(fig.data) >= 1 for fig in figures)
+    assert [messages[id(fig)] for fig in figures] == [1, 1, 1, 1]
+    e.close()
