@@ -339,22 +339,24 @@ class JupyterLab:
 
     _WATCH = """() => {
         if (window.__gdRedraws) return true;
-        const P = window.Plotly;
-        if (!P) return false;
         const log = window.__gdRedraws = {redraws: [], longtasks: []};
-        for (const name of ['react', 'newPlot', 'update', 'restyle', 'relayout', 'addTraces', 'deleteTraces',
-                            'moveTraces']) {
-            const f = P[name];
-            if (typeof f !== 'function') continue;
-            P[name] = function (el, ...args) {
-                const t0 = performance.now();
-                const result = f.call(this, el, ...args);
-                const title = (el && el.layout && el.layout.title && el.layout.title.text) || '';
-                log.redraws.push({chart: title.split('<br>')[0].replace(/<[^>]+>/g, ''), call: name, t: t0,
-                                  ms: performance.now() - t0});
-                return result;
-            };
-        }
+        // every FigureWidget view draws with its own copy of Plotly (anywidget loads the module per widget), so
+        // the draws are timed on the charts themselves: from Plotly's 'plotly_beforeplot' event to its
+        // 'plotly_afterplot' on the same chart (each restyle, relayout or react that redraws goes through both)
+        const attach = () => document.querySelectorAll('.js-plotly-plot').forEach(el => {
+            if (el.__gdWatched || typeof el.on !== 'function') return;
+            el.__gdWatched = true;
+            el.on('plotly_beforeplot', () => { el.__gdT0 = performance.now(); });
+            el.on('plotly_afterplot', () => {
+                if (el.__gdT0 === undefined) return;
+                const title = (el.layout && el.layout.title && el.layout.title.text) || '';
+                log.redraws.push({chart: title.split('<br>')[0].replace(/<[^>]+>/g, ''), call: 'plot',
+                                  t: el.__gdT0, ms: performance.now() - el.__gdT0});
+                el.__gdT0 = undefined;
+            });
+        });
+        attach();
+        setInterval(attach, 250);
         try {
             new PerformanceObserver(list => list.getEntries().forEach(
                 e => log.longtasks.push({t: e.startTime, ms: e.duration}))).observe({type: 'longtask'});
@@ -363,8 +365,8 @@ class JupyterLab:
     }"""
 
     def watch_redraws(self) -> bool:
-        """Time every Plotly call that draws (``Plotly.update``, ``react``, ``relayout``...: what a FigureWidget
-        view calls for each change) and record the page's long tasks (> 50 ms). False if the page has no Plotly."""
+        """Time every redraw of every chart in the page (from Plotly's ``plotly_beforeplot`` event to its
+        ``plotly_afterplot``) and record the page's long tasks (> 50 ms). Always True (kept for callers)."""
         return self.page.evaluate(self._WATCH)
 
     def redraws(self, clear: bool = False) -> dict:

@@ -10,6 +10,7 @@ loss points in the page, and every Plotly redraw in the page (its duration, per 
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 import statistics
 import tempfile
@@ -17,16 +18,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 
-from ..engine.config import RunConfig
+from ..engine.config import EXPLORER_THREADS, RunConfig
 from .browser import LOSS, TRACE, jupyter_lab
 from .explorer import headless_steps_per_second
 
-CELL = """import torch
-{threads}from gdtuo_explore import Explorer
+CELL = """from gdtuo_explore import Explorer
 explorer = Explorer(config={config!r})
 explorer"""
+
+
+def _say(what: str, t0=[None]) -> None:
+    """Progress on stderr (the run takes minutes): seconds since the first call, and what happens."""
+    now = time.perf_counter()
+    t0[0] = t0[0] or now
+    print(f"[{now - t0[0]:6.1f} s] {what}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -55,9 +61,8 @@ class LiveResult:
                 f"ms ({self.slowest_chart}); {self.long_tasks} long tasks, longest {self.long_task_max_ms:.0f} ms"]
 
 
-def _notebook(path: Path, config: dict, threads: int | None) -> Path:
-    line = f"torch.set_num_threads({threads})\n" if threads else ""
-    source = CELL.format(threads=line, config=config)
+def _notebook(path: Path, config: dict) -> Path:
+    source = CELL.format(config=config)
     nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "explorer", "metadata": {}, "outputs": [],
                      "source": source}],
           "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
@@ -69,21 +74,24 @@ def _notebook(path: Path, config: dict, threads: int | None) -> Path:
 def measure(steps: int = 10_000, tower: str | None = None, threads: int | None = None,
             timeout: float = 600) -> LiveResult:
     """Train ``steps`` steps of the explorer's default setup (or ``tower``) on digits live in the page and headless;
-    ``threads``: torch intra-op threads in both processes (default: torch's own choice)."""
-    fields = {"task": "digits", "steps": steps, **({"tower": tower} if tower else {})}
-    if threads:
-        torch.set_num_threads(threads)
+    ``threads``: torch intra-op threads of both runs (default: the explorer's, :data:`EXPLORER_THREADS`)."""
+    fields = {"task": "digits", "steps": steps, "threads": threads or EXPLORER_THREADS,
+              **({"tower": tower} if tower else {})}
     config = RunConfig(**fields)
+    _say("headless run (before)")
     before = headless_steps_per_second(config)
+    _say(f"headless: {before:.0f} steps/s; starting JupyterLab")
     with tempfile.TemporaryDirectory() as tmp:
-        notebook = _notebook(Path(tmp) / "live.ipynb", fields, threads)
+        notebook = _notebook(Path(tmp) / "live.ipynb", fields)
         with jupyter_lab(notebook, name="bench-live", timeout=120) as lab:
             page = lab.open()
+            _say("page open; running the cell")
             page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
             page.set_viewport_size({"width": 1500, "height": 1400})
             lab.run_all(timeout=300)
             lab.wait_plots(3)
             reloads = lab.revive_charts()
+            _say(f"charts alive after {reloads} reloads; clicking Run")
             if not lab.watch_redraws():
                 raise RuntimeError("the page has no window.Plotly to time")
             page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
@@ -92,11 +100,13 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
             lab.click_button("Run")
             lab.wait_for(lambda: page.evaluate(TRACE, list(LOSS))["n"] > 0, "the first loss points", poll=0.02)
             first = time.perf_counter() - start
-            lab.wait_for(lambda: f"Done after {steps} steps" in lab.output_text(), "the run to finish",
+            _say(f"first points after {first:.2f} s")
+            lab.wait_for(lambda: f"Done after {steps:,} steps" in lab.output_text(), "the run to finish",
                          timeout=timeout, poll=0.5)
             log = lab.redraws()
             live = float(lab.kernel_execute("print(explorer.current_run.steps_per_second)").strip())
-            used = int(lab.kernel_execute("import torch; print(torch.get_num_threads())").strip())
+            used = config.threads   # set by the run in its training thread (torch reports it per thread)
+    _say("headless run (after)")
     after = headless_steps_per_second(config)
     times = [r["ms"] for r in log["redraws"]] or [0.0]
     slowest = max(log["redraws"], key=lambda r: r["ms"], default={"chart": "-"})["chart"]
@@ -109,7 +119,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gdtuo_explore.bench.live", description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--tower", default=None, help="tower spec (default: the explorer's default tower)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads in both processes")
+    parser.add_argument("--threads", type=int, default=None,
+                        help=f"torch intra-op threads of both runs (default: the explorer's, here {EXPLORER_THREADS})")
     args = parser.parse_args(argv)
     result = measure(args.steps, args.tower, args.threads)
     print("\n".join(result.lines()))
