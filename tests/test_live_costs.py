@@ -94,3 +94,22 @@ def test_a_new_run_adds_its_traces_in_one_message_per_figure():
     assert all(len(fig.data) >= 1 for fig in figures)
     assert [messages[id(fig)] for fig in figures] == [1, 1, 1, 1]
     e.close()
+
+
+def test_a_rebuild_sends_each_figure_one_delete_one_add_and_one_update():
+    """Each message to a FigureWidget is a redraw in the page (~75 ms on a 2-core machine), and a new run's first
+    points queue behind them: clearing, adding and the first draw with the reset layout are one message each."""
+    e = explorer_for("adam(0.01)/sgd(1e-5)/sgd(1e-6)", 30)
+    assert e.run(wait=True) == "done"
+    sent = []
+    for k, fig in enumerate(e.charts.figures):
+        fig.observe(lambda change, k=k: sent.append((k, change["name"])) if change["new"] is not None else None,
+                    names=["_py2js_deleteTraces", "_py2js_addTraces", "_py2js_update", "_py2js_restyle",
+                           "_py2js_relayout"])
+    e.charts.rebuild()
+    for k in range(len(e.charts.figures)):
+        mine = sorted(name for j, name in sent if j == k)
+        assert mine in (["_py2js_addTraces", "_py2js_deleteTraces", "_py2js_update"],
+                        ["_py2js_addTraces", "_py2js_deleteTraces", "_py2js_relayout", "_py2js_update"]), (k, mine)
+    assert e.charts.loss.layout.uirevision == e.charts._revision
+    e.close()

@@ -39,6 +39,8 @@ MAX_INTERVAL = 2.0    # ...and at most
 COST_FACTOR = 20      # ...and at least this many times the last redraw's time in Python
 DASHES = ("dot", "dashdot", "longdash", "dash")   # a run's hyperparameters other than step sizes
 NEGATIVE = "#d62728"
+RIGHT_AXIS = dict(overlaying="y", side="right", showgrid=False, type="linear", tickmode="auto", nticks=5,
+                  tickformat="~g", title="beta, mu, gamma")   # a level chart's hyperparameters other than step sizes
 
 
 def _figure(title: str, ytitle: str, height: int) -> go.FigureWidget:
@@ -188,20 +190,19 @@ class Charts:
             self._revision += 1
             self._level_figures(spec)
             for fig in self.figures:
-                with fig.batch_update():
+                if fig.data:
                     fig.data = ()
-                    fig.layout.yaxis2 = None
-                    fig.layout.uirevision = self._revision      # a new set of runs: forget zoom and old ranges
-                    fig.layout.xaxis.autorange = True
-                    fig.layout.yaxis.autorange = True
             self._layout.clear()
             self._lines.clear()
             self._traced.clear()
             self._drawn_at.clear()
             for shown in self._shown():
                 self._add_traces(shown, current, spec)
+            # a new set of runs: forget zoom and old ranges, in the same message as the data (each message to a
+            # figure is a redraw in the page, ~75 ms each on a 2-core machine; the first points wait for them)
+            reset = {"uirevision": self._revision, "xaxis.autorange": True, "yaxis.autorange": True}
             for fig in self.figures:
-                self._draw_figure(fig, force=True)
+                self._draw_figure(fig, force=True, reset=reset)
             self._publish()
 
     def _publish(self) -> None:
@@ -255,10 +256,6 @@ class Charts:
             fig, start = new[0][0], len(new[0][0].data)
             fig.add_traces([trace for _, trace, _, _ in new])
             lines.extend(_Line(fig, fig.data[start + i], column, role) for i, (_, _, column, role) in enumerate(new))
-        for fig in self.levels:
-            if any(t.yaxis == "y2" for t in fig.data):
-                fig.update_layout(yaxis2=dict(overlaying="y", side="right", showgrid=False, type="linear",
-                                              tickmode="auto", nticks=5, tickformat="~g", title="beta, mu, gamma"))
 
     # -- data --------------------------------------------------------------------------------------------------
     def _on_update(self, shown, update) -> None:
@@ -305,9 +302,10 @@ class Charts:
         line.sent = len(y)
         return thin(source["step"], smooth(y) if line.role == "smooth" else y, LIVE_POINTS)
 
-    def _draw_figure(self, fig, shown=None, force: bool = False) -> None:
+    def _draw_figure(self, fig, shown=None, force: bool = False, reset: dict | None = None) -> None:
         """Redraw ``fig``: the lines of ``shown`` (every run's, with ``force``) whose data grew, the lines on its
-        left axis again if that axis changed, and the layout values that changed."""
+        left axis again if that axis changed, and the layout values that changed (and ``reset``'s), in one
+        message."""
         owners = {n: s for s in self._shown() for n in [s.number]}
         lines = [(line, owners.get(n)) for n, ls in self._lines.items() for line in ls if line.fig is fig]
         fresh = {}
@@ -325,6 +323,7 @@ class Charts:
         if axis is not None and axis != old_axis:   # a new scale: every line on the left axis is sent again
             fresh.update((id(line), line) for line, _ in lines if line.left and len(line.real))
         changed = {k: v for k, v in layout.items() if old.get(k, object()) != v}
+        sent = {**changed, **(reset or {})}
         with fig.batch_update():
             for line in fresh.values():
                 symlog = axis is not None and line.left and axis.kind == "symlog"
@@ -334,8 +333,10 @@ class Charts:
                     line.trace.update(customdata=line.real, hovertemplate="%{x}: %{customdata:.4g}")
                 elif line.trace.customdata is not None:
                     line.trace.update(customdata=None, hovertemplate=None)
-            if changed:
-                fig.update_layout({k: v for k, v in changed.items() if k != "_axis"})
+            if "yaxis2" in sent:
+                fig.layout.yaxis2 = sent.pop("yaxis2")
+            if sent:
+                fig.update_layout(sent)
         self._layout[id(fig)] = {**old, **changed, "_axis": axis}
 
     def _fig_layout(self, fig, lines) -> tuple[dict, object]:
@@ -346,6 +347,7 @@ class Charts:
         layout = {f"yaxis.{k}": v for k, v in axis.layout.items()}
         if fig is self.loss:
             return layout, axis
+        layout["yaxis2"] = RIGHT_AXIS if any(line.trace.yaxis == "y2" for line in lines) else None
         title = fig.layout.title.text.split("<br>")[0]
         if not axis.positive:
             values = np.concatenate([line.real for line in lines if line.left])
