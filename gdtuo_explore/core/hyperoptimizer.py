@@ -100,7 +100,8 @@ class HyperOptimizer(torch.optim.Optimizer):
                         view.copy_(x)
             else:
                 torch._foreach_copy_(shaped, grads)
-            d, a = tower.step(g, spare, group["lr"], [flat.slice(i) for i in missing])  # the update is a * d
+            target = torch.cat([p.detach().reshape(-1) for p in params]) if tower.reads_target else None
+            d, a = tower.step(g, spare, group["lr"], [flat.slice(i) for i in missing], target)  # the update is a * d
             if not float_scale(d, a):
                 d, a = scaled(d, a), 1.0
             views = flat.views_of(d, params)

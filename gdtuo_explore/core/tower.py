@@ -34,6 +34,7 @@ from .history import History
 from .hyperparams import Transform, check_alpha_bounds, check_hypergrad_clip
 from .nonfinite import NonFinite
 from .optimizers import Level
+from .optimizers.auto import Automatic
 from .optimizers.base import sub_scaled_
 from .spec import parse_tower
 
@@ -53,6 +54,7 @@ class _Floor:
     state: dict = field(default_factory=dict)  # the level's training state only (see Level.init_state)
     hp: dict | None = None              # natural values used by the last update
     raw: dict | None = None             # and their raw values (floats on the CPU, store views elsewhere)
+    rule: object = None                 # what computes update and hypergrad: the level, or its automatic path
 
 
 class Tower:
@@ -79,7 +81,8 @@ class Tower:
             learn = () if top else tuple(n for n in names_k if level.hyper(n).name in level.learn)
             floor = _Floor(level, names_k, learn,
                            const={n: level.initial(n) for n in names_k if n not in learn},
-                           transforms={n: level.hyper(n).transform for n in names_k}, start=len(raws))
+                           transforms={n: level.hyper(n).transform for n in names_k}, start=len(raws),
+                           rule=Automatic(level) if level.automatic else level)
             raws += [floor.transforms[n].to_raw(level.initial(n)) for n in learn]
             self.floors.append(floor)
             target_names = list(learn)
@@ -159,7 +162,7 @@ class Tower:
         that the previous update of floor f's target had (the bottom level's, see :meth:`step`)."""
         if f.hp is None:  # first step: nothing has moved the hyperparameters yet
             return torch.zeros_like(f.target), False
-        dh = f.level.hypergrad(f.state, v, f.hp, f.learn, self.host)
+        dh = f.rule.hypergrad(f.state, v, f.hp, f.learn, self.host)
         parts = []
         for name in f.learn:
             d_raw = f.transforms[name].grad(f.raw[name], f.hp[name])
@@ -177,7 +180,12 @@ class Tower:
             c = c.clamp(-self.hypergrad_clip, self.hypergrad_clip)
         return c, finite
 
-    def step(self, g: torch.Tensor, out: torch.Tensor | None = None, lr: float = 1.0, skip=()):
+    @property
+    def reads_target(self) -> bool:
+        """Whether :meth:`step` needs the weights (``target=``): the bottom level reads them (weight decay)."""
+        return self.floors[0].level.READS_TARGET
+
+    def step(self, g: torch.Tensor, out: torch.Tensor | None = None, lr: float = 1.0, skip=(), target=None):
         """One step from the flat gradient ``g``; returns the weights' update as ``(d, a)``: apply ``w -= a * d``
         (``a`` a float, a one-element tensor or a tensor like ``d``; see :func:`optimizers.base.sub_scaled_`).
         ``out``: a spare buffer like ``g`` whose contents may be overwritten (``d`` may be returned in it).
@@ -185,7 +193,11 @@ class Tower:
         the bottom level's, and the next hypergradient is that of the update as applied.
         ``skip``: ``(start, stop)`` slices of the target that this step leaves alone (parameters without a gradient,
         as ``torch.optim`` skips them): ``g`` must hold zeros there, the caller does not apply the update there, and
-        the bottom level's running state (:attr:`Level.RUNNING`) there is kept as it was."""
+        the bottom level's running state (:attr:`Level.RUNNING`) there is kept as it was.
+        ``target``: the flat weights before the step, a tensor the tower may keep (only where :attr:`reads_target`)."""
+        if self.reads_target and target is None:
+            raise ValueError(f"the tower {self.config.tower_name()!r} needs the weights: its bottom level reads them "
+                             "(weight decay); pass target= to Tower.step")
         floors, store = self.floors, self.store
         if store.device != g.device:
             self.to(g.device)
@@ -214,14 +226,15 @@ class Tower:
                 f, below = floors[k], floors[k - 1]
                 writing = below.target
                 f.hp = self._natural(f)
-                sub_scaled_(below.target, *f.level.update(f.state, grads[k - 1], f.hp, f.learn))
+                extra = {"target": below.target.clone()} if f.level.READS_TARGET else {}
+                sub_scaled_(below.target, *f.rule.update(f.state, grads[k - 1], f.hp, f.learn, **extra))
                 if self._bounds is not None:
                     torch.clamp(below.target, self._bounds[0][below.start: below.start + len(below.learn)],
                                 self._bounds[1][below.start: below.start + len(below.learn)], out=below.target)
             writing = None
             f = floors[0]
             f.hp = self._natural(f)
-            d, a = f.level.update(f.state, g, f.hp, f.learn, out)
+            d, a = f.rule.update(f.state, g, f.hp, f.learn, out, **({"target": target} if self.reads_target else {}))
             if lr != 1.0:
                 a = a * lr
             for key, start, stop, values in kept:

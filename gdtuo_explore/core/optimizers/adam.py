@@ -43,6 +43,7 @@ class Adam(Level):
         log_eps: log10 of the denominator's epsilon (a constant, never learned).
         optimizer: the level above (None: the hyperparameters stay fixed, and this is exactly Adam).
         learn: which of alpha, beta1, beta2 learn (default all three; ``"alpha"`` is the paper's Adam_alpha).
+        hypergrad: ``"closed"`` (default) or ``"auto"``: autograd through the update (see :mod:`.auto`).
 
     Example::
 
@@ -58,8 +59,10 @@ class Adam(Level):
     HYPERS = (Hyper("alpha", 0.001, low=0.0), Hyper("beta1", 0.9, **_BETA), Hyper("beta2", 0.999, **_BETA),
               Hyper("log_eps", -8.0, learnable=False))
 
-    def __init__(self, alpha=0.001, beta1=0.9, beta2=0.999, log_eps=-8.0, optimizer=None, *, learn=None):
-        super().__init__({"alpha": alpha, "beta1": beta1, "beta2": beta2, "log_eps": log_eps}, optimizer, learn)
+    def __init__(self, alpha=0.001, beta1=0.9, beta2=0.999, log_eps=-8.0, optimizer=None, *, learn=None,
+                 hypergrad=None):
+        super().__init__({"alpha": alpha, "beta1": beta1, "beta2": beta2, "log_eps": log_eps}, optimizer, learn,
+                         hypergrad)
         self.eps = 10.0 ** self.values["log_eps"]
 
     def init_state(self, n, like, sizes, plain):
@@ -115,9 +118,9 @@ class Adam(Level):
         return out
 
 
-def AdamBaydin(alpha=0.001, beta1=0.9, beta2=0.999, log_eps=-8.0, optimizer=None):
+def AdamBaydin(alpha=0.001, beta1=0.9, beta2=0.999, log_eps=-8.0, optimizer=None, *, hypergrad=None):
     """Adam whose step size learns and whose betas stay fixed (the paper's Adam_alpha, Baydin et al.'s Adam-HD).
 
     Same as ``Adam(alpha, beta1, beta2, log_eps, optimizer, learn="alpha")``; text form ``adam(..., learn=alpha)``.
     """
-    return Adam(alpha, beta1, beta2, log_eps, optimizer, learn=("alpha",))
+    return Adam(alpha, beta1, beta2, log_eps, optimizer, learn=("alpha",), hypergrad=hypergrad)
