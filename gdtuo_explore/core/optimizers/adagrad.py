@@ -22,6 +22,7 @@ class AdaGrad(Level):
 
     kind = "adagrad"
     RUNNING = ("G",)
+    ELEMENTWISE = True
     HYPERS = (Hyper("alpha", 0.01, low=0.0),)
     G0, EPS = 0.1, 1e-10
 

@@ -56,6 +56,7 @@ class Adam(Level):
 
     kind = "adam"
     RUNNING = ("m", "v")
+    ELEMENTWISE = True
     HYPERS = (Hyper("alpha", 0.001, low=0.0), Hyper("beta1", 0.9, **_BETA), Hyper("beta2", 0.999, **_BETA),
               Hyper("log_eps", -8.0, learnable=False))
 

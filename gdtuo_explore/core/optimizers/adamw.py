@@ -8,16 +8,14 @@ Update (``torch.optim.AdamW``'s; ``P`` the target before the step)::
 
 Frozen (nothing learning, the weights' optimizer) it is ``torch.optim.AdamW`` step for step: ``v`` starts at 0. Where
 hyperparameters learn, ``v`` starts at eps, as the reference's Adam (sqrt has no derivative at 0, so a gradient entry
-that is exactly 0 would make the hypergradient nan).
+that is exactly 0 would make the hypergradient nan). The Adam part is :class:`~.adam.Adam`'s update (computed as
+torch.optim's, ``alpha q / c1 * m / (sqrt(v) + eps q)`` with ``q = sqrt(c2)``).
 """
 from __future__ import annotations
 
-import torch
-
-from ..hyperparams import SIGMOID, Hyper
+from ..hyperparams import Hyper
+from .adam import _BETA, Adam
 from .auto import AutoLevel
-
-_BETA = dict(transform=SIGMOID, low=0.0, high=1.0, open_low=True, open_high=True)
 
 
 class AdamW(AutoLevel):
@@ -32,6 +30,9 @@ class AdamW(AutoLevel):
         optimizer: the level above (None: the hyperparameters stay fixed, and this is exactly torch's AdamW).
         learn: which of alpha, beta1, beta2, weight_decay learn (default all four).
 
+    Its Adam part is :class:`~.adam.Adam`'s update (in the caller's spare buffer), and its hypergradients all come
+    from autograd through it (nothing hand-derived): the update is returned as one tensor, ``(u, 1.0)``.
+
     Example::
 
         >>> from gdtuo_explore import SGD
@@ -45,19 +46,22 @@ class AdamW(AutoLevel):
     kind = "adamw"
     label = "AdamW"
     RUNNING = ("m", "v")
+    ELEMENTWISE = True
     READS_TARGET = True
     HYPERS = (Hyper("alpha", 0.001, low=0.0), Hyper("beta1", 0.9, **_BETA), Hyper("beta2", 0.999, **_BETA),
               Hyper("weight_decay", 0.01, low=0.0), Hyper("log_eps", -8.0, learnable=False))
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.adam = Adam(*(self.values[k] for k in ("alpha", "beta1", "beta2", "log_eps")))
+
     def init_state(self, n, like, sizes, plain):
-        v0 = 0.0 if plain else 10.0 ** self.values["log_eps"]
-        return {"t": 0, "m": torch.zeros(n, dtype=like.dtype, device=like.device),
-                "v": torch.full((n,), v0, dtype=like.dtype, device=like.device)}
+        return self.adam.init_state(n, like, sizes, plain)  # v starts at 0 when plain, else at eps
 
     def update(self, state, g, hp, learn, out=None, target=None):
-        b1, b2, eps = hp["beta1"], hp["beta2"], 10.0 ** hp["log_eps"]
-        t = state["t"] = state["t"] + 1
-        m = state["m"] = torch.lerp(state["m"], g, 1 - b1)
-        v = state["v"] = state["v"] * b2 + g * g * (1 - b2)
-        d = (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + eps)
-        return d + hp["weight_decay"] * target, hp["alpha"]
+        d, a = self.adam.update(state, g, hp, tuple(n for n in learn if n != "weight_decay"), out)
+        decay = hp["alpha"] * hp["weight_decay"]
+        if out is None:  # differentiable: fresh tensors
+            return d * a + decay * target, 1.0
+        u = d.mul_(a)  # in the spare buffer
+        return (u.add_(target, alpha=decay) if isinstance(decay, float) else u.addcmul_(target, decay)), 1.0

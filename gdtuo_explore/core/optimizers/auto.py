@@ -16,8 +16,11 @@ which runs any level's ``update`` (the Level API of :mod:`.base`) and gives it a
 Running the update again costs a second pass of it per step, where keeping the first pass's graph would not; but
 then no graph lives across the model's forward and backward, the level's state holds only tensors and numbers (a
 checkpoint resumes the same trajectory, ``Tower.to`` moves it), and the update's own pass can write into the spare
-buffer. Memory: the copy of the state tensors (Adam: ``m`` and ``v``) between steps, and the graph of one update
-while its hypergradient is taken.
+buffer. Memory: the copy of the state tensors (Adam: ``m`` and ``v``) between steps; and, while a hypergradient is
+taken, the graph of the update, which holds several tensors like the target (Adam's: about ten). For a level whose
+update treats every entry on its own (``ELEMENTWISE``: the built-in ones but ``sgd_per_param``, AdamW, Lion), the
+update runs again over slices of at most ``max(CHUNK, n / 16)`` entries, one at a time, so that graph stays below
+one target-sized buffer.
 
 A learned hyperparameter that the update does not use through torch operations (read with ``.item()`` or
 ``float()``, detached, or not used at all) would get a silent zero hypergradient: it is refused with a ValueError
@@ -37,6 +40,7 @@ KEPT = "input."         # state entries holding a copy of the state before the l
 GRAD = "input:g"        # the gradient of the last update
 TARGET = "input:target"  # and its target, for a level that reads it
 CHECKED = "input:checked"  # 1 once the first update showed every learned hyperparameter in use
+CHUNK = 2 ** 18         # entries per slice of an elementwise level's hypergradient (at least; at most 16 slices)
 
 
 class Automatic:
@@ -73,7 +77,7 @@ class Automatic:
             del state[key]
         inputs = _copy(state)
         if not state.get(CHECKED):  # the first update: is every learned hyperparameter in use?
-            self._vjp(_copy(state), g, target, torch.zeros_like(g), hp, learn)
+            self._vjp(inputs, g, target, torch.zeros_like(g), hp, learn)
             state[CHECKED] = 1
         d, a = self.level.update(state, g, hp, (), out, **extra)
         state.update({KEPT + k: v for k, v in inputs.items()})
@@ -92,8 +96,22 @@ class Automatic:
         return dict(zip(learn, grads))
 
     def _vjp(self, inputs, g, target, v, hp, learn) -> list[torch.Tensor]:
-        """``-v . du/dh`` for each learned ``h``, by running the update again from ``inputs`` (which it may change)."""
+        """``-v . du/dh`` for each learned ``h``, by running the update again from ``inputs`` (left unchanged), in
+        slices where the level is elementwise."""
         leaves = {name: _leaf(hp[name], v) for name in learn}
+        n = g.numel()
+        size = max(CHUNK, -(-n // 16)) if self.level.ELEMENTWISE else n
+        total = None
+        for start in range(0, n, size):
+            part = slice(start, start + size)
+            sliced = {k: (x[part].clone() if isinstance(x, torch.Tensor) and x.shape == g.shape else
+                          x.clone() if isinstance(x, torch.Tensor) else x) for k, x in inputs.items()}
+            found = self._vjp_slice(sliced, g[part], None if target is None else target[part], v[part], hp, leaves,
+                                    learn)
+            total = found if total is None else [a + b for a, b in zip(total, found)]
+        return total
+
+    def _vjp_slice(self, inputs, g, target, v, hp, leaves, learn) -> list[torch.Tensor]:
         extra = {} if target is None else {"target": target}
         with torch.enable_grad():
             d, a = self.level.update(inputs, g, {**hp, **leaves}, learn, **extra)
@@ -108,6 +126,7 @@ class Automatic:
                 weights.append(w if a.shape == w.shape else w.sum().reshape(a.shape))
             found = (torch.autograd.grad(outputs, list(leaves.values()), weights, allow_unused=True) if outputs
                      else [None] * len(leaves))
+            del d, a, outputs, weights  # the graph goes now
         for name, grad in zip(learn, found):
             if grad is None:
                 raise ValueError(

@@ -130,6 +130,10 @@ class Level:
     OPTIONS: ClassVar[tuple[str, ...]] = ()
     #: whether ``update`` reads its target (``target=``, see the module docstring)
     READS_TARGET: ClassVar[bool] = False
+    #: whether ``update`` treats every entry on its own: entry i of ``d`` (and of ``a`` where it is a tensor like
+    #: ``d``) depends only on entry i of ``g``, of the target and of the state tensors shaped like them, and the
+    #: state's other tensors are not changed in place. The automatic path then takes hypergradients in slices.
+    ELEMENTWISE: ClassVar[bool] = False
 
     def __init__(self, values: dict, optimizer=None, learn=None, hypergrad=None):
         self.values = {h.name: h.check(values.get(h.name, h.default), self.kind) for h in self.HYPERS}

@@ -45,6 +45,7 @@ class Lion(AutoLevel):
     kind = "lion"
     label = "Lion"
     RUNNING = ("m",)
+    ELEMENTWISE = True
     READS_TARGET = True
     HYPERS = (Hyper("alpha", 1e-4, low=0.0), Hyper("beta1", 0.9, **_BETA), Hyper("beta2", 0.99, **_BETA),
               Hyper("weight_decay", 0.0, low=0.0))

@@ -30,6 +30,7 @@ class RMSProp(Level):
 
     kind = "rmsprop"
     RUNNING = ("s",)
+    ELEMENTWISE = True
     HYPERS = (Hyper("alpha", 0.01, SQUARE, low=0.0),
               Hyper("gamma", 0.99, SIGMOID, low=0.0, high=1.0, open_low=True, open_high=True))
     EPS = 1e-8

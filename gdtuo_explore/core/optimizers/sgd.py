@@ -47,6 +47,7 @@ class SGD(Level):
 
     kind = "sgd"
     RUNNING = ("buf",)
+    ELEMENTWISE = True
     OPTIONS = ("nesterov",)
     HYPERS = (Hyper("alpha", 0.01, low=0.0), Hyper("mu", 0.0, low=0.0, high=1.0, open_high=True))
 
