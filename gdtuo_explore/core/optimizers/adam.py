@@ -81,7 +81,11 @@ class Adam(Level):
         # differentiable update (out= is not), with fresh results
         x = torch.mul(g, g, out=None if keep else out)
         out = None if out is None else x
-        m, v = state["m"].lerp_(g, one_minus(b1)), state["v"].lerp_(x, one_minus(b2))
+        if out is None:  # differentiable: new moments (autograd would copy the old ones for an in-place lerp_)
+            m = state["m"] = torch.lerp(state["m"], g, one_minus(b1))
+            v = state["v"] = torch.lerp(state["v"], x, one_minus(b2))
+        else:
+            m, v = state["m"].lerp_(g, one_minus(b1)), state["v"].lerp_(x, one_minus(b2))
         c1 = state["c1"] = one_minus(b1 ** t)
         c2 = state["c2"] = one_minus(b2 ** t)
         q = state["q"] = c2 ** 0.5                  # u = alpha q / c1 * m / (sqrt(v) + eps q), as torch.optim

@@ -77,7 +77,7 @@ class Automatic:
             del state[key]
         inputs = _copy(state)
         if not state.get(CHECKED):  # the first update: is every learned hyperparameter in use?
-            self._vjp(inputs, g, target, torch.zeros_like(g), hp, learn)
+            self._vjp(inputs, g, target, torch.zeros_like(g), hp, learn, keep=True)
             state[CHECKED] = 1
         d, a = self.level.update(state, g, hp, (), out, **extra)
         state.update({KEPT + k: v for k, v in inputs.items()})
@@ -95,17 +95,16 @@ class Automatic:
             return dict(zip(learn, torch.stack(grads).tolist()))
         return dict(zip(learn, grads))
 
-    def _vjp(self, inputs, g, target, v, hp, learn) -> list[torch.Tensor]:
-        """``-v . du/dh`` for each learned ``h``, by running the update again from ``inputs`` (left unchanged), in
-        slices where the level is elementwise."""
+    def _vjp(self, inputs, g, target, v, hp, learn, keep=False) -> list[torch.Tensor]:
+        """``-v . du/dh`` for each learned ``h``, by running the update again from ``inputs`` (which it changes,
+        unless ``keep``), in slices where the level is elementwise."""
         leaves = {name: _leaf(hp[name], v) for name in learn}
         n = g.numel()
         size = max(CHUNK, -(-n // 16)) if self.level.ELEMENTWISE else n
         total = None
         for start in range(0, n, size):
             part = slice(start, start + size)
-            sliced = {k: (x[part].clone() if isinstance(x, torch.Tensor) and x.shape == g.shape else
-                          x.clone() if isinstance(x, torch.Tensor) else x) for k, x in inputs.items()}
+            sliced = {k: _slice(x, part, g.shape, keep) for k, x in inputs.items()}
             found = self._vjp_slice(sliced, g[part], None if target is None else target[part], v[part], hp, leaves,
                                     learn)
             total = found if total is None else [a + b for a, b in zip(total, found)]
@@ -121,9 +120,9 @@ class Automatic:
                 outputs.append(d)
                 weights.append(v * -a_value)
             if isinstance(a, torch.Tensor) and a.requires_grad:  # dL/da = -v d, summed where a is broadcast
-                w = torch.mul(v, d.detach()).neg_()
                 outputs.append(a)
-                weights.append(w if a.shape == w.shape else w.sum().reshape(a.shape))
+                weights.append(torch.mul(v, d.detach()).neg_() if a.shape == d.shape else
+                               torch.dot(v, d.detach()).neg_().reshape(a.shape))
             found = (torch.autograd.grad(outputs, list(leaves.values()), weights, allow_unused=True) if outputs
                      else [None] * len(leaves))
             del d, a, outputs, weights  # the graph goes now
@@ -146,6 +145,15 @@ def _copy(state: dict) -> dict:
     """The level's own state entries, tensors copied (an update may change them in place)."""
     return {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in state.items()
             if not _kept(k) and k != CHECKED}
+
+
+def _slice(x, part: slice, shape, keep: bool):
+    """An input of the update for one slice of the target: its entries there if it is shaped like the target (a
+    detached view, so that slices do not share a graph; a copy where ``keep``), else itself (a copy where ``keep``)."""
+    if not isinstance(x, torch.Tensor):
+        return x
+    x = x[part] if x.shape == shape else x
+    return x.clone() if keep else x.detach()
 
 
 def _leaf(value, like: torch.Tensor) -> torch.Tensor:
