@@ -31,7 +31,7 @@ class AdamW(AutoLevel):
         learn: which of alpha, beta1, beta2, weight_decay learn (default all four).
 
     Its Adam part is :class:`~.adam.Adam`'s update (in the caller's spare buffer), and its hypergradients all come
-    from autograd through it (nothing hand-derived): the update is returned as one tensor, ``(u, 1.0)``.
+    from autograd through it (nothing hand-derived).
 
     Example::
 
@@ -59,9 +59,9 @@ class AdamW(AutoLevel):
         return self.adam.init_state(n, like, sizes, plain)  # v starts at 0 when plain, else at eps
 
     def update(self, state, g, hp, learn, out=None, target=None):
-        d, a = self.adam.update(state, g, hp, tuple(n for n in learn if n != "weight_decay"), out)
-        decay = hp["alpha"] * hp["weight_decay"]
-        if out is None:  # differentiable: fresh tensors
-            return d * a + decay * target, 1.0
-        u = d.mul_(a)  # in the spare buffer
-        return (u.add_(target, alpha=decay) if isinstance(decay, float) else u.addcmul_(target, decay)), 1.0
+        # Adam's u = a d, a = alpha q / c1, with the graph that learned betas need; + alpha wd P = a (d + c1/q wd P)
+        d, a = self.adam.update(state, g, hp, tuple(n for n in learn if n in ("beta1", "beta2")), out)
+        decay = state["c1"] / state["q"] * hp["weight_decay"]
+        if out is None:  # differentiable: a fresh tensor
+            return d + decay * target, a
+        return (d.add_(target, alpha=decay) if isinstance(decay, float) else d.addcmul_(target, decay)), a

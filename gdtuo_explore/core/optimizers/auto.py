@@ -196,7 +196,7 @@ class AutoLevel(Level):
         ...     (w ** 2).sum().backward()
         ...     opt.step()
         >>> round(opt.hyperparameters()[0]["alpha"], 4)  # dL/dalpha = -g_{t+1} . sign(g_t) = -2 |w|_1: it grows
-        0.1788
+        0.2058
     """
 
     kind = "auto"
