@@ -270,6 +270,14 @@ def test_a_non_finite_automatic_hypergradient_is_refused_by_the_guard():
     assert report.step == 2  # the first hypergradient
 
 
+def test_a_tower_whose_bottom_level_reads_the_weights_asks_for_them():
+    w, loss, grad = _problem()
+    tower = Tower("adamw/sgd(1e-5)", [w.numel()], ["param0"], w)
+    assert tower.reads_target and not Tower("adam/sgd", [w.numel()], ["param0"], w).reads_target
+    with pytest.raises(ValueError, match="the tower 'adamw/sgd.*' needs the weights: .*pass target= to Tower.step"):
+        tower.step(grad(w))
+
+
 @pytest.mark.parametrize("text,message", [
     ("adamw(hypergrad=closed)", "adamw has no closed-form hypergradient here: hypergrad must be 'auto'"),
     ("sgd(0.1, mu=0.9, nesterov=true, hypergrad=closed)", "sgd has no closed-form hypergradient"),

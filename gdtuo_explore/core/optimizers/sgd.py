@@ -87,7 +87,8 @@ class SGD(Level):
         if "alpha" in learn:
             out["alpha"] = alpha_hypergrad(state, v, host)
         if "mu" in learn:
-            out["mu"] = -(hp["alpha"] * scalar(torch.dot(v, state["buf_prev"]), host))
+            prev = state.get("buf_prev")  # None in a checkpoint made at step 1 before the first buffer was 0
+            out["mu"] = scalar(v.new_zeros(()), host) if prev is None else -(hp["alpha"] * scalar(torch.dot(v, prev), host))
         return out
 
 
