@@ -1,4 +1,5 @@
 """Shared test set-up. tests/ is on sys.path (pytest's rootdir-less import), so helpers import as `browser`, `oracle`."""
+import pytest
 
 
 def pytest_report_header(config):
@@ -6,3 +7,16 @@ def pytest_report_header(config):
 
     device = f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
     return f"torch {torch.__version__}, device: {device}, threads: {torch.get_num_threads()}"
+
+
+@pytest.fixture(params=["host", "tensor"])
+def tower_path(request, monkeypatch):
+    """Run a test twice: with new towers on the CPU's host path (hyperparameters read as Python floats) and on the
+    accelerator's tensor path (one-element tensors, never read back), through ``Tower.default_host``. A tower-math
+    module opts in with ``pytestmark = pytest.mark.usefixtures("tower_path")``; its value is ``"host"`` or
+    ``"tensor"``."""
+    from gdtuo_explore.core.tower import Tower
+
+    if request.param == "tensor":
+        monkeypatch.setattr(Tower, "default_host", False)
+    return request.param

@@ -50,7 +50,7 @@ def _train(spec, steps, host=True, seed=0):
         g = buffers[t % 2]
         g.copy_(grad(w))
         losses.append(loss(w).item())
-        w = w - scaled(*tower.step(g, buffers[1 - t % 2], target=w.clone() if tower.reads_target else None))
+        w = w - scaled(*tower.step(g, buffers[1 - t % 2], target=w.clone() if tower.takes_target else None))
     return losses, tower.history(), tower
 
 
@@ -163,10 +163,10 @@ def test_the_new_levels_hypergradients_match_finite_differences(make, name, t_be
     hp = dict(level.values)
     if not host:
         hp = {k: (torch.tensor([v]) if k in learn else v) for k, v in hp.items()}
-    extra = {"target": w} if level.READS_TARGET else {}
+    extra = {"target": w} if level.TAKES_TARGET else {}
     for _ in range(t_before):  # advance the state with the hyperparameters fixed
         w = w - scaled(*level.update(state, grad(w), hp, learn, **extra))
-        extra = {"target": w} if level.READS_TARGET else {}
+        extra = {"target": w} if level.TAKES_TARGET else {}
     g = grad(w)
 
     def one_step_loss(value):
@@ -273,8 +273,8 @@ def test_a_non_finite_automatic_hypergradient_is_refused_by_the_guard():
 def test_a_tower_whose_bottom_level_reads_the_weights_asks_for_them():
     w, loss, grad = _problem()
     tower = Tower("adamw/sgd(1e-5)", [w.numel()], ["param0"], w)
-    assert tower.reads_target and not Tower("adam/sgd", [w.numel()], ["param0"], w).reads_target
-    with pytest.raises(ValueError, match="the tower 'adamw/sgd.*' needs the weights: .*pass target= to Tower.step"):
+    assert tower.takes_target and not Tower("adam/sgd", [w.numel()], ["param0"], w).takes_target
+    with pytest.raises(ValueError, match=r"adamw needs the values of what it moves: Tower.step\(..., target=weights\)"):
         tower.step(grad(w))
 
 

@@ -12,6 +12,8 @@ from gdtuo_explore.core.optimizers.base import scaled
 from gdtuo_explore.core.tower import Tower
 from oracle import MLP, batches
 
+pytestmark = pytest.mark.usefixtures("tower_path")  # every test on both tower paths (see conftest.py)
+
 
 def train(model, opt, data, steps=None):
     for x, y in data[:steps]:

@@ -9,6 +9,9 @@ from gradient_descent_the_ultimate_optimizer import gdtuo as ref  # a dev extra:
 from gdtuo_explore import gdtuo as ours
 from oracle import MLP, batches, run_wrapper
 
+pytestmark = pytest.mark.usefixtures("tower_path")  # every test on both tower paths (see conftest.py)
+
+
 STACKS = {
     "SGD/SGD": lambda m: m.SGD(0.01, optimizer=m.SGD(0.01)),
     "SGD(mu=0.9)/SGD": lambda m: m.SGD(0.01, mu=0.9, optimizer=m.SGD(0.001)),

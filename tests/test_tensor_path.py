@@ -8,11 +8,16 @@ import torch.nn.functional as F
 from torch.optim import lr_scheduler
 
 from gdtuo_explore import HyperOptimizer
+from gdtuo_explore.core.tower import Tower
 from oracle import MLP, batches
 
-SPECS = ["adam/sgd(1e-5)", "adam(learn=alpha)/sgd(1e-5)", "adam", "sgd(0.05)/sgd(1e-3)", "sgd(0.05, mu=0.5)/sgd(1e-3)",
-         "sgd(0.05, learn=alpha+mu)/adam(1e-4)", "sgd_per_param(0.05)/sgd(1e-3)", "adagrad(0.05)/sgd(1e-3)",
-         "rmsprop(0.001)/sgd(1e-4)", "adam(0.01)/adam(1e-4)/adam(1e-5)/sgd(1e-6)"]
+# every built-in level at the bottom and above it (adagrad, rmsprop and sgd_per_param as hyperoptimizers too), every
+# learnable hyperparameter, heights 1 to 4
+SPECS = ["adam/sgd(1e-5)", "adam(learn=alpha)/sgd(1e-5)", "adam", "sgd(0.05, mu=0.9)", "sgd(0.05)/sgd(1e-3)",
+         "sgd(0.05, mu=0.5)/sgd(1e-3)", "sgd(0.05, learn=alpha+mu)/adam(1e-4)", "sgd_per_param(0.05)/sgd(1e-3)",
+         "sgd_per_param(0.05)/rmsprop(1e-4)", "adagrad(0.05)/sgd(1e-3)", "rmsprop(0.001)/sgd(1e-4)",
+         "sgd(0.05)/sgd(1e-3)/sgd(1e-4)", "rmsprop(0.001)/adagrad(1e-4)/sgd(1e-5)",
+         "adagrad(0.05)/sgd_per_param(1e-4)/adam(1e-6)", "adam(0.01)/adam(1e-4)/adam(1e-5)/sgd(1e-6)"]
 
 
 @contextlib.contextmanager
@@ -38,6 +43,23 @@ def test_the_guard_catches_a_host_read():
         with no_host_reads():
             torch.ones(1).item()
     assert torch.ones(1).item() == 1.0
+
+
+def test_default_host_false_puts_new_towers_on_the_tensor_path(monkeypatch):
+    """The switch that conftest.py's ``tower_path`` fixture turns: new towers (and towers moved with ``to``) take
+    the tensor path on the CPU, and a step then reads nothing back."""
+    torch.manual_seed(0)
+    model = MLP(64, 16, 10)
+    assert HyperOptimizer(model.parameters(), "adam/sgd(1e-5)").towers[0].host is True
+    monkeypatch.setattr(Tower, "default_host", False)
+    opt = HyperOptimizer(model.parameters(), "adam/sgd(1e-5)")
+    assert opt.towers[0].host is False and opt.towers[0].to("cpu").host is False
+    for x, y in batches(3):
+        opt.zero_grad()
+        F.nll_loss(model(x), y).backward()
+        with no_host_reads():
+            opt.step()
+    assert opt.nonfinite() is None and len(opt.history()["step"]) == 3
 
 
 @pytest.mark.parametrize("spec", SPECS)

@@ -11,6 +11,8 @@ from torch.optim import lr_scheduler
 from gdtuo_explore import HyperOptimizer
 from oracle import MLP, batches
 
+pytestmark = pytest.mark.usefixtures("tower_path")  # every test on both tower paths (see conftest.py)
+
 
 class TwoHeads(nn.Module):
     """A trunk and two heads; a step uses one head (alternating updates, a frozen branch)."""

@@ -5,7 +5,8 @@
 * :mod:`.spec`: tower specs (``"adam/sgd(1e-5)"``); :mod:`.hyperparams`: ranges and stored forms;
   :mod:`.history`: the per-step hyperparameter history kept on the device;
 * :mod:`.hyperoptimizer`: the ``torch.optim`` front, :class:`HyperOptimizer`;
-* :mod:`.gdtuo`: the reference package's API (``ModuleWrapper`` and its optimizer classes).
+* :mod:`.gdtuo`: the reference package's API (``ModuleWrapper`` and its optimizer classes);
+  :mod:`.optimizable`: its ``Optimizable``, a user's optimizer written as ``step(params)``, as a tower level.
 
 Nothing here imports from :mod:`gdtuo_explore.engine`, :mod:`gdtuo_explore.explorer`, the command line or the
 benchmark (``tests/test_layers.py`` checks it).

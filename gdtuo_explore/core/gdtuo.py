@@ -13,6 +13,10 @@ Swap the import and the reference README's loop runs unchanged and gives the sam
         loss.backward(create_graph=True)   # a plain loss.backward() gives the same numbers, twice as fast
         mw.step()
 
+An optimizer of your own, written against the reference's ``Optimizable`` (a dict of hyperparameter tensors, a
+``step(params)`` in torch ops), runs unchanged with ``gdtuo.Optimizable`` as its base (see
+:mod:`gdtuo_explore.core.optimizable`), under or over the built-in levels.
+
 Fixed here: the model's parameters stay leaf ``nn.Parameter``s (``copy.deepcopy``, ``state_dict``, a ``torch.optim``
 optimizer on the same model and tied weights keep working); no shared default optimizer instance;
 ``initialize()`` calls the module's own ``initialize()``; no memory growth from step to step or run to run.
@@ -22,10 +26,11 @@ from __future__ import annotations
 import torch
 
 from .hyperoptimizer import HyperOptimizer
+from .optimizable import Optimizable
 from .optimizers import SGD, AdaGrad, Adam, AdamBaydin, Level, NoOpOptimizer, RMSProp, RMSPropAlpha, SGDPerParam
 
 __all__ = ["SGD", "SGDPerParam", "AdaGrad", "RMSProp", "RMSPropAlpha", "Adam", "AdamBaydin", "ModuleWrapper",
-           "NoOpOptimizer"]
+           "NoOpOptimizer", "Optimizable"]
 
 
 class ModuleWrapper:

@@ -41,6 +41,11 @@ class HyperOptimizer(torch.optim.Optimizer):
 
     A step whose new hyperparameters or weight update are not finite is refused (nothing changes) and the
     optimizer stops moving; :meth:`nonfinite` reports the step and the value that went bad.
+
+    Parameters may be float16 or bfloat16: the learned hyperparameters, the levels' running statistics (moments,
+    accumulators, momentum) and the hypergradients' arithmetic are then float32 (see :mod:`.tower`). Under
+    ``torch.amp.GradScaler``, ``scaler.step(opt)`` unscales the gradients before :meth:`step` and skips it when
+    they are not finite, so the hyperparameters learn from unscaled gradients and a skipped step changes nothing.
     """
 
     def __init__(self, params, tower, *, hypergrad_clip=None, alpha_bounds=None, history=True, lr=1.0):
@@ -100,7 +105,7 @@ class HyperOptimizer(torch.optim.Optimizer):
                         view.copy_(x)
             else:
                 torch._foreach_copy_(shaped, grads)
-            target = torch.cat([p.detach().reshape(-1) for p in params]) if tower.reads_target else None
+            target = torch.cat([p.reshape(-1) for p in params]) if tower.takes_target else None
             d, a = tower.step(g, spare, group["lr"], [flat.slice(i) for i in missing], target)  # the update is a * d
             if not float_scale(d, a):
                 d, a = scaled(d, a), 1.0

@@ -12,15 +12,18 @@ weights' gradient ``g``:
 
 This is the paper's order (first the hyperparameter moves, then the weights move with the new value) and the
 reference package's arithmetic. All learned hyperparameters live in one small tensor (``store``) on the weights'
-device, in raw units (see :mod:`gdtuo_explore.hyperparams`); fixed ones are Python floats. On an accelerator
+device, in raw units (see :mod:`gdtuo_explore.hyperparams`), in float32 or wider: float32 for float16 and bfloat16
+weights, whose levels also keep their running statistics in float32 (see :mod:`.optimizers.base`); fixed ones are
+Python floats. On an accelerator
 nothing here reads a value back to the host, so a step never synchronises with a GPU: the levels get their learned
 hyperparameters as one-element tensors. On the CPU, where reading a value is free, they get Python floats (the
 upper levels' arithmetic on a few numbers then costs nanoseconds, not PyTorch's microseconds per op) and the guard
-branches on the values.
+branches on the values. :attr:`Tower.default_host` set to False makes new towers take the accelerator path on the
+CPU too (the tests run both paths).
 
 Guard rail: if a new hyperparameter or the weights' update is not finite, the step is refused on the device (the
 weights and hyperparameters keep their last finite values) and the tower stays stopped; ``nonfinite()`` says when
-and what.
+and what. Its sums are taken in the store's dtype, so a float16 update whose sum passes 65504 is not refused.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ from .hyperparams import Transform, check_alpha_bounds, check_hypergrad_clip
 from .nonfinite import NonFinite
 from .optimizers import Level
 from .optimizers.auto import Automatic
-from .optimizers.base import sub_scaled_
+from .optimizers.base import sub_scaled_, wide_dtype
 from .spec import parse_tower
 
 
@@ -54,6 +57,7 @@ class _Floor:
     state: dict = field(default_factory=dict)  # the level's training state only (see Level.init_state)
     hp: dict | None = None              # natural values used by the last update
     raw: dict | None = None             # and their raw values (floats on the CPU, store views elsewhere)
+    target_names: list = field(default_factory=list)  # the names of what it moves (for Level.TAKES_TARGET)
     rule: object = None                 # what computes update and hypergrad: the level, or its automatic path
 
 
@@ -69,6 +73,10 @@ class Tower:
         history: record every step's hyperparameters on the device (see :meth:`history`).
     """
 
+    #: the path of new towers (see the module docstring): None for the host path on the CPU and the tensor path
+    #: elsewhere, False for the tensor path everywhere (tests set it to run the accelerator path on the CPU)
+    default_host: bool | None = None
+
     def __init__(self, tower, sizes, names, like, *, hypergrad_clip=None, alpha_bounds=None, history=True):
         self.config = parse_tower(tower)
         self.sizes = list(sizes)
@@ -82,7 +90,7 @@ class Tower:
             floor = _Floor(level, names_k, learn,
                            const={n: level.initial(n) for n in names_k if n not in learn},
                            transforms={n: level.hyper(n).transform for n in names_k}, start=len(raws),
-                           rule=Automatic(level) if level.automatic else level)
+                           target_names=list(target_names), rule=Automatic(level) if level.automatic else level)
             raws += [floor.transforms[n].to_raw(level.initial(n)) for n in learn]
             self.floors.append(floor)
             target_names = list(learn)
@@ -90,7 +98,7 @@ class Tower:
         self.top = next((k for k, f in enumerate(self.floors) if not f.learn), len(self.floors) - 1)
         # one row per step: the store (learned raw hyperparameters), the gradient's sum, and a refused flag; the
         # history records the whole row in one copy
-        self._row = torch.tensor(raws + [0.0, 0.0], dtype=like.dtype, device=like.device)
+        self._row = torch.tensor(raws + [0.0, 0.0], dtype=wide_dtype(like.dtype), device=like.device)
         self._bind_row()
         self.set_guard_rails(hypergrad_clip, alpha_bounds)
         self.t = 0
@@ -98,12 +106,18 @@ class Tower:
         self.skipped: list[tuple[int, int]] = []  # the slices that the last weights' update left alone (see step)
         # the one switch between the two paths (see the module docstring): Python floats on the CPU, tensors that are
         # never read back elsewhere; the levels follow it (their hyperparameters' types, ``hypergrad(..., host)``),
-        # and a test may set it False to run the accelerator path on the CPU
-        self.host = self._row.device.type == "cpu"
-        self._np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(like.dtype)
+        # and a test may set it (or default_host) False to run the accelerator path on the CPU
+        self.host = self._host_path()
+        self._np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(self._row.dtype)
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
         self._history = self._new_history() if history else None
         self._reset_state(sum(sizes), like, list(sizes))
+        #: whether :meth:`step` needs ``target=``, the weights' values (the bottom level takes them)
+        self.takes_target = levels[0].TAKES_TARGET
+
+    def _host_path(self) -> bool:
+        """Whether this tower takes the host path (see :attr:`default_host`)."""
+        return self._row.device.type == "cpu" and self.default_host is not False
 
     def _new_history(self) -> History:
         """An empty history of rows like ``_row``, starting at the current step."""
@@ -180,11 +194,6 @@ class Tower:
             c = c.clamp(-self.hypergrad_clip, self.hypergrad_clip)
         return c, finite
 
-    @property
-    def reads_target(self) -> bool:
-        """Whether :meth:`step` needs the weights (``target=``): the bottom level reads them (weight decay)."""
-        return self.floors[0].level.READS_TARGET
-
     def step(self, g: torch.Tensor, out: torch.Tensor | None = None, lr: float = 1.0, skip=(), target=None):
         """One step from the flat gradient ``g``; returns the weights' update as ``(d, a)``: apply ``w -= a * d``
         (``a`` a float, a one-element tensor or a tensor like ``d``; see :func:`optimizers.base.sub_scaled_`).
@@ -194,10 +203,8 @@ class Tower:
         ``skip``: ``(start, stop)`` slices of the target that this step leaves alone (parameters without a gradient,
         as ``torch.optim`` skips them): ``g`` must hold zeros there, the caller does not apply the update there, and
         the bottom level's running state (:attr:`Level.RUNNING`) there is kept as it was.
-        ``target``: the flat weights before the step, a tensor the tower may keep (only where :attr:`reads_target`)."""
-        if self.reads_target and target is None:
-            raise ValueError(f"the tower {self.config.tower_name()!r} needs the weights: its bottom level reads them "
-                             "(weight decay); pass target= to Tower.step")
+        ``target``: the weights' current values, flat like ``g``, for a bottom level that takes them
+        (:attr:`Level.TAKES_TARGET`; :attr:`takes_target`)."""
         floors, store = self.floors, self.store
         if store.device != g.device:
             self.to(g.device)
@@ -226,15 +233,22 @@ class Tower:
                 f, below = floors[k], floors[k - 1]
                 writing = below.target
                 f.hp = self._natural(f)
-                extra = {"target": below.target.clone()} if f.level.READS_TARGET else {}
-                sub_scaled_(below.target, *f.rule.update(f.state, grads[k - 1], f.hp, f.learn, **extra))
+                if f.level.TAKES_TARGET:  # a copy: the update's graph may hold it while the store moves
+                    u = f.rule.update(f.state, grads[k - 1], f.hp, f.learn, target=below.target.clone(),
+                                       names=f.target_names)
+                else:
+                    u = f.rule.update(f.state, grads[k - 1], f.hp, f.learn)
+                sub_scaled_(below.target, *u)
                 if self._bounds is not None:
                     torch.clamp(below.target, self._bounds[0][below.start: below.start + len(below.learn)],
                                 self._bounds[1][below.start: below.start + len(below.learn)], out=below.target)
             writing = None
             f = floors[0]
             f.hp = self._natural(f)
-            d, a = f.rule.update(f.state, g, f.hp, f.learn, out, **({"target": target} if self.reads_target else {}))
+            if f.level.TAKES_TARGET:
+                d, a = f.rule.update(f.state, g, f.hp, f.learn, out, target=target, names=f.target_names)
+            else:
+                d, a = f.rule.update(f.state, g, f.hp, f.learn, out)
             if lr != 1.0:
                 a = a * lr
             for key, start, stop, values in kept:
@@ -256,10 +270,12 @@ class Tower:
         store = self.store
         a_float = isinstance(a, float)
         if self.host:  # on the CPU, branch on the values (a non-finite g makes d non-finite)
-            bad = not ((d_finite or math.isfinite(d.sum().item())) and math.isfinite(a if a_float else a.sum().item())
+            wide = store.dtype  # sums in float32 or wider: a float16 sum overflows beyond 65504
+            bad = not ((d_finite or math.isfinite(d.sum(dtype=wide).item()))
+                       and math.isfinite(a if a_float else a.sum(dtype=wide).item())
                        and all(map(math.isfinite, store.tolist())) and bool(self.ok))
             if bad:
-                torch.sum(g, 0, out=self._gradient_sum)
+                torch.sum(g, 0, dtype=wide, out=self._gradient_sum)
                 self._refused.fill_(1.0)
                 self.ok = torch.zeros((), dtype=torch.bool)
             if self._history is not None:
@@ -271,10 +287,10 @@ class Tower:
         # on an accelerator, reading a flag would be a host sync: refuse the step on the device
         if a_float and not math.isfinite(a):  # a float is free to check
             d, a = torch.full_like(d, math.nan), 1.0
-        torch.sum(g, 0, out=self._gradient_sum)
-        total = self._store_and_gradient.sum() + d.sum()
+        torch.sum(g, 0, dtype=store.dtype, out=self._gradient_sum)
+        total = self._store_and_gradient.sum() + d.sum(dtype=store.dtype)
         if not a_float:
-            total = total + a.sum()
+            total = total + a.sum(dtype=store.dtype)
         bad = torch.ne(total - total, 0.0) | ~self.ok
         if self._history is not None:
             self._refused.copy_(bad)
@@ -355,7 +371,7 @@ class Tower:
     # -- device and checkpoints ------------------------------------------------------------------------------
     def to(self, device) -> "Tower":
         self._row = self._row.to(device)
-        self.host = self._row.device.type == "cpu"
+        self.host = self._host_path()
         self._bind_row()
         self.ok = self.ok.to(device)
         for f in self.floors:

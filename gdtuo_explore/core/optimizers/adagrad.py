@@ -6,14 +6,15 @@ Update (reference: accumulator starts at ``G0 = 0.1``, ``eps = 1e-10``)::
     d_t = g / sqrt(G_t + eps)
     u   = alpha * d_t                 P_new = P - u
 
-Hypergradient of the previous update: ``dL/dalpha = -v . d_t``.
+Hypergradient of the previous update: ``dL/dalpha = -v . d_t``. With half-precision weights ``G`` and ``d`` are
+float32 (see :mod:`.base`).
 """
 from __future__ import annotations
 
 import torch
 
 from ..hyperparams import Hyper
-from .base import Level, alpha_hypergrad, along
+from .base import Level, alpha_hypergrad, along, wide_dtype, widen
 
 
 class AdaGrad(Level):
@@ -30,9 +31,10 @@ class AdaGrad(Level):
         super().__init__({"alpha": alpha}, optimizer, learn, hypergrad)
 
     def init_state(self, n, like, sizes, plain):
-        return {"G": torch.full((n,), self.G0, dtype=like.dtype, device=like.device)}
+        return {"G": torch.full((n,), self.G0, dtype=wide_dtype(like.dtype), device=like.device)}
 
     def update(self, state, g, hp, learn, out=None):
+        g = widen(g)
         G = state["G"].addcmul_(g, g)
         d = torch.add(G, self.EPS).sqrt_()
         torch.div(g, d, out=d)

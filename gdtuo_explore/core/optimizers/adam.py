@@ -23,13 +23,18 @@ computed from ``r = sqrt(v_t)``, kept from the update (``den = (r + eps q) / q``
 writes ``g^2``, the denominator, then ``d`` into one parameter-sized buffer (the caller's spare ``out``, or a fresh
 one where the direction is kept; without ``out``, fresh tensors, so that autograd can differentiate it); learning the betas keeps two more (``g`` and ``r``), and the hypergradient works in one fresh buffer and in
 ``r``'s memory.
+
+Precision: with half-precision weights the moments, the denominator and ``d`` are float32 (the gradient is widened
+once per step; the spare ``out`` is then unused), so eps = 1e-8 and the squares of small gradients are kept: in
+float16 both are 0, and ``m / (sqrt(v) + eps)`` would be 0/0 (``torch.optim.Adam`` with float16 parameters and
+its default eps divides by zero there the same way).
 """
 from __future__ import annotations
 
 import torch
 
 from ..hyperparams import SIGMOID, Hyper
-from .base import Level, alpha_hypergrad, along, axpy, one_minus, reciprocal, scalar, scratch
+from .base import Level, alpha_hypergrad, along, axpy, dot, one_minus, reciprocal, scalar, scratch, wide_dtype, widen
 
 _BETA = dict(transform=SIGMOID, low=0.0, high=1.0, open_low=True, open_high=True)
 
@@ -69,13 +74,16 @@ class Adam(Level):
     def init_state(self, n, like, sizes, plain):
         # v starts at eps, as in the reference, wherever hypergradients flow; a plain Adam starts it at 0 and is
         # then exactly torch.optim.Adam
-        return {"t": 0, "m": torch.zeros(n, dtype=like.dtype, device=like.device),
-                "v": torch.full((n,), 0.0 if plain else self.eps, dtype=like.dtype, device=like.device)}
+        dtype = wide_dtype(like.dtype)  # float32 for half-precision weights (see the module docstring)
+        return {"t": 0, "m": torch.zeros(n, dtype=dtype, device=like.device),
+                "v": torch.full((n,), 0.0 if plain else self.eps, dtype=dtype, device=like.device)}
 
     def update(self, state, g, hp, learn, out=None):
         alpha, b1, b2 = hp["alpha"], hp["beta1"], hp["beta2"]
         t = state["t"] = state["t"] + 1
         betas = "beta1" in learn or "beta2" in learn
+        if g.dtype != state["m"].dtype:  # half-precision weights: work in float32 (see the module docstring)
+            g, out = widen(g), None
         keep = bool(learn) and not betas  # alpha only: the direction is kept, so it cannot go into the spare out
         # g^2, then the denominator, then d, in one buffer: the spare out, else a fresh one; out=None asks for a
         # differentiable update (out= is not), with fresh results
@@ -107,18 +115,18 @@ class Adam(Level):
         m, vv, g, r, c1, c2, q = (state[k] for k in ("m", "v", "g", "r", "c1", "c2", "q"))
         w = torch.add(r, self.eps * q)              # den q
         torch.div(v, w, out=w)                      # w / q
-        wm = q * scalar(torch.dot(w, m), host)
+        wm = q * scalar(dot(w, m), host)
         i1 = reciprocal(c1)                         # a beta at exactly 1 (or 0) gives inf here, then nan
         out = {}
         if "alpha" in learn:
             out["alpha"] = -wm * i1
         if "beta1" in learn:
-            wg = q * scalar(torch.dot(w, g), host)
+            wg = q * scalar(dot(w, g), host)
             out["beta1"] = -alpha * i1 * ((wm - wg) * reciprocal(b1) + b1 ** (t - 1) * t * wm * i1)
         if "beta2" in learn:
             z = w.mul_(m).div_(axpy(vv, r, self.eps * q, out=r))  # z / q; r's memory is reused here
-            zv = q * scalar(torch.dot(z, vv), host)
-            zg2 = q * scalar(torch.dot(torch.mul(z, g, out=r), g), host)
+            zv = q * scalar(dot(z, vv), host)
+            zg2 = q * scalar(dot(torch.mul(z, g, out=r), g), host)
             out["beta2"] = alpha * 0.5 * i1 * ((zv - zg2) * reciprocal(b2) + b2 ** (t - 1) * t * zv * reciprocal(c2))
         return out
 

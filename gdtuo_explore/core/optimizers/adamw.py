@@ -47,7 +47,7 @@ class AdamW(AutoLevel):
     label = "AdamW"
     RUNNING = ("m", "v")
     ELEMENTWISE = True
-    READS_TARGET = True
+    TAKES_TARGET = True
     HYPERS = (Hyper("alpha", 0.001, low=0.0), Hyper("beta1", 0.9, **_BETA), Hyper("beta2", 0.999, **_BETA),
               Hyper("weight_decay", 0.01, low=0.0), Hyper("log_eps", -8.0, learnable=False))
 
@@ -58,7 +58,7 @@ class AdamW(AutoLevel):
     def init_state(self, n, like, sizes, plain):
         return self.adam.init_state(n, like, sizes, plain)  # v starts at 0 when plain, else at eps
 
-    def update(self, state, g, hp, learn, out=None, target=None):
+    def update(self, state, g, hp, learn, out=None, *, target=None, names=()):
         # Adam's u = a d, a = alpha q / c1, with the graph that learned betas need; + alpha wd P = a (d + c1/q wd P)
         d, a = self.adam.update(state, g, hp, tuple(n for n in learn if n in ("beta1", "beta2")), out)
         decay = state["c1"] / state["q"] * hp["weight_decay"]

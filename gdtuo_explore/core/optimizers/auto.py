@@ -6,7 +6,7 @@ which runs any level's ``update`` (the Level API of :mod:`.base`) and gives it a
 
 1. At each update it keeps the update's inputs: a copy of the level's state tensors before the update (the update
    may change them in place), the gradient ``g`` (a reference: the tower's caller keeps it until the next step), and
-   the target where the level reads it (``READS_TARGET``). The update itself runs as usual, with nothing asked of it
+   the target where the level takes it (``TAKES_TARGET``). The update itself runs as usual, with nothing asked of it
    for a closed form (``learn=()``), into the caller's spare buffer.
 2. At the next step, :meth:`Automatic.hypergrad` runs the update again from those inputs, with the learned
    hyperparameters as leaf tensors that require grad and every other tensor detached, and takes the
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Level, NoOpOptimizer
+from .base import Level, NoOpOptimizer, dot, wide_dtype
 
 KEPT = "input."         # state entries holding a copy of the state before the last update: "input." + key
 GRAD = "input:g"        # the gradient of the last update
@@ -60,6 +60,7 @@ class Automatic:
 
     def __init__(self, level: Level):
         self.level = level
+        self.names = ()  # the names of the target's parts, for a level that takes the target
 
     @property
     def RUNNING(self):
@@ -68,9 +69,14 @@ class Automatic:
     def init_state(self, n, like, sizes, plain):
         return self.level.init_state(n, like, sizes, plain)
 
-    def update(self, state, g, hp, learn, out=None, target=None):
+    def update(self, state, g, hp, learn, out=None, *, target=None, names=()):
         """The level's update ``(d, a)``, keeping its inputs for the next :meth:`hypergrad` when ``learn``."""
-        extra = {} if target is None else {"target": target}
+        extra = {}
+        if self.level.TAKES_TARGET:
+            if target is None:
+                raise ValueError(f"{self.level.kind} needs the values of what it moves: Tower.step(..., "
+                                 "target=weights)")
+            self.names, extra = tuple(names), {"target": target, "names": tuple(names)}
         if not learn:
             return self.level.update(state, g, hp, learn, out, **extra)
         for key in [k for k in state if _kept(k)]:  # an unused copy (after a refused step): let it go
@@ -111,7 +117,7 @@ class Automatic:
         return total
 
     def _vjp_slice(self, inputs, g, target, v, hp, leaves, learn) -> list[torch.Tensor]:
-        extra = {} if target is None else {"target": target}
+        extra = {} if target is None else {"target": target, "names": self.names}
         with torch.enable_grad():
             d, a = self.level.update(inputs, g, {**hp, **leaves}, learn, **extra)
             outputs, weights = [], []
@@ -122,7 +128,7 @@ class Automatic:
             if isinstance(a, torch.Tensor) and a.requires_grad:  # dL/da = -v d, summed where a is broadcast
                 outputs.append(a)
                 weights.append(torch.mul(v, d.detach()).neg_() if a.shape == d.shape else
-                               torch.dot(v, d.detach()).neg_().reshape(a.shape))
+                               dot(v, d.detach()).neg_().reshape(a.shape))
             found = (torch.autograd.grad(outputs, list(leaves.values()), weights, allow_unused=True) if outputs
                      else [None] * len(leaves))
             del d, a, outputs, weights  # the graph goes now
@@ -157,10 +163,11 @@ def _slice(x, part: slice, shape, keep: bool):
 
 
 def _leaf(value, like: torch.Tensor) -> torch.Tensor:
-    """A hyperparameter's natural value as a 0-d leaf tensor that requires grad (dtype and device of ``like``)."""
+    """A hyperparameter's natural value as a 0-d leaf tensor that requires grad (on the device of ``like``, in
+    float32 or wider, as the tower stores it)."""
     if isinstance(value, torch.Tensor):
-        return value.detach().reshape(()).to(like.dtype).clone().requires_grad_()
-    return torch.tensor(float(value), dtype=like.dtype, device=like.device, requires_grad=True)
+        return value.detach().reshape(()).clone().requires_grad_()
+    return torch.tensor(float(value), dtype=wide_dtype(like.dtype), device=like.device, requires_grad=True)
 
 
 class AutoLevel(Level):
@@ -171,7 +178,8 @@ class AutoLevel(Level):
     to step) and write ``update(state, g, hp, learn, out=None)`` in torch operations: ``hp[name]`` holds each
     hyperparameter (a tensor for a learned one), ``g`` the gradient of the target; return ``(d, a)``, the update
     ``u = a * d`` (``P_new = P - u``). ``learn`` and ``out`` may be ignored. ``init_state(n, like, sizes, plain)``
-    makes the state (default: empty); ``READS_TARGET = True`` passes the target as ``update(..., target=P)``.
+    makes the state (default: empty); ``TAKES_TARGET = True`` passes the target as ``update(..., target=P,
+    names=...)`` (see :mod:`.base`).
     :func:`gdtuo_explore.core.optimizers.register` makes the kind usable in spec text, the command line and the
     explorer's level menu. Constructor: hyperparameters by position (in ``HYPERS`` order) or by name, then
     ``optimizer=`` (the level above), ``learn=`` and the on/off ``OPTIONS`` by name.

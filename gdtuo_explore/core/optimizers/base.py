@@ -23,11 +23,22 @@ Each concrete level (``SGD``, ``Adam``, ...) provides two plain functions of the
   new point. Because ``P_new = P - u(h)``, it is the vector-Jacobian product ``-v . du/dh``. Everything else is
   detached, as in the paper, so nothing is second order.
 
+A level whose update needs the current value of what it moves (a user's step in the reference package's API,
+see :mod:`gdtuo_explore.core.optimizable`) sets ``TAKES_TARGET = True``; ``update`` then also gets two keywords:
+``target``, the values of its target before this update (flat like ``g``; a copy that it may keep), and ``names``,
+the names of the target's parts, whose sizes ``init_state`` got (the weights' names at the bottom of a tower, the
+learned hyperparameters' names of the level below higher up).
+
+Precision: with half-precision weights (float16, bfloat16), a level keeps its running statistics (moments,
+accumulators, momentum) in float32 and computes from them in float32 (:func:`wide_dtype`), as mixed-precision
+training keeps an optimizer's state: a float16 square of a gradient below 2.4e-4 is 0, Adam's eps 1e-8 is below
+float16's range, and a bfloat16 average that moves by 0.1% per step (beta2 = 0.999) does not move at all. Its
+direction ``d`` is then float32 too. Every one-number result (a dot product) is computed in float32 or wider
+(:func:`dot`), and the hyperparameters are float32 or wider (the tower's store).
+
 A level may also be run through the *automatic* path (``hypergrad="auto"``, see :mod:`.auto`), where its
 hypergradient comes from autograd through ``update`` itself; a level without a closed form (``has_closed_form()``
-False, e.g. an :class:`.auto.AutoLevel`) always is. A level whose update reads its target (decoupled weight decay)
-sets ``READS_TARGET``: its ``update`` then also gets ``target=`` (the values it moves, before the step: a tensor it
-may keep).
+False, e.g. an :class:`.auto.AutoLevel`) always is.
 
 ``state`` is the level's training state only (made by ``init_state``, saved in checkpoints); its configuration
 (``learn``, the hyperparameters' names) comes in the arguments. A level may keep ``g`` (or ``d``) in its state
@@ -48,6 +59,34 @@ from ..hyperparams import Hyper
 def one_minus(x):
     """1 - x for a Python float or a tensor (``torch.rsub`` skips the Python wrapper of ``1.0 - tensor``)."""
     return 1.0 - x if isinstance(x, float) else torch.rsub(x, 1.0)
+
+
+def wide_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype of hyperparameters, running statistics and sums for weights of ``dtype``: float32 for a
+    half-precision dtype (float16, bfloat16), else ``dtype`` itself (float32, float64).
+
+    Example::
+
+        >>> import torch
+        >>> from gdtuo_explore.core.optimizers.base import wide_dtype
+        >>> wide_dtype(torch.bfloat16), wide_dtype(torch.float64)
+        (torch.float32, torch.float64)
+    """
+    return torch.promote_types(dtype, torch.float32)
+
+
+def widen(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in :func:`wide_dtype` (a float32 copy of a half-precision tensor; else ``x`` itself)."""
+    return x if x.dtype.itemsize >= 4 else x.float()
+
+
+def dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``x . y`` in float32 or wider (:func:`wide_dtype`), also where one or both are half precision: their
+    products underflow, and a float16 sum overflows beyond 65504."""
+    if x.dtype == y.dtype and x.dtype.itemsize >= 4:
+        return torch.dot(x, y)
+    wide = wide_dtype(torch.promote_types(x.dtype, y.dtype))
+    return torch.dot(x.to(wide), y.to(wide))
 
 
 def axpy(x, y, a, out=None):
@@ -92,7 +131,7 @@ def sub_scaled_(target, d, a):
 
 def alpha_hypergrad(state: dict, v, host: bool):
     """dL/dalpha of the previous ``u = alpha * d``: ``-v . d``."""
-    return -scalar(torch.dot(v, state["d"]), host)
+    return -scalar(dot(v, state["d"]), host)
 
 
 def reciprocal(x):
@@ -126,10 +165,10 @@ class Level:
     #: the state entries shaped like the target that carry over from step to step (moments, accumulators): where a
     #: step leaves part of the target alone (no gradient there), the tower keeps them as they were
     RUNNING: ClassVar[tuple[str, ...]] = ()
+    #: whether ``update`` needs the target's current values (``target=`` and ``names=``; see the module docstring)
+    TAKES_TARGET: ClassVar[bool] = False
     #: names of the level's on/off options (spec text ``name=true``), kept as attributes of that name
     OPTIONS: ClassVar[tuple[str, ...]] = ()
-    #: whether ``update`` reads its target (``target=``, see the module docstring)
-    READS_TARGET: ClassVar[bool] = False
     #: whether ``update`` treats every entry on its own: entry i of ``d`` (and of ``a`` where it is a tensor like
     #: ``d``) depends only on entry i of ``g``, of the target and of the state tensors shaped like them, and the
     #: state's other tensors are not changed in place. The automatic path then takes hypergradients in slices.

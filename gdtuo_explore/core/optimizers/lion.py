@@ -15,6 +15,7 @@ import torch
 
 from ..hyperparams import Hyper
 from .auto import AutoLevel
+from .base import wide_dtype
 
 _BETA = dict(low=0.0, high=1.0, learnable=False)
 
@@ -46,14 +47,14 @@ class Lion(AutoLevel):
     label = "Lion"
     RUNNING = ("m",)
     ELEMENTWISE = True
-    READS_TARGET = True
+    TAKES_TARGET = True
     HYPERS = (Hyper("alpha", 1e-4, low=0.0), Hyper("beta1", 0.9, **_BETA), Hyper("beta2", 0.99, **_BETA),
               Hyper("weight_decay", 0.0, low=0.0))
 
-    def init_state(self, n, like, sizes, plain):
-        return {"m": torch.zeros(n, dtype=like.dtype, device=like.device)}
+    def init_state(self, n, like, sizes, plain):  # float32 for half-precision weights, as every level's state
+        return {"m": torch.zeros(n, dtype=wide_dtype(like.dtype), device=like.device)}
 
-    def update(self, state, g, hp, learn, out=None, target=None):
+    def update(self, state, g, hp, learn, out=None, *, target=None, names=()):
         b1, b2, m = hp["beta1"], hp["beta2"], state["m"]
         d = torch.sign(m * b1 + g * (1 - b1))
         state["m"] = m * b2 + g * (1 - b2)

@@ -10,13 +10,16 @@ Hypergradients of the previous update, with ``v = dL/dP_new``::
 
     dL/dalpha = -v . d_t
     dL/dgamma = alpha / 2 * v . e_t,  e_t = d_t * (s_{t-1} - g^2) / (s_t + eps)
+
+With half-precision weights ``s``, ``e`` and ``d`` are float32 (see :mod:`.base`): a float16 ``g^2`` below 6e-8 is
+0 and eps = 1e-8 too.
 """
 from __future__ import annotations
 
 import torch
 
 from ..hyperparams import SIGMOID, SQUARE, Hyper
-from .base import Level, alpha_hypergrad, along, one_minus, scalar
+from .base import Level, alpha_hypergrad, along, dot, one_minus, scalar, wide_dtype, widen
 
 
 class RMSProp(Level):
@@ -39,10 +42,11 @@ class RMSProp(Level):
         super().__init__({"alpha": alpha, "gamma": gamma}, optimizer, learn, hypergrad)
 
     def init_state(self, n, like, sizes, plain):
-        return {"s": torch.zeros(n, dtype=like.dtype, device=like.device)}
+        return {"s": torch.zeros(n, dtype=wide_dtype(like.dtype), device=like.device)}
 
     def update(self, state, g, hp, learn, out=None):
         gamma, s = hp["gamma"], state["s"]
+        g = widen(g)
         gg = g * g
         e = torch.sub(s, gg) if "gamma" in learn else None  # s_{t-1} - g^2
         s.lerp_(gg, one_minus(gamma))
@@ -57,7 +61,7 @@ class RMSProp(Level):
         if "alpha" in learn:
             out["alpha"] = alpha_hypergrad(state, v, host)
         if "gamma" in learn:
-            out["gamma"] = hp["alpha"] * scalar(torch.dot(v, state["e"]), host) * 0.5
+            out["gamma"] = hp["alpha"] * scalar(dot(v, state["e"]), host) * 0.5
         return out
 
 

@@ -12,13 +12,16 @@ Hypergradients of the previous update, with ``v = dL/dP_new``::
 
     dL/dalpha = -v . buf_t            (plain SGD: -g_{t+1} . g_t, Baydin et al.'s rule)
     dL/dmu    = -alpha * v . buf_{t-1}
+
+With half-precision weights the momentum buffer is float32 (see :mod:`.base`); without momentum ``d`` is the
+gradient itself, in the weights' dtype.
 """
 from __future__ import annotations
 
 import torch
 
 from ..hyperparams import Hyper
-from .base import Level, alpha_hypergrad, along, axpy, scalar
+from .base import Level, alpha_hypergrad, along, axpy, dot, scalar, wide_dtype, widen
 
 
 class SGD(Level):
@@ -70,8 +73,8 @@ class SGD(Level):
     def update(self, state, g, hp, learn, out=None):
         if self.momentum():
             buf = state.get("buf")
-            if buf is None:  # the first buffer is mu * 0 + g = g, as in torch.optim.SGD
-                buf = torch.zeros_like(g)
+            if buf is None:  # the first buffer is mu * 0 + g = g, as in torch.optim.SGD; float32 for half precision
+                buf = torch.zeros_like(g, dtype=wide_dtype(g.dtype))
             new = axpy(g, buf, hp["mu"])  # a new tensor: kept longer than g may be
             if "mu" in learn:
                 state["buf_prev"] = buf
@@ -87,8 +90,9 @@ class SGD(Level):
         if "alpha" in learn:
             out["alpha"] = alpha_hypergrad(state, v, host)
         if "mu" in learn:
-            prev = state.get("buf_prev")  # None in a checkpoint made at step 1 before the first buffer was 0
-            out["mu"] = scalar(v.new_zeros(()), host) if prev is None else -(hp["alpha"] * scalar(torch.dot(v, prev), host))
+            prev = state.get("buf_prev")
+            out["mu"] = (scalar(v.new_zeros((), dtype=wide_dtype(v.dtype)), host) if prev is None
+                         else -(hp["alpha"] * scalar(dot(v, prev), host)))
         return out
 
 
@@ -159,10 +163,11 @@ class SGDPerParam(Level):
 
     def _alpha_vector(self, state, g, hp, learn):
         alphas = list(hp.values())  # one step size per target, in the targets' order
+        dtype = wide_dtype(g.dtype)  # float32 for half-precision weights, as the learned ones are stored
         if all(isinstance(a, float) for a in alphas):  # fixed, or learned and read as floats (CPU): built again
             key = hash(tuple(alphas))                   # only when they change (no copy to an accelerator per step)
             if state.get("const_key") != key:
-                state["const"] = torch.tensor(alphas, dtype=g.dtype, device=g.device)
+                state["const"] = torch.tensor(alphas, dtype=dtype, device=g.device)
                 state["const_key"] = key
             vec = state["const"]
         else:
@@ -173,5 +178,5 @@ class SGDPerParam(Level):
         return along(state, g, self._alpha_vector(state, g, hp, learn), learn)
 
     def hypergrad(self, state, v, hp, learn, host):
-        sums = torch.segment_reduce(v * state["d"], "sum", lengths=state["lengths"]).neg_()
+        sums = torch.segment_reduce(widen(v) * widen(state["d"]), "sum", lengths=state["lengths"]).neg_()
         return dict(zip(hp, sums.tolist() if host else sums.unbind()))
