@@ -11,13 +11,13 @@ One folder per layer, each importing only from the layers below it (``tests/test
 * on top: the command line (:mod:`gdtuo_explore.cli`, ``gdtuo-explore``) and, outside the library's import path,
   the benchmark (``python -m gdtuo_explore.bench``).
 """
-from .core import (SGD, AdaGrad, Adam, AdamBaydin, HyperOptimizer, Level, NoOpOptimizer, RMSProp, RMSPropAlpha,
-                   SGDPerParam, Tower, parse_tower)
+from .core import (SGD, AdaGrad, Adam, AdamBaydin, AdamW, AutoLevel, HyperOptimizer, Level, Lion, NoOpOptimizer,
+                   RMSProp, RMSPropAlpha, SGDPerParam, Tower, parse_tower, register)
 
 __version__ = "0.1.0"
 
 __all__ = ["HyperOptimizer", "Tower", "parse_tower", "Level", "NoOpOptimizer", "SGD", "SGDPerParam", "AdaGrad",
-           "RMSProp", "RMSPropAlpha", "Adam", "AdamBaydin", "Explorer"]
+           "RMSProp", "RMSPropAlpha", "Adam", "AdamBaydin", "AdamW", "Lion", "AutoLevel", "register", "Explorer"]
 
 
 def __getattr__(name):

@@ -47,6 +47,7 @@ def test_run_writes_files_and_a_final_line(tmp_path):
 @pytest.mark.parametrize("args,named", [
     (["--task", "nope"], "'nope'"),
     (["--stack", "adam/sgd("], "adam/sgd("),
+    (["--stack", "adamw(hypergrad=closed)/sgd"], "adamw has no closed-form hypergradient"),
     (["--epochs", "-3"], "epochs=-3"),
     (["--task", "mnist", "--option", "download=false"], "MNIST was not found"),
     (["--divergence-factor", "1"], "divergence_factor=1.0"),

@@ -247,9 +247,27 @@ def test_the_negative_step_size_preset_reads_sgd_100_everywhere():
 
 def test_the_optimizer_menu_has_every_level_kind_of_the_core():
     from gdtuo_explore.core.optimizers import KINDS
-    assert set(tower_edits.CHOICES.values()) == set(KINDS)
-    assert tower_edits.CHOICES["SGD, a step size per tensor"] == "sgd_per_param"
-    assert list(tower_edits.CHOICES)[:2] == ["SGD", "SGD with momentum"]
+    menu = tower_edits.choices()
+    assert set(menu.values()) == set(KINDS)
+    assert menu["SGD, a step size per tensor"] == "sgd_per_param"
+    assert menu["AdamW"] == "adamw" and menu["Lion"] == "lion"
+    assert list(menu)[:3] == ["SGD", "SGD with momentum", "SGD with Nesterov momentum"]
+
+
+@pytest.mark.parametrize("label,spec", [
+    ("SGD with Nesterov momentum", "sgd(0.05, mu=0.9, nesterov=true)/sgd(0.001)"),
+    ("SGD with momentum", "sgd(0.05, mu=0.9)/sgd(0.001)"),
+    ("AdamW", "adamw/sgd(0.001)"),
+    ("Lion", "lion/sgd(0.001)"),
+])
+def test_the_menu_switches_to_the_automatic_levels(label, spec):
+    """Nesterov momentum, AdamW and Lion from the level menu; edits keep an option such as nesterov=true."""
+    assert tower_edits.with_choice("sgd(0.05)/sgd(1e-3)", 0, label) == spec
+    card_label = tower_edits.choice(tower_edits.levels(spec)[0])
+    assert card_label == label
+    edited = tower_edits.with_value(spec, 0, "alpha", 0.02)
+    assert tower_edits.levels(edited)[0].options() == tower_edits.levels(spec)[0].options()
+    assert tower_edits.levels(edited)[0].values["alpha"] == 0.02
 
 
 def test_the_download_mark_shows_only_when_the_data_is_not_on_this_machine(tmp_path):

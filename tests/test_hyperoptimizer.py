@@ -53,6 +53,7 @@ def test_frozen_hyperparameters_reproduce_torch_optim(data, spec, reference):
     "sgd(0.05)/sgd(0.001)", "sgd(0.05, mu=0.5)/sgd(0.001)", "sgd(0.05, learn=alpha+mu)/adam(1e-4)",
     "sgd_per_param(0.05)/sgd(0.001)", "adagrad(0.05)/sgd(0.001)", "rmsprop(0.001)/sgd(1e-4)",
     "adam(0.01)/sgd(1e-5)", "adam(0.01, learn=alpha)/sgd(1e-5)", "adam(0.01)/adam(1e-4)/adam(1e-5)/sgd(1e-6)",
+    "adamw(0.01)/sgd(1e-5)", "lion(1e-3, weight_decay=0.1)/sgd(1e-6)", "adam(0.01, hypergrad=auto)/sgd(1e-5)",
 ])
 def test_cpu_float_path_follows_the_accelerator_tensor_path(data, spec):
     """On the CPU a tower reads its hyperparameters as Python floats; on an accelerator they stay one-element
@@ -152,7 +153,9 @@ def test_one_level_object_in_two_towers_shares_nothing(data):
 
 
 @pytest.mark.parametrize("spec", ["adam/sgd(1e-5)", "sgd(0.05, mu=0.9)/adam(0.01)", "rmsprop/adagrad/sgd(1e-4)",
-                                  "sgd_per_param(0.05)/sgd(1e-3)"])
+                                  "sgd_per_param(0.05)/sgd(1e-3)", "adam(hypergrad=auto)/sgd(1e-5)",
+                                  "adamw(0.01, weight_decay=0.1)/adam(1e-4)", "lion(1e-3, weight_decay=0.1)/sgd(1e-6)",
+                                  "sgd(0.05, mu=0.9, nesterov=true)/sgd(1e-3)"])
 def test_state_dict_round_trip_resumes_the_same_trajectory(data, spec):
     a = fresh()
     opt_a = HyperOptimizer(a.parameters(), spec)
@@ -251,7 +254,9 @@ def test_unused_parameters_are_fine(data):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("spec", ["adam/sgd(1e-5)", "sgd(0.01, mu=0.9)/adam(0.1)/sgd(1e-4)", "rmsprop/sgd(1e-4)"])
+@pytest.mark.parametrize("spec", ["adam/sgd(1e-5)", "sgd(0.01, mu=0.9)/adam(0.1)/sgd(1e-4)", "rmsprop/sgd(1e-4)",
+                                  "adamw/sgd(1e-5)", "adam(hypergrad=auto)/adam(1e-4, hypergrad=auto)/sgd(1e-5)",
+                                  "lion(weight_decay=0.1)/sgd(1e-6)"])
 def test_cuda_step_never_synchronises_with_the_host(spec):
     torch.manual_seed(0)
     model = MLP(64, 32, 10).cuda()
@@ -296,7 +301,8 @@ def test_a_levels_state_is_training_state_only_and_checkpoints_hold_no_configura
     """The tower keeps each level's configuration (which hyperparameters learn, their names) itself: a level's state
     and its checkpoint hold tensors and numbers only."""
     model = fresh()
-    opt = HyperOptimizer(model.parameters(), "sgd_per_param(0.05)/adam(1e-3)/sgd(0.1, mu=0.5)/rmsprop(1e-4)")
+    opt = HyperOptimizer(model.parameters(), "sgd_per_param(0.05)/adam(1e-3)/sgd(0.1, mu=0.5)/rmsprop(1e-4)/"
+                                             "adamw(1e-3)/sgd(0.1, mu=0.5, hypergrad=auto)/lion/sgd")
     train(model, opt, data, 3)
     for floor in opt.towers[0].floors:
         for key, value in floor.state.items():

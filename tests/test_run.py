@@ -60,7 +60,7 @@ def test_config_defaults_to_five_epochs():
     (dict(task="nope"), ["unknown task 'nope'", "digits", "spirals"]),
     (dict(model="resnet20"), ["unknown model 'resnet20'", "mlp"]),
     (dict(tower="adam/sgd("), ["tower='adam/sgd('", "unbalanced"]),
-    (dict(tower="adamw"), ["tower='adamw'", "unknown optimizer 'adamw'"]),
+    (dict(tower="adamax"), ["tower='adamax'", "unknown optimizer 'adamax'"]),
     (dict(tower="sgd(-1)"), ["tower='sgd(-1)'", "alpha=-1"]),
     (dict(baseline="lion"), ["unknown baseline 'lion'", "prodigy"]),
     (dict(batch_size=0), ["batch_size=0", ">= 1"]),

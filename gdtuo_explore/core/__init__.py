@@ -12,9 +12,10 @@ Nothing here imports from :mod:`gdtuo_explore.engine`, :mod:`gdtuo_explore.explo
 benchmark (``tests/test_layers.py`` checks it).
 """
 from .hyperoptimizer import HyperOptimizer
-from .optimizers import KINDS, SGD, AdaGrad, Adam, AdamBaydin, Level, NoOpOptimizer, RMSProp, RMSPropAlpha, SGDPerParam
+from .optimizers import (KINDS, SGD, AdaGrad, Adam, AdamBaydin, AdamW, AutoLevel, Level, Lion, NoOpOptimizer, RMSProp,
+                         RMSPropAlpha, SGDPerParam, register)
 from .spec import parse_tower
 from .tower import Tower
 
 __all__ = ["HyperOptimizer", "Tower", "parse_tower", "KINDS", "Level", "NoOpOptimizer", "SGD", "SGDPerParam",
-           "AdaGrad", "RMSProp", "RMSPropAlpha", "Adam", "AdamBaydin"]
+           "AdaGrad", "RMSProp", "RMSPropAlpha", "Adam", "AdamBaydin", "AdamW", "Lion", "AutoLevel", "register"]

@@ -7,9 +7,12 @@ Grammar (bottom level first, as the paper writes "Adam / SGD(1e-5)")::
     arg   := NUMBER                       positional, in the order of the kind's hyperparameters
            | NAME "=" NUMBER
            | "learn" "=" NAME ("+" NAME)* | "learn" "=" "none"
+           | OPTION "=" ("true" | "false")     an on/off option of the kind, e.g. sgd's nesterov
+           | "hypergrad" "=" ("closed" | "auto")   the hypergradient's path (see optimizers.auto)
 
 Examples: ``sgd``, ``sgd(0.1)/sgd(1e-4)``, ``adam(alpha=1e-3)/sgd(1e-5)``, ``rmsprop(learn=alpha)/sgd(1e-4)``,
-``sgd(0.01, mu=0.9)/adam(0.1)``. ``str(parse_tower(s))`` gives the canonical form, which parses back to an equal
+``sgd(0.01, mu=0.9)/adam(0.1)``, ``sgd(0.01, mu=0.9, nesterov=true)/sgd(1e-4)``, ``adam(hypergrad=auto)/sgd(1e-5)``,
+``adamw(weight_decay=0.1)/sgd(1e-5)``, ``lion(3e-4)/sgd(1e-6)``. ``str(parse_tower(s))`` gives the canonical form, which parses back to an equal
 tower.
 """
 from __future__ import annotations
@@ -44,7 +47,7 @@ def parse_level(text: str, optimizer: Level | None = None) -> Level:
         raise ValueError(f"unknown optimizer {m.group(1)!r} in {text.strip()!r}; known optimizers: {known()}")
     cls = KINDS[kind]
     names = [h.name for h in cls.HYPERS]
-    kwargs, learn, keyword_seen = {}, None, False
+    kwargs, options, learn, keyword_seen = {}, {}, None, False
     args = [a for a in (body or "").split(",")] if (body or "").strip() else []
     for i, arg in enumerate(args):
         if "=" in arg:
@@ -53,9 +56,19 @@ def parse_level(text: str, optimizer: Level | None = None) -> Level:
             if key == "learn":
                 learn = () if value.lower() == "none" else tuple(s.strip() for s in value.split("+"))
                 continue
+            if key == "hypergrad":
+                options[key] = value.lower()
+                continue
+            if key in cls.OPTIONS:
+                if value.lower() not in ("true", "false"):
+                    raise ValueError(f"{key}={value!r} in {text.strip()!r} must be true or false")
+                options[key] = value.lower() == "true"
+                continue
             if key not in names:
+                extra = "".join(f", {o}=true|false" for o in cls.OPTIONS)
                 raise ValueError(f"{kind} has no hyperparameter {key!r} (in {text.strip()!r}); "
-                                 f"{kind}'s hyperparameters are {', '.join(names)}")
+                                 f"{kind}'s hyperparameters are {', '.join(names)} (and learn=..."
+                                 f"{extra}, hypergrad=closed|auto)")
             if key in kwargs:
                 raise ValueError(f"{key!r} is given twice in {text.strip()!r}")
             kwargs[key] = _number(value, text.strip())
@@ -64,7 +77,7 @@ def parse_level(text: str, optimizer: Level | None = None) -> Level:
                 raise ValueError(f"positional value {arg.strip()!r} in {text.strip()!r} is not allowed here; "
                                  f"{kind} takes at most {len(names)} ({', '.join(names)}) and they come first")
             kwargs[names[i]] = _number(arg, text.strip())
-    return cls.from_spec(kwargs, optimizer=optimizer, learn=learn)
+    return cls.from_spec(kwargs, optimizer=optimizer, learn=learn, **options)
 
 
 def parse_tower(spec: str | Level) -> Level:

@@ -37,6 +37,7 @@ from .history import History
 from .hyperparams import Transform, check_alpha_bounds, check_hypergrad_clip
 from .nonfinite import NonFinite
 from .optimizers import Level
+from .optimizers.auto import Automatic
 from .optimizers.base import sub_scaled_, wide_dtype
 from .spec import parse_tower
 
@@ -57,6 +58,7 @@ class _Floor:
     hp: dict | None = None              # natural values used by the last update
     raw: dict | None = None             # and their raw values (floats on the CPU, store views elsewhere)
     target_names: list = field(default_factory=list)  # the names of what it moves (for Level.TAKES_TARGET)
+    rule: object = None                 # what computes update and hypergrad: the level, or its automatic path
 
 
 class Tower:
@@ -88,7 +90,7 @@ class Tower:
             floor = _Floor(level, names_k, learn,
                            const={n: level.initial(n) for n in names_k if n not in learn},
                            transforms={n: level.hyper(n).transform for n in names_k}, start=len(raws),
-                           target_names=list(target_names))
+                           target_names=list(target_names), rule=Automatic(level) if level.automatic else level)
             raws += [floor.transforms[n].to_raw(level.initial(n)) for n in learn]
             self.floors.append(floor)
             target_names = list(learn)
@@ -174,7 +176,7 @@ class Tower:
         that the previous update of floor f's target had (the bottom level's, see :meth:`step`)."""
         if f.hp is None:  # first step: nothing has moved the hyperparameters yet
             return torch.zeros_like(f.target), False
-        dh = f.level.hypergrad(f.state, v, f.hp, f.learn, self.host)
+        dh = f.rule.hypergrad(f.state, v, f.hp, f.learn, self.host)
         parts = []
         for name in f.learn:
             d_raw = f.transforms[name].grad(f.raw[name], f.hp[name])
@@ -232,10 +234,10 @@ class Tower:
                 writing = below.target
                 f.hp = self._natural(f)
                 if f.level.TAKES_TARGET:  # a copy: the update's graph may hold it while the store moves
-                    u = f.level.update(f.state, grads[k - 1], f.hp, f.learn, target=below.target.clone(),
+                    u = f.rule.update(f.state, grads[k - 1], f.hp, f.learn, target=below.target.clone(),
                                        names=f.target_names)
                 else:
-                    u = f.level.update(f.state, grads[k - 1], f.hp, f.learn)
+                    u = f.rule.update(f.state, grads[k - 1], f.hp, f.learn)
                 sub_scaled_(below.target, *u)
                 if self._bounds is not None:
                     torch.clamp(below.target, self._bounds[0][below.start: below.start + len(below.learn)],
@@ -244,9 +246,9 @@ class Tower:
             f = floors[0]
             f.hp = self._natural(f)
             if f.level.TAKES_TARGET:
-                d, a = f.level.update(f.state, g, f.hp, f.learn, out, target=target, names=f.target_names)
+                d, a = f.rule.update(f.state, g, f.hp, f.learn, out, target=target, names=f.target_names)
             else:
-                d, a = f.level.update(f.state, g, f.hp, f.learn, out)
+                d, a = f.rule.update(f.state, g, f.hp, f.learn, out)
             if lr != 1.0:
                 a = a * lr
             for key, start, stop, values in kept:

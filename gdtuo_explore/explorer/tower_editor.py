@@ -73,7 +73,7 @@ class LevelCard:
         note = "fixed: nothing above it" if top and height > 1 else ""
         self.title = widgets.HTML(f"<div class='gd-card-title'><b>Level {index + 1}</b> <span>{role}</span>"
                                   f"{f'<br><i>{note}</i>' if note else ''}</div>", layout=_L(flex="1 1 auto"))
-        self.kind = widgets.Dropdown(options=list(tower_edits.CHOICES), value=tower_edits.choice(level),
+        self.kind = widgets.Dropdown(options=list(tower_edits.choices()), value=tower_edits.choice(level),
                                      layout=_L(width="170px"))
         self.remove = widgets.Button(icon="times", tooltip="Remove this level", disabled=height == 1,
                                      layout=_L(width="30px"))

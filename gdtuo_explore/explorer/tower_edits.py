@@ -23,15 +23,21 @@ PRESETS = {
 }
 DEFAULT_TOWER = PRESETS["Adam / SGD(1e-5)"]
 
-#: Menu labels of the level kinds; a kind missing here is offered under its own name.
+#: Menu labels of the level kinds; any other kind is offered under its class's ``label``, else its own name.
 LABELS = {"sgd": "SGD", "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adam": "Adam",
           "sgd_per_param": "SGD, a step size per tensor"}
 MOMENTUM_LABEL = "SGD with momentum"   # SGD with mu > 0: its own menu entry, since the card then shows mu
-#: The optimizer menu of a level card: label -> level kind, one entry per kind of the core (plus momentum).
-CHOICES = {LABELS.get(kind, kind): kind for kind in KINDS}
-CHOICES = {**{k: v for k, v in CHOICES.items() if v == "sgd"}, MOMENTUM_LABEL: "sgd",
-           **{k: v for k, v in CHOICES.items() if v != "sgd"}}
+NESTEROV_LABEL = "SGD with Nesterov momentum"
 MOMENTUM = 0.9  # mu of a level switched to "SGD with momentum"
+
+
+def choices() -> dict[str, str]:
+    """The optimizer menu of a level card: label -> level kind, one entry per kind of the core's registry (read
+    at each call, so a kind registered later is offered; see ``optimizers.register``), plus SGD's momentum and
+    Nesterov momentum."""
+    menu = {LABELS.get(kind, cls.label or kind): kind for kind, cls in KINDS.items()}
+    return {**{k: v for k, v in menu.items() if v == "sgd"}, MOMENTUM_LABEL: "sgd", NESTEROV_LABEL: "sgd",
+            **{k: v for k, v in menu.items() if v != "sgd"}}
 _WHOLE = re.compile(r"(?<![\w.])(\d+)\.0(?![\w.])")   # 100.0 -> 100 (not 1.05, 1e-05 or 2.0e3)
 
 
@@ -49,8 +55,8 @@ def canonical(spec: str) -> str:
 def choice(level: Level) -> str:
     """The menu label of a level."""
     if level.kind == "sgd" and level.momentum():
-        return MOMENTUM_LABEL
-    return next(label for label, kind in CHOICES.items() if kind == level.kind)
+        return NESTEROV_LABEL if level.nesterov else MOMENTUM_LABEL
+    return next(label for label, kind in choices().items() if kind == level.kind)
 
 
 def shown_hypers(level: Level) -> list[str]:
@@ -61,9 +67,11 @@ def shown_hypers(level: Level) -> list[str]:
     return names
 
 
-def _text(kind: str, values: dict, learn) -> str:
+def _text(kind: str, values: dict, learn, options=None) -> str:
+    """A level's spec text from its kind, values, learned names and options (``Level.options()``)."""
     args = [f"{name}={value!r}" for name, value in values.items()]
     args.append("learn=" + ("+".join(learn) if learn else "none"))
+    args += [f"{name}={str(value).lower()}" for name, value in (options or {}).items()]
     return f"{kind}({', '.join(args)})"
 
 
@@ -78,20 +86,22 @@ def _edit(spec: str, index: int, text: str) -> str:
 
 
 def with_choice(spec: str, index: int, label: str) -> str:
-    """Level ``index`` becomes the optimizer ``label`` of :data:`CHOICES`, with that optimizer's defaults (SGD and
-    SGD with momentum keep the step size when switching between each other)."""
-    if label not in CHOICES:
-        raise ValueError(f"unknown optimizer {label!r}; choose one of {', '.join(CHOICES)}")
+    """Level ``index`` becomes the optimizer ``label`` of :func:`choices`, with that optimizer's defaults (SGD and
+    SGD with (Nesterov) momentum keep the step size when switching between each other)."""
+    menu = choices()
+    if label not in menu:
+        raise ValueError(f"unknown optimizer {label!r}; choose one of {', '.join(menu)}")
     old = levels(spec)[index]
-    kind = CHOICES[label]
+    kind = menu[label]
+    nesterov = {"nesterov": True} if label == NESTEROV_LABEL else {}
     if kind == "sgd" and old.kind == "sgd":
         alpha = old.values["alpha"]
         if label == "SGD":
             return _edit(spec, index, _text("sgd", {"alpha": alpha, "mu": 0.0}, ("alpha",)))
         mu = old.values["mu"] or MOMENTUM
-        return _edit(spec, index, _text("sgd", {"alpha": alpha, "mu": mu}, ("alpha", "mu")))
-    if label == MOMENTUM_LABEL:
-        return _edit(spec, index, f"sgd(mu={MOMENTUM!r})")
+        return _edit(spec, index, _text("sgd", {"alpha": alpha, "mu": mu}, ("alpha", "mu"), nesterov))
+    if label in (MOMENTUM_LABEL, NESTEROV_LABEL):
+        return _edit(spec, index, _text("sgd", {"mu": MOMENTUM}, ("alpha", "mu"), nesterov))
     return _edit(spec, index, kind)
 
 
@@ -103,21 +113,21 @@ def with_value(spec: str, index: int, name: str, value) -> str:
     except (TypeError, ValueError):
         raise ValueError(f"{name}={value!r} is not a number") from None
     old = levels(spec)[index]
-    return _edit(spec, index, _text(old.kind, {**old.values, name: value}, old.learn))
+    return _edit(spec, index, _text(old.kind, {**old.values, name: value}, old.learn, old.options()))
 
 
 def with_learn(spec: str, index: int, name: str, on: bool) -> str:
     """Level ``index`` with hyperparameter ``name`` learning (``on``) or frozen."""
     old = levels(spec)[index]
     learn = [n for n in old.learn if n != name] + ([name] if on else [])
-    return _edit(spec, index, _text(old.kind, old.values, learn))
+    return _edit(spec, index, _text(old.kind, old.values, learn, old.options()))
 
 
 def with_level_on_top(spec: str) -> str:
     """One more level on top: a copy of the current top level (which now learns)."""
     parts = [level.level_spec() for level in levels(spec)]
     top = levels(spec)[-1]
-    return _join(parts + [_text(top.kind, top.values, top.default_learn())])
+    return _join(parts + [_text(top.kind, top.values, top.default_learn(), top.options())])
 
 
 def without_level(spec: str, index: int) -> str:

@@ -18,15 +18,17 @@ from .base import Level, alpha_hypergrad, along, wide_dtype, widen
 
 
 class AdaGrad(Level):
-    """Hyperoptimizable AdaGrad. ``AdaGrad(alpha=0.01, optimizer=None, learn=None)``; alpha >= 0."""
+    """Hyperoptimizable AdaGrad. ``AdaGrad(alpha=0.01, optimizer=None, learn=None, hypergrad=None)``; alpha >= 0;
+    ``hypergrad="auto"`` runs the automatic path (see :mod:`.auto`)."""
 
     kind = "adagrad"
     RUNNING = ("G",)
+    ELEMENTWISE = True
     HYPERS = (Hyper("alpha", 0.01, low=0.0),)
     G0, EPS = 0.1, 1e-10
 
-    def __init__(self, alpha=0.01, optimizer=None, *, learn=None):
-        super().__init__({"alpha": alpha}, optimizer, learn)
+    def __init__(self, alpha=0.01, optimizer=None, *, learn=None, hypergrad=None):
+        super().__init__({"alpha": alpha}, optimizer, learn, hypergrad)
 
     def init_state(self, n, like, sizes, plain):
         return {"G": torch.full((n,), self.G0, dtype=wide_dtype(like.dtype), device=like.device)}

@@ -48,6 +48,7 @@ class Adam(Level):
         log_eps: log10 of the denominator's epsilon (a constant, never learned).
         optimizer: the level above (None: the hyperparameters stay fixed, and this is exactly Adam).
         learn: which of alpha, beta1, beta2 learn (default all three; ``"alpha"`` is the paper's Adam_alpha).
+        hypergrad: ``"closed"`` (default) or ``"auto"``: autograd through the update (see :mod:`.auto`).
 
     Example::
 
@@ -60,11 +61,14 @@ class Adam(Level):
 
     kind = "adam"
     RUNNING = ("m", "v")
+    ELEMENTWISE = True
     HYPERS = (Hyper("alpha", 0.001, low=0.0), Hyper("beta1", 0.9, **_BETA), Hyper("beta2", 0.999, **_BETA),
               Hyper("log_eps", -8.0, learnable=False))
 
-    def __init__(self, alpha=0.001, beta1=0.9, beta2=0.999, log_eps=-8.0, optimizer=None, *, learn=None):
-        super().__init__({"alpha": alpha, "beta1": beta1, "beta2": beta2, "log_eps": log_eps}, optimizer, learn)
+    def __init__(self, alpha=0.001, beta1=0.9, beta2=0.999, log_eps=-8.0, optimizer=None, *, learn=None,
+                 hypergrad=None):
+        super().__init__({"alpha": alpha, "beta1": beta1, "beta2": beta2, "log_eps": log_eps}, optimizer, learn,
+                         hypergrad)
         self.eps = 10.0 ** self.values["log_eps"]
 
     def init_state(self, n, like, sizes, plain):
@@ -85,7 +89,11 @@ class Adam(Level):
         # differentiable update (out= is not), with fresh results
         x = torch.mul(g, g, out=None if keep else out)
         out = None if out is None else x
-        m, v = state["m"].lerp_(g, one_minus(b1)), state["v"].lerp_(x, one_minus(b2))
+        if out is None:  # differentiable: new moments (autograd would copy the old ones for an in-place lerp_)
+            m = state["m"] = torch.lerp(state["m"], g, one_minus(b1))
+            v = state["v"] = torch.lerp(state["v"], x, one_minus(b2))
+        else:
+            m, v = state["m"].lerp_(g, one_minus(b1)), state["v"].lerp_(x, one_minus(b2))
         c1 = state["c1"] = one_minus(b1 ** t)
         c2 = state["c2"] = one_minus(b2 ** t)
         q = state["q"] = c2 ** 0.5                  # u = alpha q / c1 * m / (sqrt(v) + eps q), as torch.optim
@@ -123,9 +131,9 @@ class Adam(Level):
         return out
 
 
-def AdamBaydin(alpha=0.001, beta1=0.9, beta2=0.999, log_eps=-8.0, optimizer=None):
+def AdamBaydin(alpha=0.001, beta1=0.9, beta2=0.999, log_eps=-8.0, optimizer=None, *, hypergrad=None):
     """Adam whose step size learns and whose betas stay fixed (the paper's Adam_alpha, Baydin et al.'s Adam-HD).
 
     Same as ``Adam(alpha, beta1, beta2, log_eps, optimizer, learn="alpha")``; text form ``adam(..., learn=alpha)``.
     """
-    return Adam(alpha, beta1, beta2, log_eps, optimizer, learn=("alpha",))
+    return Adam(alpha, beta1, beta2, log_eps, optimizer, learn=("alpha",), hypergrad=hypergrad)

@@ -36,6 +36,10 @@ float16's range, and a bfloat16 average that moves by 0.1% per step (beta2 = 0.9
 direction ``d`` is then float32 too. Every one-number result (a dot product) is computed in float32 or wider
 (:func:`dot`), and the hyperparameters are float32 or wider (the tower's store).
 
+A level may also be run through the *automatic* path (``hypergrad="auto"``, see :mod:`.auto`), where its
+hypergradient comes from autograd through ``update`` itself; a level without a closed form (``has_closed_form()``
+False, e.g. an :class:`.auto.AutoLevel`) always is.
+
 ``state`` is the level's training state only (made by ``init_state``, saved in checkpoints); its configuration
 (``learn``, the hyperparameters' names) comes in the arguments. A level may keep ``g`` (or ``d``) in its state
 until the next step's ``hypergrad``. A level whose direction ``d`` is
@@ -155,15 +159,24 @@ class Level:
     """Base class of optimizer levels. Subclasses set ``kind``, ``HYPERS`` and implement ``update``/``hypergrad``."""
 
     kind: ClassVar[str] = "level"
+    #: the label of the explorer's level menu (None: the kind)
+    label: ClassVar[str | None] = None
     HYPERS: ClassVar[tuple[Hyper, ...]] = ()
     #: the state entries shaped like the target that carry over from step to step (moments, accumulators): where a
     #: step leaves part of the target alone (no gradient there), the tower keeps them as they were
     RUNNING: ClassVar[tuple[str, ...]] = ()
     #: whether ``update`` needs the target's current values (``target=`` and ``names=``; see the module docstring)
     TAKES_TARGET: ClassVar[bool] = False
+    #: names of the level's on/off options (spec text ``name=true``), kept as attributes of that name
+    OPTIONS: ClassVar[tuple[str, ...]] = ()
+    #: whether ``update`` treats every entry on its own: entry i of ``d`` (and of ``a`` where it is a tensor like
+    #: ``d``) depends only on entry i of ``g``, of the target and of the state tensors shaped like them, and the
+    #: state's other tensors are not changed in place. The automatic path then takes hypergradients in slices.
+    ELEMENTWISE: ClassVar[bool] = False
 
-    def __init__(self, values: dict, optimizer=None, learn=None):
+    def __init__(self, values: dict, optimizer=None, learn=None, hypergrad=None):
         self.values = {h.name: h.check(values.get(h.name, h.default), self.kind) for h in self.HYPERS}
+        self.automatic = self._check_hypergrad(hypergrad)
         if isinstance(optimizer, NoOpOptimizer):
             optimizer = None
         if optimizer is not None and not isinstance(optimizer, Level):
@@ -187,10 +200,40 @@ class Level:
                                  f"{self.kind}'s learnable hyperparameters are {', '.join(names)}")
         return tuple(n for n in names if n in learn)  # canonical order
 
+    def has_closed_form(self) -> bool:
+        """Whether this level has a hand-derived hypergradient (else it always runs the automatic path)."""
+        return True
+
+    def _check_hypergrad(self, hypergrad) -> bool:
+        """``hypergrad`` ("closed", "auto" or None: closed where there is one) as "runs the automatic path"."""
+        if hypergrad is None:
+            return not self.has_closed_form()
+        if hypergrad not in ("closed", "auto"):
+            raise ValueError(f"hypergrad={hypergrad!r} is invalid for {self.kind}: it must be 'closed' (the "
+                             "hand-derived hypergradient) or 'auto' (autograd through the update)")
+        if hypergrad == "closed" and not self.has_closed_form():
+            raise ValueError(f"{self.kind} has no closed-form hypergradient here: hypergrad must be 'auto'")
+        return hypergrad == "auto"
+
+    @staticmethod
+    def check_option(name: str, value, kind: str) -> bool:
+        """An on/off option's value as a bool, or ValueError naming it (a bool, or 0/1)."""
+        if isinstance(value, bool) or (isinstance(value, (int, float)) and value in (0, 1)):
+            return bool(value)
+        raise ValueError(f"{name}={value!r} is invalid for {kind}: it must be True or False")
+
+    def options(self) -> dict:
+        """The on/off options and the hypergradient path that differ from the defaults (for spec text)."""
+        out = {name: True for name in self.OPTIONS if getattr(self, name)}
+        if self.automatic and self.has_closed_form():
+            out["hypergrad"] = "auto"
+        return out
+
     @classmethod
-    def from_spec(cls, values: dict, optimizer=None, learn=None) -> "Level":
-        """The level that the spec text ``kind(name=value, ...)`` describes (see :mod:`..spec`)."""
-        return cls(**values, optimizer=optimizer, learn=learn)
+    def from_spec(cls, values: dict, optimizer=None, learn=None, **options) -> "Level":
+        """The level that the spec text ``kind(name=value, ...)`` describes (see :mod:`..spec`); ``options``: the
+        on/off options (``nesterov=True``) and ``hypergrad``."""
+        return cls(**values, optimizer=optimizer, learn=learn, **options)
 
     def hyper(self, name: str) -> Hyper:
         return next(h for h in self.HYPERS if h.name == name)
@@ -225,6 +268,7 @@ class Level:
                 args.append(repr(v) if i == 0 and not args else f"{h.name}={v!r}")
         if self.learn != self.default_learn():
             args.append("learn=" + ("+".join(self.learn) if self.learn else "none"))
+        args += [f"{name}={str(value).lower()}" for name, value in self.options().items()]
         return self.kind + (f"({', '.join(args)})" if args else "")
 
     def has_text_form(self) -> bool:
@@ -247,7 +291,7 @@ class Level:
 
     def __eq__(self, other) -> bool:
         return (type(self) is type(other) and self.values == other.values and self.learn == other.learn
-                and self.optimizer == other.optimizer)
+                and self.options() == other.options() and self.optimizer == other.optimizer)
 
     def __hash__(self):
         return hash(str(self))

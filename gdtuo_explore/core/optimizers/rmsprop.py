@@ -28,16 +28,18 @@ class RMSProp(Level):
     Args:
         alpha: step size, >= 0 (stored as its square root, so it stays >= 0 while learning).
         gamma: decay of the squared-gradient average, in (0, 1).
+        hypergrad: ``"closed"`` (default) or ``"auto"``: autograd through the update (see :mod:`.auto`).
     """
 
     kind = "rmsprop"
     RUNNING = ("s",)
+    ELEMENTWISE = True
     HYPERS = (Hyper("alpha", 0.01, SQUARE, low=0.0),
               Hyper("gamma", 0.99, SIGMOID, low=0.0, high=1.0, open_low=True, open_high=True))
     EPS = 1e-8
 
-    def __init__(self, alpha=0.01, gamma=0.99, optimizer=None, *, learn=None):
-        super().__init__({"alpha": alpha, "gamma": gamma}, optimizer, learn)
+    def __init__(self, alpha=0.01, gamma=0.99, optimizer=None, *, learn=None, hypergrad=None):
+        super().__init__({"alpha": alpha, "gamma": gamma}, optimizer, learn, hypergrad)
 
     def init_state(self, n, like, sizes, plain):
         return {"s": torch.zeros(n, dtype=wide_dtype(like.dtype), device=like.device)}
@@ -63,9 +65,9 @@ class RMSProp(Level):
         return out
 
 
-def RMSPropAlpha(alpha=0.01, gamma=0.99, optimizer=None):
+def RMSPropAlpha(alpha=0.01, gamma=0.99, optimizer=None, *, hypergrad=None):
     """RMSProp whose step size learns and whose decay ``gamma`` stays fixed (the paper's RMSProp_alpha).
 
     Same as ``RMSProp(alpha, gamma, optimizer, learn="alpha")``; its text form is ``rmsprop(..., learn=alpha)``.
     """
-    return RMSProp(alpha, gamma, optimizer, learn=("alpha",))
+    return RMSProp(alpha, gamma, optimizer, learn=("alpha",), hypergrad=hypergrad)

@@ -1,9 +1,12 @@
-"""SGD (with optional momentum) and SGD with one step size per parameter tensor.
+"""SGD (with optional momentum, classical or Nesterov) and SGD with one step size per parameter tensor.
 
-Update (reference semantics: the first momentum buffer is ``g`` itself)::
+Update (reference semantics: the first momentum buffer is ``g`` itself, computed as ``mu * 0 + g`` so that ``mu``
+takes part in every update, as autograd sees it)::
 
     buf_t = mu * buf_{t-1} + g        (only with momentum; otherwise buf_t = g)
     u     = alpha * buf_t             P_new = P - u
+    u     = alpha * (g + mu * buf_t)  with nesterov=True (torch.optim.SGD's form; its hypergradients come from
+                                      the automatic path only, see :mod:`.auto`)
 
 Hypergradients of the previous update, with ``v = dL/dP_new``::
 
@@ -22,7 +25,7 @@ from .base import Level, alpha_hypergrad, along, axpy, dot, scalar, wide_dtype, 
 
 
 class SGD(Level):
-    """Hyperoptimizable SGD. ``SGD(alpha=0.01, mu=0.0, optimizer=None, learn=None)``.
+    """Hyperoptimizable SGD. ``SGD(alpha=0.01, mu=0.0, optimizer=None, learn=None, nesterov=False, hypergrad=None)``.
 
     Args:
         alpha: step size (>= 0 at the start; a learned one may go negative, as in the paper).
@@ -30,20 +33,36 @@ class SGD(Level):
             ``learn="alpha+mu"`` to learn momentum starting from 0.
         optimizer: the level above, which learns this level's hyperparameters (None: they stay fixed).
         learn: names of the hyperparameters that learn (default: see ``mu``).
+        nesterov: Nesterov momentum, ``u = alpha (g + mu buf)``, exactly ``torch.optim.SGD(nesterov=True)``
+            (dampening 0; the first buffer is ``g``, as torch's). It needs momentum (``mu > 0``, or ``mu``
+            learning), and has no closed-form hypergradient: it always runs the automatic path.
+        hypergrad: ``"closed"`` (the default where there is one) or ``"auto"``: autograd through the update
+            (see :mod:`.auto`).
 
     Example::
 
         >>> from gdtuo_explore import SGD
         >>> str(SGD(0.1, optimizer=SGD(1e-3)))
         'sgd(0.1)/sgd(0.001)'
+        >>> str(SGD(0.1, mu=0.9, nesterov=True, optimizer=SGD(1e-3)))
+        'sgd(0.1, mu=0.9, nesterov=true)/sgd(0.001)'
     """
 
     kind = "sgd"
     RUNNING = ("buf",)
+    ELEMENTWISE = True
+    OPTIONS = ("nesterov",)
     HYPERS = (Hyper("alpha", 0.01, low=0.0), Hyper("mu", 0.0, low=0.0, high=1.0, open_high=True))
 
-    def __init__(self, alpha=0.01, mu=0.0, optimizer=None, *, learn=None):
-        super().__init__({"alpha": alpha, "mu": mu}, optimizer, learn)
+    def __init__(self, alpha=0.01, mu=0.0, optimizer=None, *, learn=None, nesterov=False, hypergrad=None):
+        self.nesterov = self.check_option("nesterov", nesterov, self.kind)
+        super().__init__({"alpha": alpha, "mu": mu}, optimizer, learn, hypergrad)
+        if self.nesterov and not self.momentum():
+            raise ValueError("nesterov=True needs momentum: give mu > 0 (e.g. sgd(0.01, mu=0.9, nesterov=true)) "
+                             "or learn mu (learn=alpha+mu)")
+
+    def has_closed_form(self):
+        return not self.nesterov
 
     def default_learn(self):
         return ("alpha", "mu") if self.values["mu"] != 0.0 else ("alpha",)
@@ -54,11 +73,14 @@ class SGD(Level):
     def update(self, state, g, hp, learn, out=None):
         if self.momentum():
             buf = state.get("buf")
-            # a copy (kept longer than g may be), float32 for half-precision weights
-            new = g.to(wide_dtype(g.dtype), copy=True) if buf is None else axpy(g, buf, hp["mu"])
+            if buf is None:  # the first buffer is mu * 0 + g = g, as in torch.optim.SGD; float32 for half precision
+                buf = torch.zeros_like(g, dtype=wide_dtype(g.dtype))
+            new = axpy(g, buf, hp["mu"])  # a new tensor: kept longer than g may be
             if "mu" in learn:
                 state["buf_prev"] = buf
             state["buf"] = d = new
+            if self.nesterov:
+                d = axpy(g, new, hp["mu"])
         else:
             d = g
         return along(state, d, hp["alpha"], learn)
@@ -85,19 +107,20 @@ class SGDPerParam(Level):
     kind = "sgd_per_param"
     HYPERS = (Hyper("alpha", 0.01, low=0.0),)
 
-    def __init__(self, params=0.01, optimizer=None, *, learn=None):
+    def __init__(self, params=0.01, optimizer=None, *, learn=None, hypergrad=None):
         template = self.HYPERS[0]
         if isinstance(params, (int, float)) and not isinstance(params, bool):
             self.default, self.alphas = template.check(params, self.kind), {}
         else:
             self.default = None
             self.alphas = {str(k): template.check(v, f"{self.kind} ({k})") for k, v in params}
-        super().__init__({"alpha": template.default if self.default is None else self.default}, optimizer, learn)
+        super().__init__({"alpha": template.default if self.default is None else self.default}, optimizer, learn,
+                         hypergrad)
 
     @classmethod
-    def from_spec(cls, values, optimizer=None, learn=None):
+    def from_spec(cls, values, optimizer=None, learn=None, **options):
         """Spec text gives one starting step size for every target: ``sgd_per_param(0.05)``."""
-        return cls(values.get("alpha", cls.HYPERS[0].default), optimizer, learn=learn)
+        return cls(values.get("alpha", cls.HYPERS[0].default), optimizer, learn=learn, **options)
 
     def default_learn(self):
         return ("alpha",)
@@ -125,11 +148,13 @@ class SGDPerParam(Level):
         args = [repr(self.default)] if self.default != 0.01 else []
         if self.learn != self.default_learn():
             args.append("learn=" + ("+".join(self.learn) if self.learn else "none"))
+        args += [f"{name}={str(value).lower()}" for name, value in self.options().items()]
         return self.kind + (f"({', '.join(args)})" if args else "")
 
     def __eq__(self, other):
         return (type(other) is SGDPerParam and self.default == other.default and self.alphas == other.alphas
-                and self.learn == other.learn and self.optimizer == other.optimizer)
+                and self.learn == other.learn and self.options() == other.options()
+                and self.optimizer == other.optimizer)
 
     __hash__ = Level.__hash__
 
@@ -139,12 +164,12 @@ class SGDPerParam(Level):
     def _alpha_vector(self, state, g, hp, learn):
         alphas = list(hp.values())  # one step size per target, in the targets' order
         dtype = wide_dtype(g.dtype)  # float32 for half-precision weights, as the learned ones are stored
-        if not learn:  # fixed: build the vector once
-            if "const" not in state:
+        if all(isinstance(a, float) for a in alphas):  # fixed, or learned and read as floats (CPU): built again
+            key = hash(tuple(alphas))                   # only when they change (no copy to an accelerator per step)
+            if state.get("const_key") != key:
                 state["const"] = torch.tensor(alphas, dtype=dtype, device=g.device)
+                state["const_key"] = key
             vec = state["const"]
-        elif isinstance(alphas[0], float):  # learned, read as floats (CPU)
-            vec = torch.tensor(alphas, dtype=dtype)
         else:
             vec = torch.cat([a.reshape(1) for a in alphas])
         return vec.repeat_interleave(state["lengths"], output_size=state["n"])

@@ -1,0 +1,232 @@
+"""Automatic hypergradients: a level's hypergradient from autograd through its own ``update``.
+
+The paper's point: the hypergradient of any hyperparameter of any optimizer falls out of automatic differentiation,
+by detaching everything but the hyperparameters in the previous step's update. Here that is :class:`Automatic`,
+which runs any level's ``update`` (the Level API of :mod:`.base`) and gives it a ``hypergrad``:
+
+1. At each update it keeps the update's inputs: a copy of the level's state tensors before the update (the update
+   may change them in place), the gradient ``g`` (a reference: the tower's caller keeps it until the next step), and
+   the target where the level takes it (``TAKES_TARGET``). The update itself runs as usual, with nothing asked of it
+   for a closed form (``learn=()``), into the caller's spare buffer.
+2. At the next step, :meth:`Automatic.hypergrad` runs the update again from those inputs, with the learned
+   hyperparameters as leaf tensors that require grad and every other tensor detached, and takes the
+   vector-Jacobian product ``dL/dh = -v . du/dh`` with ``torch.autograd.grad`` (``u = a * d``, ``v = dL/dP_new``).
+   Nothing is second order, the model's backward stays a plain one, and the graph is freed at once.
+
+Running the update again costs a second pass of it per step, where keeping the first pass's graph would not; but
+then no graph lives across the model's forward and backward, the level's state holds only tensors and numbers (a
+checkpoint resumes the same trajectory, ``Tower.to`` moves it), and the update's own pass can write into the spare
+buffer. Memory: the copy of the state tensors (Adam: ``m`` and ``v``) between steps; and, while a hypergradient is
+taken, the graph of the update, which holds several tensors like the target (Adam's: about ten). For a level whose
+update treats every entry on its own (``ELEMENTWISE``: the built-in ones but ``sgd_per_param``, AdamW, Lion), the
+update runs again over slices of at most ``max(CHUNK, n / 16)`` entries, one at a time, so that graph stays below
+one target-sized buffer.
+
+A learned hyperparameter that the update does not use through torch operations (read with ``.item()`` or
+``float()``, detached, or not used at all) would get a silent zero hypergradient: it is refused with a ValueError
+naming the level and the hyperparameter at the first update. A non-finite hypergradient is left to the tower's guard,
+which refuses that step as for every level.
+
+:class:`AutoLevel` is the base class of levels written only as their update (AdamW, Lion, your own); a built-in
+level with a closed form runs this path on request (``Adam(hypergrad="auto")``, spec text ``adam(hypergrad=auto)``).
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import Level, NoOpOptimizer, dot, wide_dtype
+
+KEPT = "input."         # state entries holding a copy of the state before the last update: "input." + key
+GRAD = "input:g"        # the gradient of the last update
+TARGET = "input:target"  # and its target, for a level that reads it
+CHECKED = "input:checked"  # 1 once the first update showed every learned hyperparameter in use
+CHUNK = 2 ** 18         # entries per slice of an elementwise level's hypergradient (at least; at most 16 slices)
+
+
+class Automatic:
+    """The automatic path of ``level``: ``update`` and ``hypergrad`` with the Level API (see :mod:`.base`), the
+    hypergradient from autograd through ``level.update``. The tower uses it for every level that runs automatically.
+
+    Example (SGD, whose hypergradient of ``alpha`` is ``-v . g``)::
+
+        >>> import torch
+        >>> from gdtuo_explore import SGD
+        >>> from gdtuo_explore.core.optimizers.auto import Automatic
+        >>> rule, state = Automatic(SGD(0.1)), {}
+        >>> d, a = rule.update(state, torch.tensor([1.0, 2.0]), {"alpha": 0.1, "mu": 0.0}, ("alpha",))
+        >>> rule.hypergrad(state, torch.tensor([3.0, 4.0]), {"alpha": 0.1, "mu": 0.0}, ("alpha",), host=True)
+        {'alpha': -11.0}
+    """
+
+    def __init__(self, level: Level):
+        self.level = level
+        self.names = ()  # the names of the target's parts, for a level that takes the target
+
+    @property
+    def RUNNING(self):
+        return self.level.RUNNING
+
+    def init_state(self, n, like, sizes, plain):
+        return self.level.init_state(n, like, sizes, plain)
+
+    def update(self, state, g, hp, learn, out=None, *, target=None, names=()):
+        """The level's update ``(d, a)``, keeping its inputs for the next :meth:`hypergrad` when ``learn``."""
+        extra = {}
+        if self.level.TAKES_TARGET:
+            if target is None:
+                raise ValueError(f"{self.level.kind} needs the values of what it moves: Tower.step(..., "
+                                 "target=weights)")
+            self.names, extra = tuple(names), {"target": target, "names": tuple(names)}
+        if not learn:
+            return self.level.update(state, g, hp, learn, out, **extra)
+        for key in [k for k in state if _kept(k)]:  # an unused copy (after a refused step): let it go
+            del state[key]
+        inputs = _copy(state)
+        if not state.get(CHECKED):  # the first update: is every learned hyperparameter in use?
+            self._vjp(inputs, g, target, torch.zeros_like(g), hp, learn, keep=True)
+            state[CHECKED] = 1
+        d, a = self.level.update(state, g, hp, (), out, **extra)
+        state.update({KEPT + k: v for k, v in inputs.items()})
+        state[GRAD] = g
+        if target is not None:
+            state[TARGET] = target
+        return d, a
+
+    def hypergrad(self, state, v, hp, learn, host):
+        """``{name: dL/dh}`` of the last update (Python floats where ``host``, else 0-d tensors)."""
+        g, target = state.pop(GRAD), state.pop(TARGET, None)
+        inputs = {k[len(KEPT):]: state.pop(k) for k in [k for k in state if k.startswith(KEPT)]}
+        grads = self._vjp(inputs, g, target, v, hp, learn)
+        if host:
+            return dict(zip(learn, torch.stack(grads).tolist()))
+        return dict(zip(learn, grads))
+
+    def _vjp(self, inputs, g, target, v, hp, learn, keep=False) -> list[torch.Tensor]:
+        """``-v . du/dh`` for each learned ``h``, by running the update again from ``inputs`` (which it changes,
+        unless ``keep``), in slices where the level is elementwise."""
+        leaves = {name: _leaf(hp[name], v) for name in learn}
+        n = g.numel()
+        size = max(CHUNK, -(-n // 16)) if self.level.ELEMENTWISE else n
+        total = None
+        for start in range(0, n, size):
+            part = slice(start, start + size)
+            sliced = {k: _slice(x, part, g.shape, keep) for k, x in inputs.items()}
+            found = self._vjp_slice(sliced, g[part], None if target is None else target[part], v[part], hp, leaves,
+                                    learn)
+            total = found if total is None else [a + b for a, b in zip(total, found)]
+        return total
+
+    def _vjp_slice(self, inputs, g, target, v, hp, leaves, learn) -> list[torch.Tensor]:
+        extra = {} if target is None else {"target": target, "names": self.names}
+        with torch.enable_grad():
+            d, a = self.level.update(inputs, g, {**hp, **leaves}, learn, **extra)
+            outputs, weights = [], []
+            a_value = a.detach() if isinstance(a, torch.Tensor) else a
+            if isinstance(d, torch.Tensor) and d.requires_grad:  # u = a * d: dL/dd = -v a
+                outputs.append(d)
+                weights.append(v * -a_value)
+            if isinstance(a, torch.Tensor) and a.requires_grad:  # dL/da = -v d, summed where a is broadcast
+                outputs.append(a)
+                weights.append(torch.mul(v, d.detach()).neg_() if a.shape == d.shape else
+                               dot(v, d.detach()).neg_().reshape(a.shape))
+            found = (torch.autograd.grad(outputs, list(leaves.values()), weights, allow_unused=True) if outputs
+                     else [None] * len(leaves))
+            del d, a, outputs, weights  # the graph goes now
+        for name, grad in zip(learn, found):
+            if grad is None:
+                raise ValueError(
+                    f"{self.level.kind}: its update does not depend on the learned hyperparameter {name!r} through "
+                    f"torch operations (read with .item() or float(), detached, or not used), so its hypergradient "
+                    f"would be a silent 0; compute the update from hp[{name!r}] with torch operations, or do not "
+                    f"learn it (learn=...)")
+        return [grad.reshape(()) for grad in found]
+
+
+def _kept(key: str) -> bool:
+    """Whether a state entry holds a kept input of the last update."""
+    return key.startswith(KEPT) or key in (GRAD, TARGET)
+
+
+def _copy(state: dict) -> dict:
+    """The level's own state entries, tensors copied (an update may change them in place)."""
+    return {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in state.items()
+            if not _kept(k) and k != CHECKED}
+
+
+def _slice(x, part: slice, shape, keep: bool):
+    """An input of the update for one slice of the target: its entries there if it is shaped like the target (a
+    detached view, so that slices do not share a graph; a copy where ``keep``), else itself (a copy where ``keep``)."""
+    if not isinstance(x, torch.Tensor):
+        return x
+    x = x[part] if x.shape == shape else x
+    return x.clone() if keep else x.detach()
+
+
+def _leaf(value, like: torch.Tensor) -> torch.Tensor:
+    """A hyperparameter's natural value as a 0-d leaf tensor that requires grad (on the device of ``like``, in
+    float32 or wider, as the tower stores it)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().reshape(()).clone().requires_grad_()
+    return torch.tensor(float(value), dtype=wide_dtype(like.dtype), device=like.device, requires_grad=True)
+
+
+class AutoLevel(Level):
+    """Base class of a level written only as its update: its hypergradient comes from autograd (:class:`Automatic`).
+
+    Set ``kind`` (a lower-case name for spec text), ``HYPERS`` (each a :class:`~gdtuo_explore.core.hyperparams.Hyper`:
+    name, default, allowed range, stored form, learnable or not), ``RUNNING`` (the state tensors carried from step
+    to step) and write ``update(state, g, hp, learn, out=None)`` in torch operations: ``hp[name]`` holds each
+    hyperparameter (a tensor for a learned one), ``g`` the gradient of the target; return ``(d, a)``, the update
+    ``u = a * d`` (``P_new = P - u``). ``learn`` and ``out`` may be ignored. ``init_state(n, like, sizes, plain)``
+    makes the state (default: empty); ``TAKES_TARGET = True`` passes the target as ``update(..., target=P,
+    names=...)`` (see :mod:`.base`).
+    :func:`gdtuo_explore.core.optimizers.register` makes the kind usable in spec text, the command line and the
+    explorer's level menu. Constructor: hyperparameters by position (in ``HYPERS`` order) or by name, then
+    ``optimizer=`` (the level above), ``learn=`` and the on/off ``OPTIONS`` by name.
+
+    Example: sign-SGD, ``P_new = P - alpha * sign(g)``, its step size learned by SGD::
+
+        >>> import torch
+        >>> from gdtuo_explore import HyperOptimizer
+        >>> from gdtuo_explore.core.hyperparams import Hyper
+        >>> from gdtuo_explore.core.optimizers import AutoLevel, register
+        >>> @register
+        ... class SignSGD(AutoLevel):
+        ...     kind = "sign_sgd"
+        ...     HYPERS = (Hyper("alpha", 0.01, low=0.0),)
+        ...
+        ...     def update(self, state, g, hp, learn, out=None):
+        ...         return torch.sign(g), hp["alpha"]
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = HyperOptimizer([w], "sign_sgd(0.1)/sgd(0.01)")
+        >>> for _ in range(3):
+        ...     opt.zero_grad()
+        ...     (w ** 2).sum().backward()
+        ...     opt.step()
+        >>> round(opt.hyperparameters()[0]["alpha"], 4)  # dL/dalpha = -g_{t+1} . sign(g_t) = -2 |w|_1: it grows
+        0.2058
+    """
+
+    kind = "auto"
+
+    def __init__(self, *args, optimizer=None, learn=None, hypergrad=None, **kwargs):
+        names = [h.name for h in self.HYPERS]
+        if args and (args[-1] is None or isinstance(args[-1], (Level, NoOpOptimizer))) and len(args) > len(names):
+            *args, optimizer = args
+        if len(args) > len(names):
+            raise ValueError(f"{self.kind} takes at most {len(names)} hyperparameters by position "
+                             f"({', '.join(names)}), not {len(args)}")
+        values = dict(zip(names, args))
+        for name in self.OPTIONS:
+            setattr(self, name, self.check_option(name, kwargs.pop(name, False), self.kind))
+        for name, value in kwargs.items():
+            if name not in names:
+                raise ValueError(f"{self.kind} has no hyperparameter {name!r}; its hyperparameters are "
+                                 f"{', '.join(names)}")
+            if name in values:
+                raise ValueError(f"{name!r} is given twice to {self.kind}")
+            values[name] = value
+        super().__init__(values, optimizer, learn, hypergrad)
+
+    def has_closed_form(self) -> bool:
+        return False
