@@ -113,3 +113,27 @@ def test_a_rebuild_sends_each_figure_one_delete_one_add_and_one_update():
                         ["_py2js_addTraces", "_py2js_deleteTraces", "_py2js_relayout", "_py2js_update"]), (k, mine)
     assert e.charts.loss.layout.uirevision == e.charts._revision
     e.close()
+
+
+def test_a_starting_run_leaves_the_first_draw_to_its_first_update():
+    """A run that is starting has no data yet: rebuild adds its traces (one message per figure) and leaves the
+    layout reset to the first update's draw, so the first points wait for one redraw per figure fewer; a run that
+    could not be built gets that draw at once."""
+    from gdtuo_explore.explorer.shown_run import ShownRun
+
+    e = explorer_for("sgd(0.1)/sgd(1e-4)", 30)
+    sent = []
+    for k, fig in enumerate(e.charts.figures):
+        fig.observe(lambda change, k=k: sent.append((k, change["name"])) if change["new"] is not None else None,
+                    names=["_py2js_addTraces", "_py2js_update", "_py2js_relayout", "_py2js_restyle"])
+    shown = ShownRun(e.state.config(), lambda *_: None)      # never launched: it stays "starting"
+    e.state.current = shown                                  # the charts rebuild for it
+    assert shown.status == "starting"
+    figures = len(e.charts.figures)
+    assert sorted(sent) == [(k, "_py2js_addTraces") for k in range(figures)]
+    sent.clear()
+    e.charts._on_update(shown, None)                         # as when building the run failed
+    assert sorted(sent) == [(k, "_py2js_update") for k in range(figures)]
+    assert e.charts.loss.layout.uirevision == e.charts._revision
+    e.state.current = None
+    e.close()

@@ -149,6 +149,7 @@ class Charts:
         self._lines: dict[int, list[_Line]] = {}   # shown.number -> its lines
         self._traced: dict[int, set] = {}          # shown.number -> hyperparameter columns with a line
         self._drawn_at: dict[int, float] = {}      # shown.number -> when its lines were last drawn
+        self._deferred: dict[int, dict] = {}       # id(figure) -> the layout reset its next draw sends (see rebuild)
         self._layout: dict[int, dict] = {}         # id(figure) -> the layout values last set
         self._revision = 0
         state.observe(lambda _: self.rebuild(), names=["current", "compared"])
@@ -198,11 +199,15 @@ class Charts:
             self._drawn_at.clear()
             for shown in self._shown():
                 self._add_traces(shown, current, spec)
-            # a new set of runs: forget zoom and old ranges, in the same message as the data (each message to a
-            # figure is a redraw in the page, ~75 ms each on a 2-core machine; the first points wait for them)
+            # a new set of runs: forget zoom and old ranges, in the same message as the data. Each message to a
+            # figure is a redraw in the page (~75 ms on a 2-core machine) and a new run's first points queue behind
+            # them, so for a run that is starting, the first draw of its first update sends the reset too.
             reset = {"uirevision": self._revision, "xaxis.autorange": True, "yaxis.autorange": True}
-            for fig in self.figures:
-                self._draw_figure(fig, force=True, reset=reset)
+            starting = current is not None and current.status == "starting"
+            self._deferred = {id(fig): reset for fig in self.figures} if starting else {}
+            if not starting:
+                for fig in self.figures:
+                    self._draw_figure(fig, force=True, reset=reset)
             self._publish()
 
     def _publish(self) -> None:
@@ -259,7 +264,13 @@ class Charts:
 
     # -- data --------------------------------------------------------------------------------------------------
     def _on_update(self, shown, update) -> None:
-        if update is None or shown.number not in self._lines:
+        if update is None:   # the run could not be built: draw what rebuild left for its first update
+            with self._lock:
+                for fig in self.figures:
+                    if id(fig) in self._deferred:
+                        self._draw_figure(fig, force=True)
+            return
+        if shown.number not in self._lines:
             return
         if not (len(update.rows.get("step", ())) or len(update.evaluations.get("step", ())) or update.final
                 or update.status != "running"):
@@ -287,6 +298,7 @@ class Charts:
         for line in self._lines[shown.number]:
             if line.fig not in figures:
                 figures.append(line.fig)
+        figures += [fig for fig in self.figures if id(fig) in self._deferred and fig not in figures]
         for fig in figures:
             self._draw_figure(fig, shown)
 
@@ -306,6 +318,9 @@ class Charts:
         """Redraw ``fig``: the lines of ``shown`` (every run's, with ``force``) whose data grew, the lines on its
         left axis again if that axis changed, and the layout values that changed (and ``reset``'s), in one
         message."""
+        deferred = self._deferred.pop(id(fig), None)
+        if deferred is not None:   # rebuild's draw, left for the new run's first update
+            force, reset = True, {**deferred, **(reset or {})}
         owners = {n: s for s in self._shown() for n in [s.number]}
         lines = [(line, owners.get(n)) for n, ls in self._lines.items() for line in ls if line.fig is fig]
         fresh = {}
