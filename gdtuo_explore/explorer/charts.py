@@ -29,6 +29,7 @@ import plotly.graph_objects as go
 
 from ..engine.series import axis_of, is_step_size, parse_column, plotted_columns, smooth, thin, value_axis
 from . import tower_edits
+from .figure import Figure
 
 __all__ = ["Charts", "is_step_size", "level_title", "publish"]
 
@@ -44,7 +45,7 @@ RIGHT_AXIS = dict(overlaying="y", side="right", showgrid=False, type="linear", t
 
 
 def _figure(title: str, ytitle: str, height: int) -> go.FigureWidget:
-    fig = go.FigureWidget()
+    fig = Figure()
     fig.update_layout(
         title=dict(text=title, font=dict(size=13), x=0.02, xanchor="left"), template="plotly_white",
         width=CHART_WIDTH, height=height, margin=dict(l=58, r=48, t=36, b=74), uirevision=0,

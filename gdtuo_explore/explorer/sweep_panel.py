@@ -9,12 +9,13 @@ import plotly.graph_objects as go
 
 from ..engine.series import sweep_traces
 from .charts import CHART_HEIGHT, CHART_WIDTH
+from .figure import Figure
 
 _L = widgets.Layout
 
 
 def _figure(title: str, ytitle: str) -> go.FigureWidget:
-    fig = go.FigureWidget()
+    fig = Figure()
     fig.update_layout(title=dict(text=title, font=dict(size=13), x=0.02, xanchor="left"), template="plotly_white",
                       width=CHART_WIDTH, height=CHART_HEIGHT + 30, margin=dict(l=58, r=20, t=36, b=40),
                       xaxis=dict(type="log", title="initial step size (alpha)", tickformat="~g"),
