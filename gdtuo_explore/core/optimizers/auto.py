@@ -6,21 +6,31 @@ which runs any level's ``update`` (the Level API of :mod:`.base`) and gives it a
 
 1. At each update it keeps the update's inputs: a copy of the level's state tensors before the update (the update
    may change them in place), the gradient ``g`` (a reference: the tower's caller keeps it until the next step), and
-   the target where the level takes it (``TAKES_TARGET``). The update itself runs as usual, with nothing asked of it
-   for a closed form (``learn=()``), into the caller's spare buffer.
-2. At the next step, :meth:`Automatic.hypergrad` runs the update again from those inputs, with the learned
-   hyperparameters as leaf tensors that require grad and every other tensor detached, and takes the
-   vector-Jacobian product ``dL/dh = -v . du/dh`` with ``torch.autograd.grad`` (``u = a * d``, ``v = dL/dP_new``).
-   Nothing is second order, the model's backward stays a plain one, and the graph is freed at once.
+   the target where the level takes it (``TAKES_TARGET``).
+2. For a target of at most ``CHUNK`` entries, the update itself runs with the learned hyperparameters as leaf
+   tensors that require grad (the entries of one tensor; every other tensor detached), and its graph is kept on the
+   :class:`Automatic` object, not in the level's state, until the next step. Scratch tensors that the pass leaves
+   in the state for a closed form (shaped like the target, new, not ``RUNNING``: Adam's ``g`` and ``sqrt(v)``) are
+   dropped. A larger target's update runs as usual, with nothing asked of it for a closed form (``learn=()``), into
+   the caller's spare buffer.
+3. At the next step, :meth:`Automatic.hypergrad` takes the vector-Jacobian product ``dL/dh = -v . du/dh`` with
+   ``torch.autograd.grad`` (``u = a * d``, ``v = dL/dP_new``) through the kept graph, or, for a large target and
+   wherever the graph is not the last update's (after a checkpoint is loaded or ``Tower.to``), through the update
+   run again from the kept inputs. Nothing is second order, the model's backward stays a plain one, and the graph
+   is freed at once. Both ways give the same numbers (the same operations on the same inputs).
 
-Running the update again costs a second pass of it per step, where keeping the first pass's graph would not; but
-then no graph lives across the model's forward and backward, the level's state holds only tensors and numbers (a
-checkpoint resumes the same trajectory, ``Tower.to`` moves it), and the update's own pass can write into the spare
-buffer. Memory: the copy of the state tensors (Adam: ``m`` and ``v``) between steps; and, while a hypergradient is
-taken, the graph of the update, which holds several tensors like the target (Adam's: about ten). For a level whose
-update treats every entry on its own (``ELEMENTWISE``: the built-in ones but ``sgd_per_param``, AdamW, Lion), the
-update runs again over slices of at most ``max(CHUNK, n / 16)`` entries, one at a time, so that graph stays below
-one target-sized buffer.
+Why two ways: on a small model the cost of a step is the number of PyTorch operations, not their size (the seed
+MLP's 100k weights: ~50 us for any elementwise operation, ~5-10 us for one on a 0-d tensor, on a slow core), and
+running the update once instead of twice saves one pass of it (its scalar arithmetic included); a graph of at most
+``CHUNK`` entries (Adam's holds about ten tensors like the target: ~10 MB in float32 at ``CHUNK``) costs nothing
+much across the model's forward and backward. On a large target, running the update again keeps memory low: then
+between steps there is only the copy of the state tensors (Adam: ``m`` and ``v``), and while a hypergradient is
+taken, the graph of the update, in slices for a level whose update treats every entry on its own (``ELEMENTWISE``:
+the built-in ones but ``sgd_per_param``, AdamW, Lion) of at most ``max(CHUNK, n / 16)`` entries, one at a time, so
+that graph stays below one target-sized buffer. Either way the level's state holds only tensors and numbers, so a
+checkpoint resumes the same trajectory. What is left of the cost on a small model is autograd's: the update's
+scalar arithmetic on 0-d tensors (Adam: ``1 - beta^t`` and the like, about ten operations) and the backward of each
+operation (~20 nodes for Adam, each a few operations).
 
 A learned hyperparameter that the update does not use through torch operations (read with ``.item()`` or
 ``float()``, detached, or not used at all) would get a silent zero hypergradient: it is refused with a ValueError
@@ -42,7 +52,8 @@ KEPT = "input."         # state entries holding a copy of the state before the l
 GRAD = "input:g"        # the gradient of the last update
 TARGET = "input:target"  # and its target, for a level that reads it
 CHECKED = "input:checked"  # 1 once the first update showed every learned hyperparameter in use
-CHUNK = 2 ** 18         # entries per slice of an elementwise level's hypergradient (at least; at most 16 slices)
+CHUNK = 2 ** 18         # at most: the graph is kept; above: entries per slice of an elementwise level's hypergradient
+                        # (at least; at most 16 slices)
 
 
 class Automatic:
