@@ -13,6 +13,8 @@ torch.optim's, ``alpha q / c1 * m / (sqrt(v) + eps q)`` with ``q = sqrt(c2)``).
 """
 from __future__ import annotations
 
+import torch
+
 from ..hyperparams import Hyper
 from .adam import _BETA, Adam
 from .auto import AutoLevel
@@ -62,6 +64,6 @@ class AdamW(AutoLevel):
         # Adam's u = a d, a = alpha q / c1, with the graph that learned betas need; + alpha wd P = a (d + c1/q wd P)
         d, a = self.adam.update(state, g, hp, tuple(n for n in learn if n in ("beta1", "beta2")), out)
         decay = state["c1"] / state["q"] * hp["weight_decay"]
-        if out is None:  # differentiable: a fresh tensor
-            return d + decay * target, a
+        if out is None:  # differentiable: a fresh tensor (one pass where decay is a tensor)
+            return (d + decay * target if isinstance(decay, float) else torch.addcmul(d, target, decay)), a
         return (d.add_(target, alpha=decay) if isinstance(decay, float) else d.addcmul_(target, decay)), a

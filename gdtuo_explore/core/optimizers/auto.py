@@ -6,21 +6,31 @@ which runs any level's ``update`` (the Level API of :mod:`.base`) and gives it a
 
 1. At each update it keeps the update's inputs: a copy of the level's state tensors before the update (the update
    may change them in place), the gradient ``g`` (a reference: the tower's caller keeps it until the next step), and
-   the target where the level takes it (``TAKES_TARGET``). The update itself runs as usual, with nothing asked of it
-   for a closed form (``learn=()``), into the caller's spare buffer.
-2. At the next step, :meth:`Automatic.hypergrad` runs the update again from those inputs, with the learned
-   hyperparameters as leaf tensors that require grad and every other tensor detached, and takes the
-   vector-Jacobian product ``dL/dh = -v . du/dh`` with ``torch.autograd.grad`` (``u = a * d``, ``v = dL/dP_new``).
-   Nothing is second order, the model's backward stays a plain one, and the graph is freed at once.
+   the target where the level takes it (``TAKES_TARGET``).
+2. For a target of at most ``CHUNK`` entries, the update itself runs with the learned hyperparameters as leaf
+   tensors that require grad (the entries of one tensor; every other tensor detached), and its graph is kept on the
+   :class:`Automatic` object, not in the level's state, until the next step. Scratch tensors that the pass leaves
+   in the state for a closed form (shaped like the target, new, not ``RUNNING``: Adam's ``g`` and ``sqrt(v)``) are
+   dropped. A larger target's update runs as usual, with nothing asked of it for a closed form (``learn=()``), into
+   the caller's spare buffer.
+3. At the next step, :meth:`Automatic.hypergrad` takes the vector-Jacobian product ``dL/dh = -v . du/dh`` with
+   ``torch.autograd.grad`` (``u = a * d``, ``v = dL/dP_new``) through the kept graph, or, for a large target and
+   wherever the graph is not the last update's (after a checkpoint is loaded or ``Tower.to``), through the update
+   run again from the kept inputs. Nothing is second order, the model's backward stays a plain one, and the graph
+   is freed at once. Both ways give the same numbers (the same operations on the same inputs).
 
-Running the update again costs a second pass of it per step, where keeping the first pass's graph would not; but
-then no graph lives across the model's forward and backward, the level's state holds only tensors and numbers (a
-checkpoint resumes the same trajectory, ``Tower.to`` moves it), and the update's own pass can write into the spare
-buffer. Memory: the copy of the state tensors (Adam: ``m`` and ``v``) between steps; and, while a hypergradient is
-taken, the graph of the update, which holds several tensors like the target (Adam's: about ten). For a level whose
-update treats every entry on its own (``ELEMENTWISE``: the built-in ones but ``sgd_per_param``, AdamW, Lion), the
-update runs again over slices of at most ``max(CHUNK, n / 16)`` entries, one at a time, so that graph stays below
-one target-sized buffer.
+Why two ways: on a small model the cost of a step is the number of PyTorch operations, not their size (the seed
+MLP's 100k weights: ~50 us for any elementwise operation, ~5-10 us for one on a 0-d tensor, on a slow core), and
+running the update once instead of twice saves one pass of it (its scalar arithmetic included); a graph of at most
+``CHUNK`` entries (Adam's holds about ten tensors like the target: ~10 MB in float32 at ``CHUNK``) costs nothing
+much across the model's forward and backward. On a large target, running the update again keeps memory low: then
+between steps there is only the copy of the state tensors (Adam: ``m`` and ``v``), and while a hypergradient is
+taken, the graph of the update, in slices for a level whose update treats every entry on its own (``ELEMENTWISE``:
+the built-in ones but ``sgd_per_param``, AdamW, Lion) of at most ``max(CHUNK, n / 16)`` entries, one at a time, so
+that graph stays below one target-sized buffer. Either way the level's state holds only tensors and numbers, so a
+checkpoint resumes the same trajectory. What is left of the cost on a small model is autograd's: the update's
+scalar arithmetic on 0-d tensors (Adam: ``1 - beta^t`` and the like, about ten operations) and the backward of each
+operation (~20 nodes for Adam, each a few operations).
 
 A learned hyperparameter that the update does not use through torch operations (read with ``.item()`` or
 ``float()``, detached, or not used at all) would get a silent zero hypergradient: it is refused with a ValueError
@@ -32,6 +42,8 @@ level with a closed form runs this path on request (``Adam(hypergrad="auto")``, 
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .base import Level, NoOpOptimizer, dot, wide_dtype
@@ -40,7 +52,8 @@ KEPT = "input."         # state entries holding a copy of the state before the l
 GRAD = "input:g"        # the gradient of the last update
 TARGET = "input:target"  # and its target, for a level that reads it
 CHECKED = "input:checked"  # 1 once the first update showed every learned hyperparameter in use
-CHUNK = 2 ** 18         # entries per slice of an elementwise level's hypergradient (at least; at most 16 slices)
+CHUNK = 2 ** 18         # at most: the graph is kept; above: entries per slice of an elementwise level's hypergradient
+                        # (at least; at most 16 slices)
 
 
 class Automatic:
@@ -61,6 +74,7 @@ class Automatic:
     def __init__(self, level: Level):
         self.level = level
         self.names = ()  # the names of the target's parts, for a level that takes the target
+        self._graph = None  # (g, d, a, leaves): the last update's graph, for a target of at most CHUNK entries
 
     @property
     def RUNNING(self):
@@ -77,6 +91,7 @@ class Automatic:
                 raise ValueError(f"{self.level.kind} needs the values of what it moves: Tower.step(..., "
                                  "target=weights)")
             self.names, extra = tuple(names), {"target": target, "names": tuple(names)}
+        self._graph = None
         if not learn:
             return self.level.update(state, g, hp, learn, out, **extra)
         for key in [k for k in state if _kept(k)]:  # an unused copy (after a refused step): let it go
@@ -85,7 +100,20 @@ class Automatic:
         if not state.get(CHECKED):  # the first update: is every learned hyperparameter in use?
             self._vjp(inputs, g, target, torch.zeros_like(g), hp, learn, keep=True)
             state[CHECKED] = 1
-        d, a = self.level.update(state, g, hp, (), out, **extra)
+        if g.numel() <= CHUNK:  # a small target: this pass keeps its graph for the next hypergradient
+            leaves, before = _leaves(hp, learn, g), set(state)
+            d, a = self._run(state, g, target, hp, leaves, learn)
+            for key, x in list(state.items()):  # the state holds tensors only, never the graph
+                if not isinstance(x, torch.Tensor):
+                    continue
+                if key not in before and key not in self.level.RUNNING and x.shape == g.shape:
+                    del state[key]  # kept by the pass for a closed form (Adam's g and sqrt(v)): not needed here
+                elif x.requires_grad:
+                    state[key] = x.detach()
+            self._graph = (g, d, a, leaves)
+            d, a = d.detach(), _plain(a, hp, learn)
+        else:
+            d, a = self.level.update(state, g, hp, (), out, **extra)
         state.update({KEPT + k: v for k, v in inputs.items()})
         state[GRAD] = g
         if target is not None:
@@ -94,9 +122,17 @@ class Automatic:
 
     def hypergrad(self, state, v, hp, learn, host):
         """``{name: dL/dh}`` of the last update (Python floats where ``host``, else 0-d tensors)."""
-        g, target = state.pop(GRAD), state.pop(TARGET, None)
+        g, target = state.pop(GRAD, None), state.pop(TARGET, None)
         inputs = {k[len(KEPT):]: state.pop(k) for k in [k for k in state if k.startswith(KEPT)]}
-        grads = self._vjp(inputs, g, target, v, hp, learn)
+        graph, self._graph = self._graph, None
+        if g is None:  # the last update did not finish (the tower refused that step): nothing to differentiate
+            nan = math.nan if host else torch.full((), math.nan, dtype=wide_dtype(v.dtype), device=v.device)
+            return dict.fromkeys(learn, nan)
+        if graph is not None and graph[0] is g:  # kept from the update (else: a checkpoint or a move came between)
+            _, d, a, leaves = graph
+            grads = self._grads(d, a, v, leaves, learn)
+        else:
+            grads = self._vjp(inputs, g, target, v, hp, learn)
         if host:
             return dict(zip(learn, torch.stack(grads).tolist()))
         return dict(zip(learn, grads))
@@ -104,7 +140,7 @@ class Automatic:
     def _vjp(self, inputs, g, target, v, hp, learn, keep=False) -> list[torch.Tensor]:
         """``-v . du/dh`` for each learned ``h``, by running the update again from ``inputs`` (which it changes,
         unless ``keep``), in slices where the level is elementwise."""
-        leaves = {name: _leaf(hp[name], v) for name in learn}
+        leaves = _leaves(hp, learn, v)
         n = g.numel()
         size = max(CHUNK, -(-n // 16)) if self.level.ELEMENTWISE else n
         total = None
@@ -117,21 +153,29 @@ class Automatic:
         return total
 
     def _vjp_slice(self, inputs, g, target, v, hp, leaves, learn) -> list[torch.Tensor]:
+        d, a = self._run(inputs, g, target, hp, leaves, learn)
+        return self._grads(d, a, v, leaves, learn)
+
+    def _run(self, state, g, target, hp, leaves, learn):
+        """The level's update from ``state`` (which it changes), differentiable in the ``leaves``."""
         extra = {} if target is None else {"target": target, "names": self.names}
         with torch.enable_grad():
-            d, a = self.level.update(inputs, g, {**hp, **leaves}, learn, **extra)
-            outputs, weights = [], []
-            a_value = a.detach() if isinstance(a, torch.Tensor) else a
-            if isinstance(d, torch.Tensor) and d.requires_grad:  # u = a * d: dL/dd = -v a
-                outputs.append(d)
-                weights.append(v * -a_value)
-            if isinstance(a, torch.Tensor) and a.requires_grad:  # dL/da = -v d, summed where a is broadcast
-                outputs.append(a)
-                weights.append(torch.mul(v, d.detach()).neg_() if a.shape == d.shape else
-                               dot(v, d.detach()).neg_().reshape(a.shape))
-            found = (torch.autograd.grad(outputs, list(leaves.values()), weights, allow_unused=True) if outputs
-                     else [None] * len(leaves))
-            del d, a, outputs, weights  # the graph goes now
+            return self.level.update(state, g, {**hp, **leaves}, learn, **extra)
+
+    def _grads(self, d, a, v, leaves, learn) -> list[torch.Tensor]:
+        """``-v . du/dh`` for each leaf ``h``, ``u = a * d`` from :meth:`_run` (its graph is freed)."""
+        outputs, weights = [], []
+        a_value = a.detach() if isinstance(a, torch.Tensor) else a
+        if isinstance(d, torch.Tensor) and d.requires_grad:  # u = a * d: dL/dd = -v a
+            outputs.append(d)
+            weights.append(v * -a_value)
+        if isinstance(a, torch.Tensor) and a.requires_grad:  # dL/da = -v d, summed where a is broadcast
+            outputs.append(a)
+            weights.append(torch.mul(v, d.detach()).neg_() if a.shape == d.shape else
+                           dot(v, d.detach()).neg_().reshape(a.shape))
+        found = (torch.autograd.grad(outputs, list(leaves.values()), weights, allow_unused=True) if outputs
+                 else [None] * len(leaves))
+        del d, a, outputs, weights  # the graph goes now
         for name, grad in zip(learn, found):
             if grad is None:
                 raise ValueError(
@@ -139,7 +183,17 @@ class Automatic:
                     f"torch operations (read with .item() or float(), detached, or not used), so its hypergradient "
                     f"would be a silent 0; compute the update from hp[{name!r}] with torch operations, or do not "
                     f"learn it (learn=...)")
-        return [grad.reshape(()) for grad in found]
+        return list(found)
+
+
+def _plain(a, hp, learn):
+    """The scale ``a`` of an update run with leaves, detached: a Python float where the learned hyperparameters
+    came as floats (the tower's CPU path) and ``a`` is one number, as the update would have given."""
+    if not isinstance(a, torch.Tensor):
+        return a
+    if a.dim() == 0 and all(isinstance(hp[name], float) for name in learn):
+        return a.item()
+    return a.detach()
 
 
 def _kept(key: str) -> bool:
@@ -162,12 +216,17 @@ def _slice(x, part: slice, shape, keep: bool):
     return x.clone() if keep else x.detach()
 
 
-def _leaf(value, like: torch.Tensor) -> torch.Tensor:
-    """A hyperparameter's natural value as a 0-d leaf tensor that requires grad (on the device of ``like``, in
-    float32 or wider, as the tower stores it)."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().reshape(()).clone().requires_grad_()
-    return torch.tensor(float(value), dtype=wide_dtype(like.dtype), device=like.device, requires_grad=True)
+def _leaves(hp: dict, learn, like: torch.Tensor) -> dict:
+    """The learned hyperparameters' natural values as 0-d tensors that autograd differentiates: the entries of one
+    new leaf tensor (on the device of ``like``, in float32 or wider, as the tower stores them)."""
+    values = [hp[name] for name in learn]
+    dtype = wide_dtype(like.dtype)
+    if all(isinstance(x, float) for x in values):
+        raw = torch.tensor(values, dtype=dtype, device=like.device)
+    else:
+        raw = torch.cat([torch.as_tensor(x, dtype=dtype, device=like.device).detach().reshape(1) for x in values])
+    with torch.enable_grad():  # the tower steps under no_grad: the entries are views that autograd follows
+        return dict(zip(learn, raw.requires_grad_().unbind()))
 
 
 class AutoLevel(Level):
