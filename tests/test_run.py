@@ -450,9 +450,20 @@ def _wide_task(model, data_root, seed):
                 F.cross_entropy, "accuracy", "spirals with a wide MLP", 2)
 
 
-def test_runs_set_up_and_trained_together_give_the_numbers_of_a_run_alone(monkeypatch):
+def _set_threads_elsewhere(threads):
+    other = threading.Thread(target=torch.set_num_threads, args=(threads,))
+    other.start()
+    other.join()
+
+
+def test_runs_set_up_and_trained_together_give_the_numbers_of_a_run_alone(monkeypatch, request):
     monkeypatch.setitem(TASKS, "wide", TaskSpec("wide", "test task", ("mlp",), "mlp", False, _wide_task))
     target = dict(task="wide", tower="sgd(0.05)/sgd(1e-3)", steps=4, batch_size=50)
+    # As after an explorer run elsewhere in the process: the process-wide thread count changed by another thread,
+    # while this thread keeps the count it took on its first parallel operation (new threads take the new one).
+    mine = torch.get_num_threads()
+    _set_threads_elsewhere(1 if mine > 1 else 2)
+    request.addfinalizer(lambda: (_set_threads_elsewhere(mine), torch.set_num_threads(mine)))
     alone = Run(config(seed=7, **target))
     assert alone.run() == "done"
     barrier, runs = threading.Barrier(5), {}

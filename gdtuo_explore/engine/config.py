@@ -102,8 +102,10 @@ class RunConfig:
             steps' losses, checked at each fetch from the device) exceeds ``divergence_factor`` times its start
             (the first step's loss, at the initial weights). None switches this rule off; otherwise a finite number
             > 1 (default 100). See :mod:`gdtuo_explore.engine.divergence`.
-        threads: PyTorch's intra-op threads while the run trains (``torch.set_num_threads``, which is
-            process-wide: it stays set after the run); None leaves PyTorch's own setting. The explorer uses
+        threads: PyTorch's intra-op threads while the run is set up and trains (``torch.set_num_threads``, which is
+            process-wide: it stays set after the run); None: PyTorch's process-wide setting (the last
+            ``torch.set_num_threads`` in any thread, or its default), applied in the run's own threads so that a
+            thread's stale view of it cannot change the numbers (see ``trainer.apply_threads``). The explorer uses
             :data:`EXPLORER_THREADS`.
     """
 

@@ -34,6 +34,27 @@ FLUSH_SECONDS = 0.25      # ...and at least this often
 GLOBAL_RNG_LOCK = threading.Lock()
 
 
+def process_threads() -> int:
+    """PyTorch's process-wide intra-op thread count: the last ``torch.set_num_threads`` in any thread, or its default.
+
+    ``torch.get_num_threads()`` answers for the calling thread, which takes the process-wide count once, on its first
+    parallel operation, and keeps it: a thread that computed before another thread changed the count still uses the
+    old one. A new thread reads the current one."""
+    found = []
+    reader = threading.Thread(target=lambda: found.append(torch.get_num_threads()), name="gdtuo-threads")
+    reader.start()
+    reader.join()
+    return found[0]
+
+
+def apply_threads(threads: int | None) -> None:
+    """Set this thread's (and the process's) intra-op threads to ``threads``, or to :func:`process_threads` when
+    None. A run's sums split their work by the thread count of the thread that computes them (the last bits of a
+    float32 sum differ between 1 and 2 threads), so set-up and training apply one definite count in their own
+    thread: the same configuration gives the same numbers whichever thread, and whatever ran before, sets it up."""
+    torch.set_num_threads(threads if threads is not None else process_threads())
+
+
 class _Diverged(Exception):
     """Raised inside :meth:`Trainer.train` when a fetch finds a divergence (``args[0]``: the :class:`Divergence`)."""
 
@@ -55,6 +76,7 @@ class Trainer:
     def __init__(self, config: RunConfig, distributed=None):
         c = self.config = config
         self.device = resolve_device(c.device)
+        apply_threads(c.threads)                 # the task's statistics and the model's set-up are sums too
         self.task = make_task(c.task, c.model, c.data_root, c.seed, **c.task_options)  # its own generators
         with GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(c.seed)
@@ -101,8 +123,7 @@ class Trainer:
         """Train until the end of the budget, ``gate()`` returns False or a divergence; returns the final
         ``(status, message)``: ``("done", ...)``, ``("stopped", None)`` or ``("diverged", ...)``."""
         total, every = self.total_steps, self.eval_every
-        if self.config.threads is not None:
-            torch.set_num_threads(self.config.threads)
+        apply_threads(self.config.threads)     # this thread may not be the one that set the run up
         try:
             self.evaluate()  # the starting point
             while total is None or self.done < total:
