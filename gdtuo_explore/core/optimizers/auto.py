@@ -4,9 +4,14 @@ The paper's point: the hypergradient of any hyperparameter of any optimizer fall
 by detaching everything but the hyperparameters in the previous step's update. Here that is :class:`Automatic`,
 which runs any level's ``update`` (the Level API of :mod:`.base`) and gives it a ``hypergrad``:
 
-1. At each update it keeps the update's inputs: a copy of the level's state tensors before the update (the update
-   may change them in place), the gradient ``g`` (a reference: the tower's caller keeps it until the next step), and
-   the target where the level takes it (``TAKES_TARGET``).
+1. At each update it keeps the update's inputs: the level's state tensors before the update, the gradient ``g`` (a
+   reference: the tower's caller keeps it until the next step), and the target where the level takes it
+   (``TAKES_TARGET``). The state tensors are copied (the update may change them in place), except where the update
+   keeps its graph (below) and every such update so far made new state tensors and left the old ones as they were
+   (their version counters tell): then the old ones themselves are kept, which costs nothing (the graph holds them
+   anyway). Should such an update change one in place after all, its inputs are lost: its hypergradient still comes
+   from its graph, or, where that graph is gone too (a checkpoint or a move came between), is nan (the tower refuses
+   that step); from then on the state is copied.
 2. For a target of at most ``CHUNK`` entries, the update itself runs with the learned hyperparameters as leaf
    tensors that require grad (the entries of one tensor; every other tensor detached), and its graph is kept on the
    :class:`Automatic` object, not in the level's state, until the next step. Scratch tensors that the pass leaves
@@ -52,6 +57,7 @@ KEPT = "input."         # state entries holding a copy of the state before the l
 GRAD = "input:g"        # the gradient of the last update
 TARGET = "input:target"  # and its target, for a level that reads it
 CHECKED = "input:checked"  # 1 once the first update showed every learned hyperparameter in use
+LOST = "lost"  # in place of the kept inputs: an update changed in place the state tensors it was given (see update)
 CHUNK = 2 ** 18         # at most: the graph is kept; above: entries per slice of an elementwise level's hypergradient
                         # (at least; at most 16 slices)
 
@@ -75,6 +81,8 @@ class Automatic:
         self.level = level
         self.names = ()  # the names of the target's parts, for a level that takes the target
         self._graph = None  # (g, d, a, leaves): the last update's graph, for a target of at most CHUNK entries
+        self._shares = False  # the updates with a graph so far left the tensors of their state as they were
+        self._mutates = False  # one of them changed one in place (then they are always copied)
 
     @property
     def RUNNING(self):
@@ -96,13 +104,24 @@ class Automatic:
             return self.level.update(state, g, hp, learn, out, **extra)
         for key in [k for k in state if _kept(k)]:  # an unused copy (after a refused step): let it go
             del state[key]
-        inputs = _copy(state)
+        small = g.numel() <= CHUNK
+        # the state's tensors, copied unless this update is known to leave them as they are (a differentiable
+        # update usually makes new ones: then they are kept as they are, checked below by their version counters)
+        shared = small and self._shares
+        inputs = _own(state) if shared else _copy(state)
+        originals = {k: x for k, x in _own(state).items() if isinstance(x, torch.Tensor)}
+        versions = {k: x._version for k, x in originals.items()}
         if not state.get(CHECKED):  # the first update: is every learned hyperparameter in use?
             self._vjp(inputs, g, target, torch.zeros_like(g), hp, learn, keep=True)
             state[CHECKED] = 1
-        if g.numel() <= CHUNK:  # a small target: this pass keeps its graph for the next hypergradient
+        if small:  # a small target: this pass keeps its graph for the next hypergradient
             leaves, before = _leaves(hp, learn, g), set(state)
             d, a = self._run(state, g, target, hp, leaves, learn)
+            changed = any(x._version != versions[k] for k, x in originals.items())
+            if shared and changed:  # this update changed its state in place after all: its inputs are lost
+                inputs = {LOST: 1}
+            self._mutates = self._mutates or changed
+            self._shares = not self._mutates
             for key, x in list(state.items()):  # the state holds tensors only, never the graph
                 if not isinstance(x, torch.Tensor):
                     continue
@@ -125,10 +144,12 @@ class Automatic:
         g, target = state.pop(GRAD, None), state.pop(TARGET, None)
         inputs = {k[len(KEPT):]: state.pop(k) for k in [k for k in state if k.startswith(KEPT)]}
         graph, self._graph = self._graph, None
-        if g is None:  # the last update did not finish (the tower refused that step): nothing to differentiate
+        kept = graph is not None and graph[0] is g  # kept from the update (else: a checkpoint or a move came between)
+        if g is None or (LOST in inputs and not kept):  # the last update did not finish (the tower refused that
+            # step), or its inputs are lost and its graph too: nothing to differentiate
             nan = math.nan if host else torch.full((), math.nan, dtype=wide_dtype(v.dtype), device=v.device)
             return dict.fromkeys(learn, nan)
-        if graph is not None and graph[0] is g:  # kept from the update (else: a checkpoint or a move came between)
+        if kept:
             _, d, a, leaves = graph
             grads = self._grads(d, a, v, leaves, learn)
         else:
@@ -201,10 +222,14 @@ def _kept(key: str) -> bool:
     return key.startswith(KEPT) or key in (GRAD, TARGET)
 
 
+def _own(state: dict) -> dict:
+    """The level's own state entries (not the kept inputs)."""
+    return {k: v for k, v in state.items() if not _kept(k) and k != CHECKED}
+
+
 def _copy(state: dict) -> dict:
     """The level's own state entries, tensors copied (an update may change them in place)."""
-    return {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in state.items()
-            if not _kept(k) and k != CHECKED}
+    return {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in _own(state).items()}
 
 
 def _slice(x, part: slice, shape, keep: bool):
