@@ -69,3 +69,59 @@ def test_a_hypergradient_after_an_update_that_did_not_finish_is_refused(host):
     report = tower.nonfinite()
     assert report is not None and report.step == 3
     assert torch.isfinite(w).all() and tower.t == 5
+
+
+class Heavy(AutoLevel):
+    """Heavy-ball SGD whose buffer is a new tensor at every update, or, with ``inplace``, changed in place from the
+    third update on (an update that makes new state tensors at first and changes one in place later)."""
+
+    kind = "heavy_test"
+    HYPERS = (Hyper("alpha", 0.05, low=0.0),)
+
+    def __init__(self, *args, inplace=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.inplace = inplace
+
+    def init_state(self, n, like, sizes, plain):
+        return {"t": 0, "b": torch.zeros(n, dtype=like.dtype)}
+
+    def update(self, state, g, hp, learn, out=None):
+        state["t"] += 1
+        if self.inplace and state["t"] >= 3:
+            b = state["b"].mul_(0.5).add_(g)
+        else:
+            b = state["b"] = state["b"] * 0.5 + g
+        return b, hp["alpha"]
+
+
+def _heavy(inplace, steps, drop_graph_at=None):
+    target = torch.tensor([1.0, -2.0, 0.5, 3.0])
+    w = torch.zeros(4)
+    tower = Tower(Heavy(optimizer=parse_level("sgd(1e-4)"), inplace=inplace), [4], ["p"], w)
+    for k in range(steps):
+        if k == drop_graph_at:
+            tower.floors[0].rule._graph = None  # as after a checkpoint or a move: the kept inputs are needed
+        w = w - scaled(*tower.step(2 * (w - target)))
+    return w, tower
+
+
+def test_state_tensors_kept_as_they_are_only_while_the_update_leaves_them_alone():
+    """The inputs of an update that keeps its graph are the state tensors themselves while the updates make new
+    ones; one changed in place is seen by its version counter: the hypergradient still comes from that update's
+    graph (the same numbers), and from then on the inputs are copies."""
+    w, tower = _heavy(False, 8)
+    rule = tower.floors[0].rule
+    assert rule._shares and not rule._mutates
+    assert tower.floors[0].state[auto.KEPT + "b"] is not tower.floors[0].state["b"]
+    w_inplace, tower_inplace = _heavy(True, 8)
+    assert tower_inplace.floors[0].rule._mutates and not tower_inplace.floors[0].rule._shares
+    assert torch.equal(w_inplace, w)
+    assert tower_inplace.values() == tower.values()
+    assert tower_inplace.nonfinite() is None
+    # the update that changed its buffer in place (the third) lost its inputs: without its graph, its hypergradient
+    # is nan and the tower refuses the fourth step; with copies from then on, a later recompute is exact
+    _, lost = _heavy(True, 5, drop_graph_at=3)
+    assert lost.nonfinite() is not None and lost.nonfinite().step == 4
+    w_later, later = _heavy(True, 8, drop_graph_at=5)
+    assert later.nonfinite() is None and torch.allclose(w_later, w, rtol=1e-12, atol=0)
+    assert later.values()[0]["alpha"] == pytest.approx(tower.values()[0]["alpha"], rel=1e-12)
