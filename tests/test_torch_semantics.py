@@ -51,7 +51,11 @@ def test_alternating_heads_move_as_with_torch_optim(set_to_none):
 
 
 @pytest.mark.parametrize("spec", ["adam/sgd(1e-5)", "sgd(0.05, mu=0.5)/sgd(1e-3)", "rmsprop/sgd(1e-4)",
-                                  "adagrad/sgd(1e-3)", "sgd_per_param(0.05)/sgd(1e-3)"])
+                                  "adagrad/sgd(1e-3)", "sgd_per_param(0.05)/sgd(1e-3)",
+                                  # the automatic path (its kept graph holds the running state of the last update)
+                                  "adam(hypergrad=auto)/sgd(1e-5)", "sgd(0.05, mu=0.5, hypergrad=auto)/sgd(1e-3)",
+                                  "sgd(0.05, mu=0.5, nesterov=True)/sgd(1e-3)", "adamw/sgd(1e-5)",
+                                  "lion(1e-3)/sgd(1e-6)"])
 def test_a_frozen_branch_is_as_if_it_were_not_given(spec):
     """A head that never gets a gradient: the weights and learned hyperparameters follow the same trajectory as
     an optimizer that was never given it (its entries take no part in the hypergradient)."""
@@ -75,10 +79,11 @@ def test_a_frozen_branch_is_as_if_it_were_not_given(spec):
         assert h1[k] == pytest.approx(0.05)
 
 
-def test_a_step_without_a_gradient_keeps_the_running_state():
+@pytest.mark.parametrize("spec", ["adam/sgd(1e-5)", "adam(hypergrad=auto)/sgd(1e-5)", "adamw/sgd(1e-5)"])
+def test_a_step_without_a_gradient_keeps_the_running_state(spec):
     torch.manual_seed(0)
     model = TwoHeads()
-    opt = HyperOptimizer(model.parameters(), "adam/sgd(1e-5)")
+    opt = HyperOptimizer(model.parameters(), spec)
     state = opt.towers[0].floors[0].state
     offset = sum(p.numel() for p in (model.trunk.weight, model.trunk.bias, model.a.weight, model.a.bias))
     n_b = model.b.weight.numel() + model.b.bias.numel()

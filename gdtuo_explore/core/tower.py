@@ -251,6 +251,8 @@ class Tower:
                 d, a = f.rule.update(f.state, g, f.hp, f.learn, out)
             if lr != 1.0:
                 a = a * lr
+            for key in {key for key, *_ in kept}:  # a new tensor: the last update's graph may hold the old one
+                bottom.state[key] = bottom.state[key].clone()     # (the automatic path keeps it until the next step)
             for key, start, stop, values in kept:
                 bottom.state[key][start:stop] = values
         except ArithmeticError:  # Python floats (on the CPU) raise where tensors give inf or nan (a division by
