@@ -137,3 +137,21 @@ def test_a_starting_run_leaves_the_first_draw_to_its_first_update():
     assert e.charts.loss.layout.uirevision == e.charts._revision
     e.state.current = None
     e.close()
+
+
+@pytest.mark.parametrize("limit, mode", [(100, "lines+markers"), (5, "lines")])
+def test_evaluation_lines_lose_their_markers_past_a_few_points(monkeypatch, limit, mode):
+    """300 SVG markers cost a redraw in Chromium as much as the rest of the chart: the test loss and accuracy
+    lines keep markers only while they have at most MARKER_POINTS points (a run has at least 10 evaluations)."""
+    from gdtuo_explore.explorer import charts
+
+    monkeypatch.setattr(charts, "MARKER_POINTS", limit)
+    e = explorer_for("sgd(0.1)/sgd(1e-4)", 30)
+    assert e.run(wait=True) == "done"
+    no_observer_errors(e)
+    evaluations = [t for fig in (e.charts.loss, e.charts.accuracy) for t in fig.data
+                   if t.name in ("test loss", "test accuracy")]
+    assert len(evaluations) == 2 and all(len(t.x) >= 10 for t in evaluations)
+    assert [t.mode for t in evaluations] == [mode, mode]
+    assert [t.mode for t in e.charts.loss.data if t.name.startswith("train loss")] == ["lines", "lines"]
+    e.close()

@@ -10,7 +10,9 @@ GIL) and the browser (a redraw per changed chart) is bounded here:
 * a running run's charts are redrawn at most every ``interval`` seconds (``MIN_INTERVAL``..``MAX_INTERVAL``, at
   least ``COST_FACTOR`` times what the last redraw took in Python); a pause, stop or end is drawn at once;
 * each trace gets at most ``LIVE_POINTS`` points (thinned, spikes kept), and only traces whose data grew are sent;
-* each figure is changed in one ``batch_update``, and its layout only where it changed.
+* each figure is changed in one ``batch_update``, and its layout only where it changed;
+* an evaluation line (test loss, accuracy) loses its markers past ``MARKER_POINTS`` points: 300 SVG markers took
+  as long to draw in Chromium as the rest of the chart.
 
 Values go on :func:`~gdtuo_explore.engine.series.value_axis`: a log axis while all are positive, else a symmetric
 log scale with explicit ticks (the title flags it), so any values a tower makes draw with a few ticks.
@@ -35,6 +37,7 @@ __all__ = ["Charts", "is_step_size", "level_title", "publish"]
 
 CHART_WIDTH, CHART_HEIGHT, LEVEL_HEIGHT = 420, 320, 290
 LIVE_POINTS = 300     # points per trace at most (the plot area is about 320 px wide; each bucket keeps min and max)
+MARKER_POINTS = 60    # an evaluation line shows markers up to this many points (300 markers doubled a redraw)
 MIN_INTERVAL = 1.0    # seconds between redraws of a running run, at least...
 MAX_INTERVAL = 2.0    # ...and at most
 COST_FACTOR = 20      # ...and at least this many times the last redraw's time in Python
@@ -123,6 +126,7 @@ class _Line:
         self.fig, self.trace, self.column, self.role = fig, trace, column, role
         self.sent = -1
         self.x = self.real = np.zeros(0)
+        self.markers = "markers" in (trace.mode or "")   # drawn with markers while it has few points
 
     @property
     def left(self) -> bool:
@@ -344,6 +348,9 @@ class Charts:
             for line in fresh.values():
                 symlog = axis is not None and line.left and axis.kind == "symlog"
                 line.trace.x = line.x
+                mode = "lines+markers" if line.markers and len(line.x) <= MARKER_POINTS else "lines"
+                if line.trace.mode != mode:
+                    line.trace.mode = mode
                 line.trace.y = axis.transform(line.real) if axis is not None and line.left else line.real
                 if symlog:
                     line.trace.update(customdata=line.real, hovertemplate="%{x}: %{customdata:.4g}")
