@@ -48,6 +48,7 @@ class LiveResult:
     long_task_max_ms: float
     threads: int
     reloads: int                # page reloads until every chart's view was alive
+    slowest: list               # the three slowest redraws: (chart, Plotly call, s after the click, ms)
 
     @property
     def ratio(self) -> float:
@@ -58,7 +59,9 @@ class LiveResult:
                 f"(torch threads {self.threads}; page reloads for empty chart views: {self.reloads})",
                 f"click Run -> first loss points in the page: {self.first_points:.2f} s",
                 f"{self.redraws} Plotly redraws: median {self.redraw_median_ms:.1f} ms, max {self.redraw_max_ms:.1f} "
-                f"ms ({self.slowest_chart}); {self.long_tasks} long tasks, longest {self.long_task_max_ms:.0f} ms"]
+                f"ms ({self.slowest_chart}); {self.long_tasks} long tasks, longest {self.long_task_max_ms:.0f} ms",
+                "slowest redraws: " + "; ".join(f"{chart[:24]} ({call}, {t:.1f} s after the click) {ms:.0f} ms"
+                                                 for chart, call, t, ms in self.slowest)]
 
 
 def _notebook(path: Path, config: dict) -> Path:
@@ -96,6 +99,7 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
                 raise RuntimeError("the page has no window.Plotly to time")
             page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
             lab.redraws(clear=True)
+            clicked = page.evaluate("() => performance.now()")
             start = time.perf_counter()
             lab.click_button("Run")
             lab.wait_for(lambda: page.evaluate(TRACE, list(LOSS))["n"] > 0, "the first loss points", poll=0.02)
@@ -111,8 +115,10 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
     times = [r["ms"] for r in log["redraws"]] or [0.0]
     slowest = max(log["redraws"], key=lambda r: r["ms"], default={"chart": "-"})["chart"]
     long_ms = [t["ms"] for t in log["longtasks"]] or [0.0]
+    worst = [(r["chart"], r.get("call", "?"), (r["t"] - clicked) / 1e3, r["ms"])
+             for r in sorted(log["redraws"], key=lambda r: -r["ms"])[:3]]
     return LiveResult(live, (before + after) / 2, first, len(log["redraws"]), max(times), statistics.median(times),
-                      slowest, len(log["longtasks"]), max(long_ms), used, reloads)
+                      slowest, len(log["longtasks"]), max(long_ms), used, reloads, worst)
 
 
 def main(argv=None) -> int:
