@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "off: never)")
     run.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                      help="a task option, e.g. --option text_file=book.txt (repeatable)")
+    run.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE|FILE.py",
+                     help="import a module (a dotted name on the Python path) or a Python file before the tower is "
+                          "read, e.g. one whose @register makes a level of your own usable in --stack; repeatable")
     run.add_argument("--out", help="output directory (default runs/TASK-TIME)")
     _common(run)
     run.set_defaults(func=_cmd_run)
@@ -149,11 +152,35 @@ def _progress_bar(total: int, quiet: bool, unit: str):
     return tqdm(total=total, unit=unit, file=sys.stderr, disable=True if quiet else None, dynamic_ncols=True)
 
 
+def _import(what: str) -> None:
+    """``--import``: a Python file (``*.py``) or a module by its dotted name; any failure is a ValueError naming it."""
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        if what.endswith(".py"):
+            path = Path(what)
+            if not path.is_file():
+                raise FileNotFoundError(f"no such file {str(path)!r}")
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[path.stem] = module
+            spec.loader.exec_module(module)
+        else:
+            importlib.import_module(what)
+    except Exception as err:  # the user's code: say which import failed and why, not a traceback
+        raise ValueError(f"--import {what}: {type(err).__name__}: {err} (give a module on the Python path, e.g. "
+                         f"my_levels, or a file, e.g. my_levels.py)") from None
+
+
 def _cmd_run(args) -> int:
     from .engine.config import RunConfig
     from .engine.distributed import Distributed
     from .engine.run import FINISHED, Run
 
+    for what in args.imports:  # before the config is read: it may name a kind that an import registers
+        _import(what)
     config = RunConfig.from_json(args.config) if args.config else RunConfig()
     overrides = {name: getattr(args, name) for name in (
         "task", "model", "tower", "baseline", "batch_size", "epochs", "steps", "seed", "device", "data_root",

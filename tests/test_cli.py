@@ -61,6 +61,51 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, named):
     assert not (tmp_path / "out").exists()
 
 
+SIGN_SGD = """
+import torch
+from gdtuo_explore import AutoLevel, register
+from gdtuo_explore.core.hyperparams import Hyper
+
+
+@register
+class SignSGD(AutoLevel):
+    kind = "sign_sgd_cli"
+    HYPERS = (Hyper("alpha", 0.01, low=0.0),)
+
+    def update(self, state, g, hp, learn, out=None):
+        return torch.sign(g), hp["alpha"]
+"""
+
+
+@pytest.mark.parametrize("how", ["file", "module"])
+def test_import_makes_a_registered_level_usable_in_stack(tmp_path, how):
+    (tmp_path / "my_levels.py").write_text(SIGN_SGD)
+    out = tmp_path / "out"
+    common = ["run", "--steps", "20", "--device", "cpu", "--out", str(out), "--stack", "sign_sgd_cli(0.01)/sgd(1e-4)"]
+    unknown = cli(*common, cwd=tmp_path)
+    assert unknown.returncode == 2 and "sign_sgd_cli" in one_line_error(unknown)
+    result = cli(common[0], "--import", "my_levels.py" if how == "file" else "my_levels",
+                 *common[1:], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 20 and rows[-1]["level1.alpha"] != rows[0]["level1.alpha"]   # it learned
+    assert json.loads((out / "config.json").read_text())["tower"].startswith("sign_sgd_cli")
+
+
+@pytest.mark.parametrize("what,named", [
+    ("no_such_levels", "--import no_such_levels: ModuleNotFoundError"),
+    ("missing.py", "--import missing.py: FileNotFoundError: no such file 'missing.py'"),
+    ("broken.py", "--import broken.py: ZeroDivisionError"),
+])
+def test_a_failed_import_exits_2_naming_it(tmp_path, what, named):
+    (tmp_path / "broken.py").write_text("1 / 0\n")
+    result = cli("run", "--import", what, "--steps", "5", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert named in one_line_error(result)
+    assert not (tmp_path / "out").exists()
+
+
 def test_diverging_run_exits_3_and_writes_its_files(tmp_path):
     out = tmp_path / "boom"
     result = cli("run", "--stack", DIVERGES, "--steps", "200", "--device", "cpu", "--out", str(out), "--quiet",
