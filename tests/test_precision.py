@@ -13,7 +13,8 @@ from oracle import MLP, batches
 
 pytestmark = pytest.mark.usefixtures("tower_path")
 
-SPECS = ["adam(1e-3)/sgd(1e-5)", "sgd(0.01)/sgd(0.01)"]
+SPECS = ["adam(1e-3)/sgd(1e-5)", "sgd(0.01)/sgd(0.01)",
+         "adam(1e-3, hypergrad=auto)/sgd(1e-5)", "adamw(1e-3)/sgd(1e-5)"]   # the automatic path too
 HALF = [torch.float16, torch.bfloat16]
 
 
@@ -85,7 +86,9 @@ def test_half_precision_weights_train_as_float32_ones_on_cuda(spec, dtype):
 
 
 STATE_SPECS = ["adam/adam(1e-4)/sgd(1e-5)", "rmsprop/sgd(1e-4)", "adagrad/sgd", "sgd(0.01, mu=0.9)/sgd(1e-3)",
-               "sgd_per_param(0.01)/sgd(1e-3)", "adam(learn=none)", "sgd(0.01, mu=0.9, learn=none)"]
+               "sgd_per_param(0.01)/sgd(1e-3)", "adam(learn=none)", "sgd(0.01, mu=0.9, learn=none)",
+               "adamw/sgd(1e-5)", "lion/sgd(1e-6)", "sgd(0.01, mu=0.9, nesterov=True)/sgd(1e-3)",
+               "adam(hypergrad=auto)/adam(1e-4, hypergrad=auto)/sgd(1e-5)"]
 
 
 @pytest.mark.parametrize("dtype,wide", [(torch.float16, torch.float32), (torch.bfloat16, torch.float32),
