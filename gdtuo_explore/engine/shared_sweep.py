@@ -22,7 +22,6 @@ there is none). :func:`stored_rows` reads them back, e.g. for :func:`report_rows
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -33,7 +32,7 @@ import warnings
 from pathlib import Path
 
 from .config import RunConfig
-from .sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA, tower_spec
+from .sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA, grid, tower_spec
 
 log = logging.getLogger(__name__)
 
@@ -158,21 +157,11 @@ class SharedSweep:
         for name, values in (("alphas", alphas), ("heights", heights), ("seeds", seeds)):
             if len(set(values)) != len(values):
                 raise ValueError(f"{name}={values} repeats a value: each grid point must be unique")
-        for h in heights:
-            if isinstance(h, bool) or not isinstance(h, int) or h < 0:
-                raise ValueError(f"height {h!r} is out of range: heights are integers >= 0")
         base = RunConfig(task=task, model=model, batch_size=batch_size, steps=steps, epochs=epochs,
                          device=device, data_root=data_root).validate()
-        self.configs: dict[tuple, dict] = {}
-        for height in heights:
-            for alpha in alphas:
-                try:
-                    spec = tower_spec(alpha, height, kappa)
-                except ValueError as err:
-                    raise ValueError(f"alpha={alpha!r}, kappa={kappa!r}: {err}") from None
-                for seed in seeds:
-                    config = dataclasses.replace(base, tower=spec, seed=seed).validate()
-                    self.configs[_point_key({"height": height, "alpha": alpha, "seed": seed})] = config.to_dict()
+        self.configs: dict[tuple, dict] = {
+            _point_key({"height": height, "alpha": alpha, "seed": seed}): config.to_dict()
+            for height, alpha, seed, config in grid(base, alphas, heights, kappa, seeds)}
         self.grid = {"alphas": [float(a) for a in alphas], "heights": heights, "seeds": seeds, "kappa": float(kappa),
                      **{f: getattr(base, f) for f in GRID_FIELDS}}
         self.url = storage

@@ -38,6 +38,26 @@ def tower_spec(alpha: float, height: int, kappa: float = DEFAULT_KAPPA) -> str:
     return str(parse_tower("/".join([f"sgd({alpha!r})"] + [f"sgd({kappa!r})"] * height)))
 
 
+def grid(base: RunConfig, alphas, heights, kappa: float, seeds=None) -> list[tuple[int, float, int, RunConfig]]:
+    """The sensitivity grid, height by height then alpha (then seed): ``(height, alpha, seed, config)`` for each
+    point, ``config`` being ``base`` with the tower :func:`tower_spec` ``(alpha, height, kappa)`` and the seed
+    (``base.seed`` where ``seeds`` is None), validated. ValueError for a height that is not an integer >= 0, or an
+    alpha or kappa that a tower refuses, naming it."""
+    for h in heights:
+        if isinstance(h, bool) or not isinstance(h, int) or h < 0:
+            raise ValueError(f"height {h!r} is out of range: heights are integers >= 0")
+    points = []
+    for height in heights:
+        for alpha in alphas:
+            try:
+                spec = tower_spec(alpha, height, kappa)
+            except ValueError as err:
+                raise ValueError(f"alpha={alpha!r}, kappa={kappa!r}: {err}") from None
+            for seed in [base.seed] if seeds is None else seeds:
+                points.append((height, alpha, seed, dataclasses.replace(base, tower=spec, seed=seed).validate()))
+    return points
+
+
 def _init_worker(threads: int) -> None:
     """Share the cores between the workers; leave Ctrl-C to the parent, which terminates the pool."""
     import signal
@@ -81,20 +101,10 @@ class Sweep:
         if not alphas or not heights:
             raise ValueError(f"a sweep needs at least one alpha and one height (got alphas={alphas}, "
                              f"heights={heights})")
-        for h in heights:
-            if isinstance(h, bool) or not isinstance(h, int) or h < 0:
-                raise ValueError(f"height {h!r} is out of range: heights are integers >= 0")
         base = RunConfig(task=task, model=model, batch_size=batch_size, steps=steps, epochs=epochs, seed=seed,
                          device=device, data_root=data_root)
-        self.jobs = []
-        for height in heights:
-            for alpha in alphas:
-                try:
-                    spec = tower_spec(alpha, height, kappa)
-                except ValueError as err:
-                    raise ValueError(f"alpha={alpha!r}, kappa={kappa!r}: {err}") from None
-                config = dataclasses.replace(base, tower=spec).validate()
-                self.jobs.append((len(self.jobs), config.to_dict(), height, alpha))
+        self.jobs = [(i, config.to_dict(), height, alpha)
+                     for i, (height, alpha, _, config) in enumerate(grid(base, alphas, heights, kappa))]
         if processes is not None and (isinstance(processes, bool) or not isinstance(processes, int)
                                       or processes < 1):
             raise ValueError(f"processes={processes!r} is out of range: it must be an integer >= 1 or None")
