@@ -1,4 +1,5 @@
-"""Shared helpers for tests that use the reference package as an oracle: the same model, init and batches."""
+"""Shared helpers for tests that use the reference package as an oracle (the same model, init and batches), and the
+tiny problem of the hypergradient tests."""
 from __future__ import annotations
 
 import copy
@@ -51,3 +52,18 @@ def run_wrapper(gdtuo_module, spec_builder, model, data, create_graph=True):
         mw.step()
         losses.append(loss.item())
     return losses, mw
+
+
+def least_squares(seed=0, n=7):
+    """A tiny least-squares problem, loss(w) = mean((X w - y)^2) + 0.1 sum(w^4): ``(w0, loss, grad)``."""
+    g = torch.Generator().manual_seed(seed)
+    X, y = torch.randn(20, n, generator=g), torch.randn(20, generator=g)
+
+    def loss(w):
+        return ((X @ w - y) ** 2).mean() + 0.1 * (w ** 4).sum()
+
+    def grad(w):
+        w = w.detach().requires_grad_()
+        return torch.autograd.grad(loss(w), w)[0]
+
+    return torch.randn(n, generator=g) * 0.5, loss, grad

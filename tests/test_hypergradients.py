@@ -7,6 +7,7 @@ import torch
 from gdtuo_explore import SGD, SGDPerParam, AdaGrad, Adam, HyperOptimizer, RMSProp
 from gdtuo_explore.core.optimizers.base import scaled
 from gdtuo_explore.core.tower import Tower
+from oracle import least_squares as _problem
 
 pytestmark = pytest.mark.usefixtures("tower_path")  # every test on both tower paths (see conftest.py)
 
@@ -17,21 +18,6 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(torch.float32)
-
-
-def _problem(seed=0, n=7):
-    """A tiny least-squares problem: loss(w) = mean((X w - y)^2) + 0.1 sum(w^4)."""
-    g = torch.Generator().manual_seed(seed)
-    X, y = torch.randn(20, n, generator=g), torch.randn(20, generator=g)
-
-    def loss(w):
-        return ((X @ w - y) ** 2).mean() + 0.1 * (w ** 4).sum()
-
-    def grad(w):
-        w = w.detach().requires_grad_()
-        return torch.autograd.grad(loss(w), w)[0]
-
-    return torch.randn(n, generator=g) * 0.5, loss, grad
 
 
 def test_sgd_sgd_hypergradient_is_minus_g_t_dot_g_t_minus_1():
