@@ -214,3 +214,37 @@ def test_under_a_grad_scaler_the_hypergradients_see_unscaled_gradients():
         np.testing.assert_allclose(h2[column], values, rtol=1e-6, err_msg=column)
     for p, q in zip(m1.parameters(), m2.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("spec", ["adam(1e-3)/sgd(1e-5)", "sgd(0.01, mu=0.9)/sgd(1e-3)", "adamw/sgd(1e-5)"])
+def test_a_checkpoint_with_half_precision_running_statistics_loads_in_float32(spec):
+    """Checkpoints made before the running statistics were float32 hold them in the weights' dtype (bfloat16):
+    loading one gives float32 statistics (the same values), and training goes on."""
+    torch.manual_seed(0)
+    model = MLP(64, 32, 10).to(torch.bfloat16)
+    opt = HyperOptimizer(model.parameters(), spec)
+    data = list(batches(6))
+    for x, y in data[:3]:
+        opt.zero_grad()
+        F.nll_loss(model(x.to(torch.bfloat16)).float(), y).backward()
+        opt.step()
+    sd = opt.state_dict()
+    old = copy.deepcopy(sd)
+    found = 0
+    for level in old["state"][0]["levels"]:   # the first group's tower, as torch.optim keys state by index
+        for key, value in level.items():
+            if isinstance(value, torch.Tensor) and value.dtype == torch.float32 and value.numel() > 1:
+                level[key] = value.to(torch.bfloat16)
+                found += 1
+    assert found >= 1
+    fresh = HyperOptimizer(model.parameters(), spec)
+    fresh.load_state_dict(old)
+    for level in fresh.towers[0].floors:
+        for key in level.level.RUNNING:
+            if isinstance(level.state.get(key), torch.Tensor):
+                assert level.state[key].dtype == torch.float32, key
+    for x, y in data[3:]:
+        fresh.zero_grad()
+        F.nll_loss(model(x.to(torch.bfloat16)).float(), y).backward()
+        fresh.step()
+    assert fresh.nonfinite() is None

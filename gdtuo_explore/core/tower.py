@@ -411,7 +411,15 @@ class Tower:
         self.ok = sd["ok"].to(device).clone()
         for f, saved in zip(self.floors, sd["levels"]):
             for k, v in saved.items():
-                f.state[k] = v.to(device).clone() if isinstance(v, torch.Tensor) else v
+                if isinstance(v, torch.Tensor):  # in the dtype this tower keeps it in: running statistics are
+                    # float32 or wider (older checkpoints kept them in the weights' float16 or bfloat16)
+                    like = f.state.get(k)
+                    if isinstance(like, torch.Tensor) and like.is_floating_point() and v.is_floating_point():
+                        dtype = like.dtype
+                    else:
+                        dtype = self.store.dtype if v.dtype in (torch.float16, torch.bfloat16) else v.dtype
+                    v = v.to(device, dtype).clone()
+                f.state[k] = v
         self._rebind()
         for k, f in enumerate(self.floors):
             f.hp = self._natural(f) if (self.t > 0 and k <= self.top) else None
