@@ -15,6 +15,7 @@ from torch import nn
 from gdtuo_explore import parse_tower
 from gdtuo_explore.engine.config import RunConfig, baseline_spec
 from gdtuo_explore.engine.report import report_html, run_figures
+from gdtuo_explore.engine import trainer
 from gdtuo_explore.engine.run import FINISHED, Run, Update, throughput
 from gdtuo_explore.engine.tasks import TASKS, Task, TaskSpec, make_task
 
@@ -486,6 +487,25 @@ def test_runs_set_up_and_trained_together_give_the_numbers_of_a_run_alone(monkey
     for p, q in zip(alone.model.parameters(), together.model.parameters()):
         assert torch.equal(p, q)
     assert not np.array_equal(runs[0].metrics()["train_loss"], together.metrics()["train_loss"])
+
+
+def test_a_run_gives_the_same_numbers_before_and_after_a_run_with_its_own_threads(monkeypatch, request):
+    """The explorer's runs set their own thread count (process-wide, as torch.set_num_threads is); a run with
+    threads=None afterwards still uses the count from before, so it gives the numbers it gave before."""
+    monkeypatch.setitem(TASKS, "wide", TaskSpec("wide", "test task", ("mlp",), "mlp", False, _wide_task))
+    target = dict(task="wide", tower="sgd(0.05)/sgd(1e-3)", steps=3, batch_size=50, seed=3)
+    mine = trainer.own_threads()
+    request.addfinalizer(lambda: (_set_threads_elsewhere(mine), torch.set_num_threads(mine)))
+    before = Run(config(**target))
+    assert before.run() == "done"
+    other = Run(config(**{**target, "threads": 1 if mine > 1 else 2}))
+    assert other.run() == "done"
+    assert trainer.process_threads() != mine     # the explorer-like run left its count set
+    after = Run(config(**target))
+    assert after.run() == "done"
+    for column, values in before.metrics().items():
+        np.testing.assert_array_equal(after.metrics()[column], values, err_msg=column)
+    assert not np.array_equal(other.metrics()["level1.alpha"], before.metrics()["level1.alpha"])
 
 
 # ------------------------------------------------------------------------------------------------ divergence rules

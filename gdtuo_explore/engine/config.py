@@ -104,9 +104,9 @@ class RunConfig:
             > 1 (default 100). See :mod:`gdtuo_explore.engine.divergence`.
         threads: PyTorch's intra-op threads while the run is set up and trains (``torch.set_num_threads``, which is
             process-wide: it stays set after the run); None: PyTorch's process-wide setting (the last
-            ``torch.set_num_threads`` in any thread, or its default), applied in the run's own threads so that a
-            thread's stale view of it cannot change the numbers (see ``trainer.apply_threads``). The explorer uses
-            :data:`EXPLORER_THREADS`.
+            ``torch.set_num_threads`` in any thread, or its default; a count that another run's ``threads`` set
+            does not count), applied in the run's own threads so that a thread's stale view of it cannot change the
+            numbers (see ``trainer.apply_threads``). The explorer uses :data:`EXPLORER_THREADS`.
     """
 
     task: str = "digits"

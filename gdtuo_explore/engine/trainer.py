@@ -47,12 +47,34 @@ def process_threads() -> int:
     return found[0]
 
 
+_THREADS_LOCK = threading.Lock()
+_set_by_runs: tuple[int, int] | None = None   # (the count a run's ``threads`` set last, the count before it)
+
+
+def own_threads() -> int:
+    """The count a run with ``threads=None`` uses: :func:`process_threads`, unless that is a count a run's
+    ``threads`` set (the explorer's), in which case the count from before: so the same configuration gives the same
+    numbers before and after an explorer run in the process."""
+    current = process_threads()
+    with _THREADS_LOCK:
+        if _set_by_runs is not None and current == _set_by_runs[0]:
+            return _set_by_runs[1]
+    return current
+
+
 def apply_threads(threads: int | None) -> None:
-    """Set this thread's (and the process's) intra-op threads to ``threads``, or to :func:`process_threads` when
-    None. A run's sums split their work by the thread count of the thread that computes them (the last bits of a
-    float32 sum differ between 1 and 2 threads), so set-up and training apply one definite count in their own
-    thread: the same configuration gives the same numbers whichever thread, and whatever ran before, sets it up."""
-    torch.set_num_threads(threads if threads is not None else process_threads())
+    """Set this thread's (and the process's) intra-op threads to ``threads``, or to :func:`own_threads` when None.
+    A run's sums split their work by the thread count of the thread that computes them (the last bits of a float32
+    sum differ between 1 and 2 threads), so set-up and training apply one definite count in their own thread: the
+    same configuration gives the same numbers whichever thread sets it up, whatever ran before."""
+    global _set_by_runs
+    if threads is None:
+        threads = own_threads()
+    else:
+        before = own_threads()
+        with _THREADS_LOCK:
+            _set_by_runs = (threads, before)
+    torch.set_num_threads(threads)
 
 
 class _Diverged(Exception):
