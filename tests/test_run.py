@@ -15,7 +15,7 @@ from torch import nn
 from gdtuo_explore import parse_tower
 from gdtuo_explore.engine.config import RunConfig, baseline_spec
 from gdtuo_explore.engine.report import report_html, run_figures
-from gdtuo_explore.engine import trainer
+from gdtuo_explore.engine.threads import own_threads, process_threads
 from gdtuo_explore.engine.run import FINISHED, Run, Update, throughput
 from gdtuo_explore.engine.tasks import TASKS, Task, TaskSpec, make_task
 
@@ -494,13 +494,13 @@ def test_a_run_gives_the_same_numbers_before_and_after_a_run_with_its_own_thread
     threads=None afterwards still uses the count from before, so it gives the numbers it gave before."""
     monkeypatch.setitem(TASKS, "wide", TaskSpec("wide", "test task", ("mlp",), "mlp", False, _wide_task))
     target = dict(task="wide", tower="sgd(0.05)/sgd(1e-3)", steps=3, batch_size=50, seed=3)
-    mine = trainer.own_threads()
+    mine = own_threads()
     request.addfinalizer(lambda: (_set_threads_elsewhere(mine), torch.set_num_threads(mine)))
     before = Run(config(**target))
     assert before.run() == "done"
     other = Run(config(**{**target, "threads": 1 if mine > 1 else 2}))
     assert other.run() == "done"
-    assert trainer.process_threads() != mine     # the explorer-like run left its count set
+    assert process_threads() != mine     # the explorer-like run left its count set
     after = Run(config(**target))
     assert after.run() == "done"
     for column, values in before.metrics().items():

@@ -106,7 +106,7 @@ class RunConfig:
             process-wide: it stays set after the run); None: PyTorch's process-wide setting (the last
             ``torch.set_num_threads`` in any thread, or its default; a count that another run's ``threads`` set
             does not count), applied in the run's own threads so that a thread's stale view of it cannot change the
-            numbers (see ``trainer.apply_threads``). The explorer uses :data:`EXPLORER_THREADS`.
+            numbers (see :mod:`.threads`). The explorer uses :data:`EXPLORER_THREADS`.
     """
 
     task: str = "digits"

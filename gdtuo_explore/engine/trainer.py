@@ -23,6 +23,7 @@ from .baselines import COLUMNS as BASELINE_COLUMNS, Baseline
 from .config import RunConfig, resolve_device
 from .divergence import Divergence, ExplodingLoss, nonfinite
 from .records import Records
+from .threads import apply_threads
 from .tasks import make_task
 
 FLUSH_STEPS = 64          # fetch from the device at least every this many steps...
@@ -32,49 +33,6 @@ FLUSH_SECONDS = 0.25      # ...and at least this often
 #: set up at the same time in other threads must not seed or draw from it in between. (Tasks draw their data split
 #: or generation from their own ``torch.Generator``; only ``make_model`` uses the global RNG.)
 GLOBAL_RNG_LOCK = threading.Lock()
-
-
-def process_threads() -> int:
-    """PyTorch's process-wide intra-op thread count: the last ``torch.set_num_threads`` in any thread, or its default.
-
-    ``torch.get_num_threads()`` answers for the calling thread, which takes the process-wide count once, on its first
-    parallel operation, and keeps it: a thread that computed before another thread changed the count still uses the
-    old one. A new thread reads the current one."""
-    found = []
-    reader = threading.Thread(target=lambda: found.append(torch.get_num_threads()), name="gdtuo-threads")
-    reader.start()
-    reader.join()
-    return found[0]
-
-
-_THREADS_LOCK = threading.Lock()
-_set_by_runs: tuple[int, int] | None = None   # (the count a run's ``threads`` set last, the count before it)
-
-
-def own_threads() -> int:
-    """The count a run with ``threads=None`` uses: :func:`process_threads`, unless that is a count a run's
-    ``threads`` set (the explorer's), in which case the count from before: so the same configuration gives the same
-    numbers before and after an explorer run in the process."""
-    current = process_threads()
-    with _THREADS_LOCK:
-        if _set_by_runs is not None and current == _set_by_runs[0]:
-            return _set_by_runs[1]
-    return current
-
-
-def apply_threads(threads: int | None) -> None:
-    """Set this thread's (and the process's) intra-op threads to ``threads``, or to :func:`own_threads` when None.
-    A run's sums split their work by the thread count of the thread that computes them (the last bits of a float32
-    sum differ between 1 and 2 threads), so set-up and training apply one definite count in their own thread: the
-    same configuration gives the same numbers whichever thread sets it up, whatever ran before."""
-    global _set_by_runs
-    if threads is None:
-        threads = own_threads()
-    else:
-        before = own_threads()
-        with _THREADS_LOCK:
-            _set_by_runs = (threads, before)
-    torch.set_num_threads(threads)
 
 
 class _Diverged(Exception):
