@@ -111,10 +111,10 @@ def test_state_tensors_kept_as_they_are_only_while_the_update_leaves_them_alone(
     graph (the same numbers), and from then on the inputs are copies."""
     w, tower = _heavy(False, 8)
     rule = tower.floors[0].rule
-    assert rule._shares and not rule._mutates
+    assert rule._mutates is False   # every update so far made new state tensors: kept without a copy
     assert tower.floors[0].state[auto.KEPT + "b"] is not tower.floors[0].state["b"]
     w_inplace, tower_inplace = _heavy(True, 8)
-    assert tower_inplace.floors[0].rule._mutates and not tower_inplace.floors[0].rule._shares
+    assert tower_inplace.floors[0].rule._mutates is True   # one changed a state tensor in place: copied
     assert torch.equal(w_inplace, w)
     assert tower_inplace.values() == tower.values()
     assert tower_inplace.nonfinite() is None

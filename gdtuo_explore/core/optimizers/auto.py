@@ -81,8 +81,9 @@ class Automatic:
         self.level = level
         self.names = ()  # the names of the target's parts, for a level that takes the target
         self._graph = None  # (g, d, a, leaves): the last update's graph, for a target of at most CHUNK entries
-        self._shares = False  # the updates with a graph so far left the tensors of their state as they were
-        self._mutates = False  # one of them changed one in place (then they are always copied)
+        # whether an update with a graph changed a tensor of its state in place: None before the first, False while
+        # none did (the state's tensors are then kept without a copy), True once one did (then always copied)
+        self._mutates: bool | None = None
 
     @property
     def RUNNING(self):
@@ -107,21 +108,21 @@ class Automatic:
         small = g.numel() <= CHUNK
         # the state's tensors, copied unless this update is known to leave them as they are (a differentiable
         # update usually makes new ones: then they are kept as they are, checked below by their version counters)
-        shared = small and self._shares
-        inputs = _own(state) if shared else _copy(state)
-        originals = {k: x for k, x in _own(state).items() if isinstance(x, torch.Tensor)}
-        versions = {k: x._version for k, x in originals.items()}
+        shared = small and self._mutates is False
+        own = _own(state)
+        inputs = own if shared else _copy(own)
+        if small:  # their version counters, to tell whether the update changes them in place
+            versions = {k: x._version for k, x in own.items() if isinstance(x, torch.Tensor)}
         if not state.get(CHECKED):  # the first update: is every learned hyperparameter in use?
             self._vjp(inputs, g, target, torch.zeros_like(g), hp, learn, keep=True)
             state[CHECKED] = 1
         if small:  # a small target: this pass keeps its graph for the next hypergradient
             leaves, before = _leaves(hp, learn, g), set(state)
             d, a = self._run(state, g, target, hp, leaves, learn)
-            changed = any(x._version != versions[k] for k, x in originals.items())
+            changed = any(own[k]._version != version for k, version in versions.items())
             if shared and changed:  # this update changed its state in place after all: its inputs are lost
                 inputs = {LOST: 1}
-            self._mutates = self._mutates or changed
-            self._shares = not self._mutates
+            self._mutates = bool(self._mutates) or changed
             for key, x in list(state.items()):  # the state holds tensors only, never the graph
                 if not isinstance(x, torch.Tensor):
                     continue
@@ -227,9 +228,9 @@ def _own(state: dict) -> dict:
     return {k: v for k, v in state.items() if not _kept(k) and k != CHECKED}
 
 
-def _copy(state: dict) -> dict:
-    """The level's own state entries, tensors copied (an update may change them in place)."""
-    return {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in _own(state).items()}
+def _copy(own: dict) -> dict:
+    """The level's own state entries (from :func:`_own`), tensors copied (an update may change them in place)."""
+    return {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in own.items()}
 
 
 def _slice(x, part: slice, shape, keep: bool):
