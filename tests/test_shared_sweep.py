@@ -37,7 +37,8 @@ def test_two_workers_share_the_grid_and_a_killed_workers_point_runs_again(tmp_pa
     a, b = _worker(tmp_path, url), _worker(tmp_path, url)
     deadline, victim = time.monotonic() + 240, None
     while victim is None:  # SIGKILL worker a while it holds a point
-        assert time.monotonic() < deadline and a.poll() is None, "worker a never held a point"
+        assert a.poll() is None, f"worker a exited ({a.returncode}) before it held a point: {a.communicate()[1]}"
+        assert time.monotonic() < deadline, "worker a never held a point"
         time.sleep(0.05)
         try:
             study = open_study(url, STUDY)
@@ -141,3 +142,26 @@ def test_bad_storage_input_exits_2_with_a_clear_message(tmp_path, monkeypatch, c
     argv += [] if "--alphas" in argv else GRID
     assert main(argv + ["--quiet"]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_workers_started_at_once_on_a_new_storage_each_train_their_own_points(tmp_path, kind):
+    """Four workers open a storage that does not exist yet, at the same moment, on a 2-point grid of 2-step runs.
+    SQLite once let two of them both take the same waiting point (its transactions began at the first write), so
+    one worker failed with "Trial#0 has already finished"; and two could both create the file's tables."""
+    url = f"sqlite:///{tmp_path / 'sweep.db'}" if kind == "sqlite" else str(tmp_path / "sweep.log")
+    grid = ["--alphas", "0.1", "--heights", "0", "--seeds", "0,1", "--steps", "2"]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    for attempt in range(3):  # the race needs the workers' timing to line up: three rounds of four
+        store = url.replace("sweep.", f"sweep{attempt}.")
+        workers = [subprocess.Popen([sys.executable, "-m", "gdtuo_explore", "sweep", "--storage", store, "--study",
+                                     STUDY, *grid, "--quiet", "--out", str(tmp_path / f"runs{attempt}")],
+                                    cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for _ in range(4)]
+        results = [w.communicate(timeout=300) for w in workers]
+        for worker, (_, err) in zip(workers, results):
+            assert worker.returncode == 0, err
+        trials = open_study(store, STUDY).get_trials()
+        ran = [t for t in trials if "worker" in t.user_attrs]   # every trial that started a run
+        assert sorted(_point(t) for t in ran) == [(0, 0.1, 0), (0, 0.1, 1)]   # each point trained once, by one worker
+        assert all(t.state == optuna.trial.TrialState.COMPLETE for t in ran)

@@ -22,6 +22,7 @@ there is none). :func:`stored_rows` reads them back, e.g. for :func:`report_rows
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -30,6 +31,11 @@ import threading
 import time
 import warnings
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock while a SQLite file is created
+    fcntl = None
 
 from .config import RunConfig
 from .sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA, grid, tower_spec
@@ -109,15 +115,56 @@ def open_storage(url: str, heartbeat: int | None = DEFAULT_HEARTBEAT, max_retry:
         if not Path(url).expanduser().resolve().parent.is_dir():
             raise ValueError(f"storage {url!r}: the folder {Path(url).parent} does not exist")
         return _journal_storage(str(Path(url).expanduser()), heartbeat, callback)
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}  # wait out other writers
+    sqlite = url.startswith("sqlite")
+    kwargs = {"connect_args": {"timeout": 60}} if sqlite else {}  # wait out other writers
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat,
-                                          grace_period=None if heartbeat is None else 2 * heartbeat,
-                                          heartbeat_stale_trial_callback=callback if heartbeat else None)
+        with _creating(url) if sqlite else contextlib.nullcontext():
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat,
+                                                 grace_period=None if heartbeat is None else 2 * heartbeat,
+                                                 heartbeat_stale_trial_callback=callback if heartbeat else None)
     except Exception as err:  # noqa: BLE001 - sqlalchemy's many errors (bad scheme, missing driver, no server)
         why = " ".join(str(err).split())[:300]
         raise ValueError(f"storage {url!r} cannot be opened ({type(err).__name__}: {why}); use {STORAGE_FORMS}") \
             from None
+    if sqlite:
+        _begin_immediate(storage.engine)
+    return storage
+
+
+@contextlib.contextmanager
+def _creating(url: str):
+    """Hold an exclusive lock on ``FILE.db.lock`` beside a SQLite file while Optuna opens it: two processes that open a
+    new file at once would otherwise both create its tables ("table already exists")."""
+    database = url.split(":///", 1)[1] if ":///" in url else ""
+    if not database or database.startswith(":memory:") or fcntl is None:
+        yield
+        return
+    with open(Path(database).expanduser().with_name(Path(database).name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _begin_immediate(engine) -> None:
+    """Make every transaction on this SQLite engine take the write lock when it begins (``BEGIN IMMEDIATE``).
+
+    Python's sqlite3 begins a transaction only at its first write, so two workers could both read a grid point as
+    waiting and then both mark it running: each trained it, and the second to finish failed ("Trial#0 has already
+    finished"). With the lock taken at the start, Optuna's read-then-write steps run one process at a time (the
+    others wait, up to the connection's timeout). SQLAlchemy's recipe for pysqlite's transactions."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # sqlite3 issues no BEGIN of its own...
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # ...SQLAlchemy issues this one
+
+    engine.dispose()  # the connections Optuna opened before these listeners are closed, not reused
 
 
 def open_study(url: str, study: str, storage=None):
