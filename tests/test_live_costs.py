@@ -2,13 +2,16 @@
 explorer leaves a core to the browser), the first rows reaching observers right after the first step, and the
 charts adding a run's traces in one message per figure. (The speed itself is measured in a real browser by
 ``python -m gdtuo_explore.bench.live``, not here.)"""
+import os
+import sys
 import threading
+import time
 
 import pytest
 import torch
 
 from gdtuo_explore.engine import dispatch
-from gdtuo_explore.engine.config import EXPLORER_THREADS, RunConfig
+from gdtuo_explore.engine.config import EXPLORER_NICE, EXPLORER_THREADS, RunConfig
 from gdtuo_explore.engine.run import Run
 from gdtuo_explore.engine.trainer import FLUSH_STEPS
 from test_explorer import explorer_for, no_observer_errors
@@ -49,9 +52,41 @@ def test_the_explorer_trains_with_its_threads_and_a_loaded_setting_wins():
     assert EXPLORER_THREADS == max(1, min(torch.get_num_threads(), cores - 1)) or cores == 1
     e = explorer_for("sgd(0.1)/sgd(1e-4)", 10)
     assert e.state.config().threads == EXPLORER_THREADS
+    assert e.state.config().nice == EXPLORER_NICE > 0   # the page's drawing comes first
     e.state.load_config(RunConfig(task="digits", steps=10, threads=3))
     assert e.state.config().threads == 3
     e.close()
+
+
+@pytest.mark.parametrize("nice", [-1, 20, 2.0, "5", True, None])
+def test_bad_nice_is_a_clear_error(nice):
+    with pytest.raises(ValueError, match=rf"nice={nice!r} is out of range: it must be an integer in \[0, 19\]"):
+        RunConfig(nice=nice).validate()
+
+
+def _niceness(thread_id: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, thread_id)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own niceness is Linux's")
+def test_a_started_run_trains_at_a_lower_priority_and_the_caller_keeps_its_own():
+    """The training thread of Run.start runs ``nice`` lower than the thread that started it; Run.run trains in the
+    caller's thread and leaves its priority alone (a thread cannot raise it back)."""
+    caller = _niceness(threading.get_native_id())
+    seen = {}
+    run = Run(RunConfig(task="digits", steps=40, device="cpu", nice=3))
+    run.pace = 40   # a second of training: time to look at the thread
+    run.start()
+    deadline = time.monotonic() + 30
+    while not seen and time.monotonic() < deadline:
+        for thread in threading.enumerate():
+            if thread.name == run._control._name and thread.native_id is not None and len(run.metrics()["step"]):
+                seen[thread.name] = _niceness(thread.native_id)
+        time.sleep(0.02)
+    assert run.wait() == "done"
+    assert list(seen.values()) == [min(19, caller + 3)], seen
+    assert Run(RunConfig(task="digits", steps=3, device="cpu", nice=3)).run() == "done"
+    assert _niceness(threading.get_native_id()) == caller
 
 
 def test_the_first_rows_reach_observers_right_after_the_first_step():

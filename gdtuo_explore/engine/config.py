@@ -33,6 +33,9 @@ def _explorer_threads() -> int:
 #: machine PyTorch's default 2 threads then fight them for both cores, and the digits run trains at half the speed of
 #: 1 thread, headless as well as watched (``python -m gdtuo_explore.bench.live``; numbers in the README).
 EXPLORER_THREADS = _explorer_threads()
+#: How much lower the explorer's training threads run than the kernel (Unix niceness, Linux): the browser drawing the
+#: charts and the Jupyter server carrying them get the CPU first, training takes the rest (README, the live view).
+EXPLORER_NICE = 10
 DEFAULT_DIVERGENCE_FACTOR = 100.0
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
@@ -107,6 +110,11 @@ class RunConfig:
             ``torch.set_num_threads`` in any thread, or its default; a count that another run's ``threads`` set
             does not count), applied in the run's own threads so that a thread's stale view of it cannot change the
             numbers (see :mod:`.threads`). The explorer uses :data:`EXPLORER_THREADS`.
+        nice: how much lower the CPU priority of the run's training thread is than the thread that starts it, an
+            integer in [0, 19] added to its Unix niceness (Linux; elsewhere ignored); 0 (default) keeps it. Only the
+            training thread of :meth:`Run.start` is lowered (:meth:`Run.run`'s calling thread is left alone: a thread
+            cannot raise its priority back). The explorer uses :data:`EXPLORER_NICE`, so that the page's drawing
+            comes first. It changes no number, only who waits for a core.
     """
 
     task: str = "digits"
@@ -126,6 +134,7 @@ class RunConfig:
     until_stopped: bool = False
     divergence_factor: float | None = DEFAULT_DIVERGENCE_FACTOR
     threads: int | None = None
+    nice: int = 0
 
     # -- checking ----------------------------------------------------------------------------------------------
     def validate(self) -> "RunConfig":
@@ -181,6 +190,8 @@ class RunConfig:
                                  "number > 1")
             self.divergence_factor = float(factor)
         self._check_int("threads", 1, optional=True)
+        if not _is_int(self.nice) or not 0 <= self.nice <= 19:
+            raise ValueError(f"nice={self.nice!r} is out of range: it must be an integer in [0, 19]")
         return self
 
     def _check_int(self, name: str, low: int, optional: bool = False) -> None:

@@ -105,6 +105,11 @@ class Control:
             self._on_change(status in FINISHED)
         self._cond.notify_all()
 
+    @property
+    def own_thread(self) -> bool:
+        """Whether the worker is a thread that :meth:`start` made (not the caller's, borrowed by :meth:`run`)."""
+        return self._own_thread
+
     def in_worker(self) -> bool:
         """Whether the calling thread is the worker or one of its companions (which must not wait for it)."""
         return threading.current_thread() in (self.thread, *self._companions)

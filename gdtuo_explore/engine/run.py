@@ -30,6 +30,7 @@ from .config import RunConfig
 from .control import FINISHED, Control
 from .dispatch import Dispatcher, Update
 from .records import write_csv
+from .threads import lower_priority
 from .trainer import Trainer
 
 __all__ = ["FINISHED", "Run", "Update", "throughput"]
@@ -210,6 +211,8 @@ class Run:
     # -- the training thread -------------------------------------------------------------------------------------
     def _training_thread(self) -> tuple[str, str | None]:
         """The training thread's body: train, and after a failure record what the finished steps left pending."""
+        if self._control.own_thread:   # never the caller's thread (run()): it could not raise its priority back
+            lower_priority(self.config.nice)
         try:
             return self._trainer.train(self._control.gate)
         except BaseException:

@@ -4,9 +4,15 @@ A float32 sum splits its work by the thread count of the thread that computes it
 and 2 threads), and that count is per thread: a thread takes the process-wide count (``torch.set_num_threads``) on
 its first parallel operation and keeps it. So a run applies its count itself, in each of its threads
 (:func:`apply_threads`): ``RunConfig.threads``, or, for None, :func:`own_threads`.
+
+And the training thread's CPU priority (:func:`lower_priority`, ``RunConfig.nice``): a run watched in the explorer
+trains below the browser that draws its charts and the Jupyter server that carries them, so that on a machine with
+few cores the page gets the CPU first when it needs it and training takes the rest.
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 
 import torch
@@ -53,3 +59,18 @@ def apply_threads(threads: int | None) -> None:
         with _THREADS_LOCK:
             _set_by_runs = (threads, before)
     torch.set_num_threads(threads)
+
+
+def lower_priority(nice: int) -> bool:
+    """Lower the calling thread's CPU priority by ``nice`` (added to its Unix niceness, at most 19); True if it was
+    lowered. Only where threads are scheduled one by one and a thread's niceness is its own (Linux); elsewhere, and
+    for ``nice=0``, nothing changes. An unprivileged thread cannot raise its priority again: call this only in a
+    thread that ends with its work (a run's training thread)."""
+    if not nice or not sys.platform.startswith("linux"):
+        return False
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:  # a sandbox that forbids it: train at the priority the thread has
+        return False
+    return True

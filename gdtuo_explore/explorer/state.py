@@ -20,7 +20,7 @@ import torch
 from traitlets import Dict, Enum, Float, HasTraits, Instance, Int, List, Unicode, observe
 
 from ..engine.baselines import BASELINES, check_baseline
-from ..engine.config import EXPLORER_EPOCHS, EXPLORER_THREADS, RunConfig, baseline_spec
+from ..engine.config import EXPLORER_EPOCHS, EXPLORER_NICE, EXPLORER_THREADS, RunConfig, baseline_spec
 from ..engine.series import is_step_size, parse_column
 from ..engine.tasks import TASKS
 from . import tower_edits
@@ -145,7 +145,7 @@ class ExplorerState(HasTraits):
 
     def config(self) -> RunConfig:
         """The setup as a :class:`RunConfig` (not yet validated: a Run validates it)."""
-        options = {"threads": EXPLORER_THREADS, **self.options}
+        options = {"threads": EXPLORER_THREADS, "nice": EXPLORER_NICE, **self.options}
         return RunConfig(task=self.task, model=self.model, tower=self.tower, batch_size=self.batch_size,
                          seed=self.seed, device=self.device, **self.budget_fields(), **options)
 
