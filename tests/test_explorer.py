@@ -284,7 +284,9 @@ def test_changing_the_tower_during_a_run_applies_to_the_next_run_and_says_so():
     assert e.wait(60) == "done" and e.current_run.config.tower == "adam/adam"
     assert "Adam" in e.charts.levels[0].layout.title.text
     assert {"alpha", "beta1", "beta2"} <= {t.name for t in e.charts.levels[0].data}
-    assert e.charts.levels[0].layout.yaxis2.overlaying == "y"          # betas on the right axis
+    layout = e.charts.levels[0].layout   # betas in a strip of their own, below the step size, on the same steps
+    assert layout.yaxis2.overlaying is None and layout.yaxis2.domain[1] < layout.yaxis.domain[0]
+    assert layout.xaxis.anchor == "y2" and {t.yaxis for t in e.charts.levels[0].data} == {"y", "y2"}
 
 
 def test_reset_forgets_the_current_run():

@@ -53,12 +53,16 @@ def test_the_explorer_trains_with_its_threads_and_a_loaded_setting_wins():
     e = explorer_for("sgd(0.1)/sgd(1e-4)", 10)
     assert e.state.config().threads == EXPLORER_THREADS
     assert e.state.config().nice == EXPLORER_NICE > 0   # the page's drawing comes first
+    e.state.load_config(RunConfig(task="digits", steps=10))   # a loaded config without one keeps the explorer's
+    assert e.state.config().nice == EXPLORER_NICE
+    e.state.load_config(RunConfig(task="digits", steps=10, nice=0))
+    assert e.state.config().nice == 0
     e.state.load_config(RunConfig(task="digits", steps=10, threads=3))
     assert e.state.config().threads == 3
     e.close()
 
 
-@pytest.mark.parametrize("nice", [-1, 20, 2.0, "5", True, None])
+@pytest.mark.parametrize("nice", [-1, 20, 2.0, "5", True])
 def test_bad_nice_is_a_clear_error(nice):
     with pytest.raises(ValueError, match=rf"nice={nice!r} is out of range: it must be an integer in \[0, 19\]"):
         RunConfig(nice=nice).validate()

@@ -111,7 +111,8 @@ class RunConfig:
             does not count), applied in the run's own threads so that a thread's stale view of it cannot change the
             numbers (see :mod:`.threads`). The explorer uses :data:`EXPLORER_THREADS`.
         nice: how much lower the CPU priority of the run's training thread is than the thread that starts it, an
-            integer in [0, 19] added to its Unix niceness (Linux; elsewhere ignored); 0 (default) keeps it. Only the
+            integer in [0, 19] added to its Unix niceness (Linux; elsewhere ignored); 0 or None (default) keeps it;
+            the explorer puts :data:`EXPLORER_NICE` for None. Only the
             training thread of :meth:`Run.start` is lowered (:meth:`Run.run`'s calling thread is left alone: a thread
             cannot raise its priority back). The explorer uses :data:`EXPLORER_NICE`, so that the page's drawing
             comes first. It changes no number, only who waits for a core.
@@ -134,7 +135,7 @@ class RunConfig:
     until_stopped: bool = False
     divergence_factor: float | None = DEFAULT_DIVERGENCE_FACTOR
     threads: int | None = None
-    nice: int = 0
+    nice: int | None = None
 
     # -- checking ----------------------------------------------------------------------------------------------
     def validate(self) -> "RunConfig":
@@ -190,8 +191,8 @@ class RunConfig:
                                  "number > 1")
             self.divergence_factor = float(factor)
         self._check_int("threads", 1, optional=True)
-        if not _is_int(self.nice) or not 0 <= self.nice <= 19:
-            raise ValueError(f"nice={self.nice!r} is out of range: it must be an integer in [0, 19]")
+        if self.nice is not None and (not _is_int(self.nice) or not 0 <= self.nice <= 19):
+            raise ValueError(f"nice={self.nice!r} is out of range: it must be an integer in [0, 19] or None")
         return self
 
     def _check_int(self, name: str, low: int, optional: bool = False) -> None:

@@ -43,8 +43,12 @@ MAX_INTERVAL = 2.0    # ...and at most
 COST_FACTOR = 20      # ...and at least this many times the last redraw's time in Python
 DASHES = ("dot", "dashdot", "longdash", "dash")   # a run's hyperparameters other than step sizes
 NEGATIVE = "#d62728"
-RIGHT_AXIS = dict(overlaying="y", side="right", showgrid=False, type="linear", tickmode="auto", nticks=5,
-                  tickformat="~g", title="beta, mu, gamma")   # a level chart's hyperparameters other than step sizes
+# A level chart's hyperparameters other than step sizes (beta, mu, gamma) get a strip of their own below the step
+# sizes, on the same steps: a second subplot, not a second axis laid over the first (which took a third longer to
+# draw in Chromium, 21 against 17.5 ms in an idle page, and reads worse).
+LOWER_AXIS = dict(domain=[0, 0.3], anchor="x", type="linear", tickmode="auto", nticks=4, tickformat="~g",
+                  title=dict(text="beta, mu, gamma", font=dict(size=10)))
+UPPER_DOMAIN = [0.4, 1]   # the step sizes' part of a level chart that has the strip
 
 
 def _figure(title: str, ytitle: str, height: int) -> go.FigureWidget:
@@ -370,7 +374,10 @@ class Charts:
         layout = {f"yaxis.{k}": v for k, v in axis.layout.items()}
         if fig is self.loss:
             return layout, axis
-        layout["yaxis2"] = RIGHT_AXIS if any(line.trace.yaxis == "y2" for line in lines) else None
+        strip = any(line.trace.yaxis == "y2" for line in lines)
+        layout["yaxis2"] = LOWER_AXIS if strip else None
+        layout["yaxis.domain"] = UPPER_DOMAIN if strip else [0, 1]
+        layout["xaxis.anchor"] = "y2" if strip else "y"   # the steps' ticks under the lower strip
         title = fig.layout.title.text.split("<br>")[0]
         if not axis.positive:
             values = np.concatenate([line.real for line in lines if line.left])
