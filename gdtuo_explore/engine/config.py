@@ -111,11 +111,10 @@ class RunConfig:
             does not count), applied in the run's own threads so that a thread's stale view of it cannot change the
             numbers (see :mod:`.threads`). The explorer uses :data:`EXPLORER_THREADS`.
         nice: how much lower the CPU priority of the run's training thread is than the thread that starts it, an
-            integer in [0, 19] added to its Unix niceness (Linux; elsewhere ignored); 0 or None (default) keeps it;
-            the explorer puts :data:`EXPLORER_NICE` for None. Only the
-            training thread of :meth:`Run.start` is lowered (:meth:`Run.run`'s calling thread is left alone: a thread
-            cannot raise its priority back). The explorer uses :data:`EXPLORER_NICE`, so that the page's drawing
-            comes first. It changes no number, only who waits for a core.
+            integer in [0, 19] added to its Unix niceness (Linux; elsewhere ignored); 0 or None (default) keeps it.
+            Only the training thread of :meth:`Run.start` is lowered (:meth:`Run.run`'s calling thread is left alone:
+            a thread cannot raise its priority back). The explorer uses :data:`EXPLORER_NICE` where this is None, so
+            that the page's drawing comes first. It changes no number, only who waits for a core.
     """
 
     task: str = "digits"
@@ -191,16 +190,16 @@ class RunConfig:
                                  "number > 1")
             self.divergence_factor = float(factor)
         self._check_int("threads", 1, optional=True)
-        if self.nice is not None and (not _is_int(self.nice) or not 0 <= self.nice <= 19):
-            raise ValueError(f"nice={self.nice!r} is out of range: it must be an integer in [0, 19] or None")
+        self._check_int("nice", 0, optional=True, high=19)
         return self
 
-    def _check_int(self, name: str, low: int, optional: bool = False) -> None:
+    def _check_int(self, name: str, low: int, optional: bool = False, high: int | None = None) -> None:
         value = getattr(self, name)
         if optional and value is None:
             return
-        if not _is_int(value) or value < low:
-            raise ValueError(f"{name}={value!r} is out of range: it must be an integer >= {low}"
+        if not _is_int(value) or value < low or (high is not None and value > high):
+            allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise ValueError(f"{name}={value!r} is out of range: it must be an integer {allowed}"
                              + (" or None" if optional else ""))
 
     # -- derived -----------------------------------------------------------------------------------------------

@@ -212,7 +212,7 @@ class Run:
     def _training_thread(self) -> tuple[str, str | None]:
         """The training thread's body: train, and after a failure record what the finished steps left pending."""
         if self._control.own_thread:   # never the caller's thread (run()): it could not raise its priority back
-            lower_priority(self.config.nice or 0)
+            lower_priority(self.config.nice)
         try:
             return self._trainer.train(self._control.gate)
         except BaseException:

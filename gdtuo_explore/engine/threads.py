@@ -61,10 +61,10 @@ def apply_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
-def lower_priority(nice: int) -> bool:
+def lower_priority(nice: int | None) -> bool:
     """Lower the calling thread's CPU priority by ``nice`` (added to its Unix niceness, at most 19); True if it was
     lowered. Only where threads are scheduled one by one and a thread's niceness is its own (Linux); elsewhere, and
-    for ``nice=0``, nothing changes. An unprivileged thread cannot raise its priority again: call this only in a
+    for ``nice`` 0 or None, nothing changes. An unprivileged thread cannot raise its priority again: call this only in a
     thread that ends with its work (a run's training thread)."""
     if not nice or not sys.platform.startswith("linux"):
         return False
