@@ -135,7 +135,9 @@ def open_storage(url: str, heartbeat: int | None = DEFAULT_HEARTBEAT, max_retry:
 def _creating(url: str):
     """Hold an exclusive lock on ``FILE.db.lock`` beside a SQLite file while Optuna opens it: two processes that open a
     new file at once would otherwise both create its tables ("table already exists")."""
-    database = url.split(":///", 1)[1] if ":///" in url else ""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
     if not database or database.startswith(":memory:") or fcntl is None:
         yield
         return
