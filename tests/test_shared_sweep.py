@@ -19,11 +19,12 @@ GRID = ["--alphas", "0.001,0.1,1", "--heights", "0,1", "--seeds", "0,1", "--step
 STUDY = "test-grid"
 
 
-def _worker(tmp_path, url, *extra):
+def _worker(tmp_path, url, *extra, grid=GRID, out="runs"):
+    """A worker process: ``gdtuo-explore sweep`` on ``url`` with ``grid`` and ``extra`` arguments."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "gdtuo_explore", "sweep", "--storage", url, "--study", STUDY,
-                             *GRID, "--heartbeat", "1", "--quiet", "--out", str(tmp_path / "runs"), *extra],
+                             *grid, "--quiet", "--out", str(tmp_path / out), *extra],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -34,7 +35,7 @@ def _point(trial):
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_two_workers_share_the_grid_and_a_killed_workers_point_runs_again(tmp_path, capsys, kind):
     url = f"sqlite:///{tmp_path / 'sweep.db'}" if kind == "sqlite" else str(tmp_path / "sweep.log")
-    a, b = _worker(tmp_path, url), _worker(tmp_path, url)
+    a, b = _worker(tmp_path, url, "--heartbeat", "1"), _worker(tmp_path, url, "--heartbeat", "1")
     deadline, victim = time.monotonic() + 240, None
     while victim is None:  # SIGKILL worker a while it holds a point
         assert a.poll() is None, f"worker a exited ({a.returncode}) before it held a point: {a.communicate()[1]}"
@@ -151,13 +152,9 @@ def test_workers_started_at_once_on_a_new_storage_each_train_their_own_points(tm
     one worker failed with "Trial#0 has already finished"; and two could both create the file's tables."""
     url = f"sqlite:///{tmp_path / 'sweep.db'}" if kind == "sqlite" else str(tmp_path / "sweep.log")
     grid = ["--alphas", "0.1", "--heights", "0", "--seeds", "0,1", "--steps", "2"]
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
     for attempt in range(3):  # the race needs the workers' timing to line up: three rounds of four
         store = url.replace("sweep.", f"sweep{attempt}.")
-        workers = [subprocess.Popen([sys.executable, "-m", "gdtuo_explore", "sweep", "--storage", store, "--study",
-                                     STUDY, *grid, "--quiet", "--out", str(tmp_path / f"runs{attempt}")],
-                                    cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                   for _ in range(4)]
+        workers = [_worker(tmp_path, store, grid=grid, out=f"runs{attempt}") for _ in range(4)]
         results = [w.communicate(timeout=300) for w in workers]
         for worker, (_, err) in zip(workers, results):
             assert worker.returncode == 0, err
