@@ -287,6 +287,9 @@ def test_changing_the_tower_during_a_run_applies_to_the_next_run_and_says_so():
     layout = e.charts.levels[0].layout   # betas in a strip of their own, below the step size, on the same steps
     assert layout.yaxis2.overlaying is None and layout.yaxis2.domain[1] < layout.yaxis.domain[0]
     assert layout.xaxis.anchor == "y2" and {t.yaxis for t in e.charts.levels[0].data} == {"y", "y2"}
+    for fig in [e.charts.loss, e.charts.accuracy, *e.charts.levels]:   # no tick label measured at each redraw
+        axes = {k: v for k, v in fig.layout.to_plotly_json().items() if k.startswith(("xaxis", "yaxis"))}
+        assert {k: v.get("ticklabeloverflow") for k, v in axes.items()} == dict.fromkeys(axes, "allow")
 
 
 def test_reset_forgets_the_current_run():
