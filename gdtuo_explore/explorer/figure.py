@@ -9,7 +9,15 @@ websocket each time the explorer was shown or the page reloaded, and as many eva
 Here one hidden :class:`PlotlyBundle` widget carries the bundle; its page side imports it once and shares the
 module. Each :class:`Figure` has a few hundred bytes of module source that waits for that shared module and then
 hands its model and views to plotly's own widget code, unchanged: a ``Figure`` behaves as a ``FigureWidget`` in the
-kernel and in the page.
+kernel and in the page, except for one message it ignores (below).
+
+After each redraw plotly's page side sends the kernel the trace properties that plotly.js filled in
+(``_js2py_traceDeltas``). The explorer never reads them, and plotly's handler fails on some of them: plotly.js
+returns a numpy-backed array (the explorer sends every line's ``x`` and ``y`` as numpy arrays) as a ``{dtype, bdata}``
+dict, and the handler then takes the truth value of the numpy array (``ValueError: The truth value of an array ...
+is ambiguous``). ipywidgets shows that error as a traceback in the kernel, whose formatting (IPython reads and parses
+the source file of every frame) took about a second of the kernel's CPU in the middle of a live run, on a 2-core
+machine where the browser needs that core to draw. A ``Figure`` therefore does not handle these messages.
 """
 from __future__ import annotations
 
@@ -92,3 +100,6 @@ class Figure(go.FigureWidget):
     def __init__(self, *args, **kwargs):
         bundle()   # its model reaches the page before this figure's
         super().__init__(*args, **kwargs)
+
+    def _handler_js2py_traceDeltas(self, change):   # plotly's observer of that trait, replaced: see the module
+        """Ignore the trace properties that plotly.js filled in (see the module docstring)."""
