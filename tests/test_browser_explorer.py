@@ -16,6 +16,13 @@ LAST_STEP = """([title, name]) => {   // the last x of a trace (-1 if none)
     }
     return -1;
 }"""
+COUNT_MESSAGES = """
+_keys = []   # the state keys of every message the page sent a chart
+for _fig in explorer.charts.figures:
+    _fig.comm.on_msg(lambda msg, _handle=_fig._handle_msg: (_keys.extend(msg["content"]["data"].get("state", {})),
+                                                            _handle(msg)))
+print(len(explorer.charts.figures))
+"""
 TICKS = """() => Math.max(0, ...[...document.querySelectorAll('.js-plotly-plot')].flatMap(
     el => ['.xtick', '.ytick', '.y2tick'].map(s => el.querySelectorAll(s).length)))"""
 
@@ -34,6 +41,11 @@ def test_explorer_runs_and_draws_live_in_a_real_browser():
         trace = lambda which: page.evaluate(TRACE, list(which))  # noqa: E731
         assert trace(LOSS)["n"] > 0 and trace(ALPHA)["n"] > 0, "the notebook's own run is on the charts"
         assert "Done after" in lab.output_text()
+
+        # every message the page sends a chart, counted in the kernel: plotly's page side reports after each redraw
+        # what plotly.js filled in (trace and layout deltas), which costs the page and the kernel and which the
+        # explorer never reads, so a Figure's page side sends none (see gdtuo_explore/explorer/figure.py)
+        assert int(lab.kernel_execute(COUNT_MESSAGES)) >= 3   # loss, accuracy, level 1
 
         # a long run: click Run, time the first points, watch both charts grow, click Stop
         lab.fill("Train for", 1_000_000)
@@ -56,6 +68,8 @@ def test_explorer_runs_and_draws_live_in_a_real_browser():
         page.wait_for_timeout(700)
         assert page.evaluate(LAST_STEP, list(LOSS)) == step, "the chart still grows after Stop"
         assert first_points < 10.0   # the target is 2 s on a quiet CPU; this machine is shared
+        keys = lab.kernel_execute("print(sorted(set(_keys)))").strip()
+        assert "Delta" not in keys, f"the page sent the kernel what plotly.js drew: {keys}"
 
         # the README's picture: a finished SGD / SGD run with its frozen baseline
         lab.click_button("Clear overlays")

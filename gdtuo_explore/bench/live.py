@@ -108,8 +108,11 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
             lab.wait_for(lambda: page.evaluate(TRACE, list(LOSS))["n"] > 0, "the first loss points", poll=0.02)
             first = time.perf_counter() - start
             _say(f"first points after {first:.2f} s")
-            lab.wait_for(lambda: f"Done after {steps:,} steps" in lab.output_text(), "the run to finish",
-                         timeout=timeout, poll=0.5)
+            # wait in the kernel, not by polling the page: reading the outputs' text forces a layout of the whole
+            # notebook in the page, work a user's page does not do while it draws
+            lab.kernel_execute(f"explorer.wait({timeout})")
+            if f"Done after {steps:,} steps" not in lab.output_text():
+                raise RuntimeError(f"the run did not finish in {timeout} s: {lab.output_text()[-300:]}")
             log = lab.redraws()
             live = float(lab.kernel_execute("print(explorer.current_run.steps_per_second)").strip())
             used = config.threads   # set by the run in its training thread (torch reports it per thread)

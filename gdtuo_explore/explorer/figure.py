@@ -11,13 +11,22 @@ module. Each :class:`Figure` has a few hundred bytes of module source that waits
 hands its model and views to plotly's own widget code, unchanged: a ``Figure`` behaves as a ``FigureWidget`` in the
 kernel and in the page, except for one message it ignores (below).
 
-After each redraw plotly's page side sends the kernel the trace properties that plotly.js filled in
-(``_js2py_traceDeltas``). The explorer never reads them, and plotly's handler fails on some of them: plotly.js
-returns a numpy-backed array (the explorer sends every line's ``x`` and ``y`` as numpy arrays) as a ``{dtype, bdata}``
-dict, and the handler then takes the truth value of the numpy array (``ValueError: The truth value of an array ...
-is ambiguous``). ipywidgets shows that error as a traceback in the kernel, whose formatting (IPython reads and parses
-the source file of every frame) took about a second of the kernel's CPU in the middle of a live run, on a 2-core
-machine where the browser needs that core to draw. A ``Figure`` therefore does not handle these messages.
+After each redraw plotly's page side works out which trace and layout properties plotly.js filled in (a deep copy
+of every trace, its ``x`` and ``y`` included, compared with what the kernel sent) and sends them to the kernel
+(``_js2py_traceDeltas``, ``_js2py_widget_layoutDelta``). The explorer never reads them, and they are costly:
+
+* in the page, working them out and sending them took 40% of the page's main-thread time per redraw (22 of 52 ms
+  with a paced run in JupyterLab, Chromium's ``TaskDuration``), on a 2-core machine where the training thread has
+  the other core;
+* in the kernel, plotly's handler fails on them: plotly.js returns a numpy-backed array (the explorer sends every
+  line's ``x`` and ``y`` as numpy arrays) as a ``{dtype, bdata}`` dict, and the handler then takes the truth value of
+  the numpy array (``ValueError: The truth value of an array ... is ambiguous``). ipywidgets shows that error as a
+  traceback in the kernel, whose formatting took about a second of the kernel's CPU in a live run.
+
+So the page side of a ``Figure`` does not send them (the shared module's ``FigureView`` has no-op
+``_sendTraceDeltas`` and ``_sendLayoutDelta``), and its kernel side ignores a trace delta if one comes. Only
+plotly's ``on_edits_completed`` reads them, and its layout half never worked in plotly's widget (the page names the
+message ``_js2py_widget_layoutDelta``, the kernel waits for ``_js2py_layoutDelta``); the explorer does not use it.
 """
 from __future__ import annotations
 
@@ -46,7 +55,11 @@ export default {
         globalThis.__gdtuoPlotlyWidgetLoading = true;
         const url = URL.createObjectURL(new Blob([model.get("bundle")], { type: "text/javascript" }));
         try {
-            globalThis.__gdtuoPlotlyWidgetResolve(await import(/* webpackIgnore: true */ url));
+            const module = await import(/* webpackIgnore: true */ url);
+            // no reports of what plotly.js drew back to the kernel (see the module docstring)
+            const view = module.FigureView.prototype;
+            view._sendTraceDeltas = view._sendLayoutDelta = function () {};
+            globalThis.__gdtuoPlotlyWidgetResolve(module);
         } finally {
             URL.revokeObjectURL(url);
         }
