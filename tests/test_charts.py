@@ -1,11 +1,13 @@
 """The charts' decisions, without a browser: the value axis (log, or symmetric log with bounded explicit ticks) for
 any values a tower can produce, hyperparameter columns, one colour per run, the fixed top level as a line, and
 the axis after Reset. (The real-browser checks are in test_browser_explorer.py.)"""
+import time
+
 import numpy as np
 import pytest
 
 from gdtuo_explore.engine.series import (is_step_size, parse_column, plotted_columns, symlog, thin, value_axis)
-from gdtuo_explore.explorer.charts import LIVE_POINTS
+from gdtuo_explore.explorer.charts import LIVE_POINTS, STAGGER
 from test_explorer import explorer_for, no_observer_errors, trace
 
 
@@ -117,6 +119,31 @@ def test_a_running_run_is_redrawn_a_few_times_a_second_at_most():
     seconds = e.current_run.elapsed
     assert len(sends) <= seconds / 0.5 + 3, (len(sends), seconds)
     assert len(trace(fig, "train loss").x) <= LIVE_POINTS + 2 and trace(fig, "train loss").x[-1] == 3000
+
+
+def test_a_running_runs_figures_leave_apart_and_its_end_at_once():
+    """While a run trains, the figures of one redraw are sent STAGGER s apart (the page draws each in a task of its
+    own); its last redraw, when it ends, is sent at once."""
+    e = explorer_for("adam/sgd(1e-5)", 3000)
+    sends = []
+    for fig in e.charts.figures:
+        fig.on_msg(lambda *_: None)
+        original = fig._send_update_msg
+        fig._send_update_msg = lambda *a, _fig=fig, _send=original, **k: (
+            sends.append((time.perf_counter(), _fig, e.state.status)), _send(*a, **k))[1]
+    e.run(wait=True)
+    assert len(e.charts.figures) == 3 and e.state.status == "done"
+    rounds = []   # a redraw's sends: each starts with the loss chart
+    for t, fig, status in sends:
+        if fig is e.charts.loss or not rounds:
+            rounds.append([])
+        rounds[-1].append(t)
+    assert len(rounds) >= 3, len(rounds)
+    gaps = [b - a for r in rounds[:-1] for a, b in zip(r, r[1:])]
+    assert gaps and min(gaps) >= STAGGER, (min(gaps), STAGGER)
+    last = rounds[-1]
+    assert len(last) == 3 and last[-1] - last[0] < 2 * STAGGER, last   # the end: no pause between charts
+    no_observer_errors(e)
 
 
 @pytest.mark.parametrize("tower, expected", [

@@ -45,6 +45,7 @@ class LiveResult:
     redraw_median_ms: float
     long_tasks: int             # page tasks over 50 ms during the run
     long_task_max_ms: float
+    long_task_times: list       # s after the click at which each long task began
     threads: int
     reloads: int                # page reloads until every chart's view was alive
     slowest: list               # the three slowest redraws: (chart, Plotly call, s after the click, ms)
@@ -62,7 +63,9 @@ class LiveResult:
                 f"(torch threads {self.threads}; page reloads for empty chart views: {self.reloads})",
                 f"click Run -> first loss points in the page: {self.first_points:.2f} s",
                 f"{self.redraws} Plotly redraws: median {self.redraw_median_ms:.1f} ms, max {self.redraw_max_ms:.1f} "
-                f"ms ({self.slowest_chart}); {self.long_tasks} long tasks, longest {self.long_task_max_ms:.0f} ms",
+                f"ms ({self.slowest_chart}); {self.long_tasks} long tasks, longest {self.long_task_max_ms:.0f} ms"
+                + (" (at " + ", ".join(f"{t:.1f}" for t in self.long_task_times) + " s after the click)"
+                   if self.long_task_times else ""),
                 "slowest redraws: " + "; ".join(f"{chart[:24]} ({call}, {t:.1f} s after the click) {ms:.0f} ms"
                                                  for chart, call, t, ms in self.slowest)]
 
@@ -123,7 +126,8 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
     worst = [(r["chart"], r.get("call", "?"), (r["t"] - clicked) / 1e3, r["ms"])
              for r in sorted(log["redraws"], key=lambda r: -r["ms"])[:3]]
     return LiveResult(live, (before + after) / 2, first, len(log["redraws"]), max(times), statistics.median(times),
-                      len(log["longtasks"]), max(long_ms), used, reloads, worst)
+                      len(log["longtasks"]), max(long_ms), [(t["t"] - clicked) / 1e3 for t in log["longtasks"]], used,
+                      reloads, worst)
 
 
 def main(argv=None) -> int:

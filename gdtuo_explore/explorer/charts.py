@@ -11,6 +11,11 @@ GIL) and the browser (a redraw per changed chart) is bounded here:
   least ``COST_FACTOR`` times what the last redraw took in Python); a pause, stop or end is drawn at once;
 * each trace gets at most ``LIVE_POINTS`` points (thinned, spikes kept), and only traces whose data grew are sent;
 * each figure is changed in one ``batch_update``, and its layout only where it changed;
+* while a run trains, the figures' messages of one redraw leave ``STAGGER`` seconds apart. Sent together they reached
+  the page together and JupyterLab handled them in one task: one redraw of three charts was a 100 ms task in the page,
+  and a garbage collection of the page's heap that fell into it (33 ms on 2 busy cores) made one chart's redraw take
+  60 ms. Apart, each chart is a task of its own, the page answers in between and the garbage collector can run
+  between charts. A pause, stop or end is sent at once;
 * an evaluation line (test loss, accuracy) loses its markers past ``MARKER_POINTS`` points: 300 SVG markers took
   as long to draw in Chromium as the rest of the chart;
 * every axis lets its tick labels overflow (``TICKS``): by default plotly measures every tick label at every redraw to
@@ -44,6 +49,7 @@ MARKER_POINTS = 60    # an evaluation line shows markers up to this many points 
 MIN_INTERVAL = 1.0    # seconds between redraws of a running run, at least...
 MAX_INTERVAL = 2.0    # ...and at most
 COST_FACTOR = 20      # ...and at least this many times the last redraw's time in Python
+STAGGER = 0.04        # s between the messages of two figures in one redraw of a running run (see above)
 DASHES = ("dot", "dashdot", "longdash", "dash")   # a run's hyperparameters other than step sizes
 NEGATIVE = "#d62728"
 # A level chart's hyperparameters other than step sizes (beta, mu, gamma) get a strip of their own below the step
@@ -297,23 +303,31 @@ class Charts:
             if not set(_columns(shown)) <= self._traced[shown.number]:
                 self.rebuild()   # the run's columns are known now (sgd_per_param names its step sizes by tensor)
                 return
-            start = time.perf_counter()
-            self._draw(shown)
-            cost = time.perf_counter() - start
+            self._drawn_at[shown.number] = time.monotonic()
+            figures = self._figures_of(shown)
+            revision = self._revision
+        cost, sent = 0.0, False
+        for fig in figures:
+            if sent and running:   # the page draws each figure in a task of its own (see the module docstring)
+                time.sleep(STAGGER)
+            with self._lock:
+                if self._revision != revision:
+                    return   # rebuilt meanwhile: the rebuild drew everything
+                start = time.perf_counter()
+                sent = self._draw_figure(fig, shown) or sent
+                cost += time.perf_counter() - start
+        with self._lock:
             self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, COST_FACTOR * cost))
-            if not running:
+            if not running and self._revision == revision:
                 self._publish()
 
-    def _draw(self, shown) -> None:
-        """Send the new data of ``shown``'s traces, one batch per figure (caller holds the lock)."""
-        self._drawn_at[shown.number] = time.monotonic()
+    def _figures_of(self, shown) -> list:
+        """The figures with a line of ``shown``, and those waiting for a rebuild's draw (caller holds the lock)."""
         figures = []
         for line in self._lines[shown.number]:
             if line.fig not in figures:
                 figures.append(line.fig)
-        figures += [fig for fig in self.figures if id(fig) in self._deferred and fig not in figures]
-        for fig in figures:
-            self._draw_figure(fig, shown)
+        return figures + [fig for fig in self.figures if id(fig) in self._deferred and fig not in figures]
 
     def _series(self, line: _Line, shown):
         """The thinned ``(x, y)`` of a line, or None if its data did not grow since it was sent."""
@@ -327,10 +341,10 @@ class Charts:
         line.sent = len(y)
         return thin(source["step"], smooth(y) if line.role == "smooth" else y, LIVE_POINTS)
 
-    def _draw_figure(self, fig, shown=None, force: bool = False, reset: dict | None = None) -> None:
+    def _draw_figure(self, fig, shown=None, force: bool = False, reset: dict | None = None) -> bool:
         """Redraw ``fig``: the lines of ``shown`` (every run's, with ``force``) whose data grew, the lines on its
         left axis again if that axis changed, and the layout values that changed (and ``reset``'s), in one
-        message."""
+        message. Returns whether it sent one."""
         deferred = self._deferred.pop(id(fig), None)
         if deferred is not None:   # rebuild's draw, left for the new run's first update
             force, reset = True, {**deferred, **(reset or {})}
@@ -344,7 +358,7 @@ class Charts:
                     line.x, line.real = series
                     fresh[id(line)] = line
         if not fresh and not force:
-            return
+            return False
         layout, axis = self._fig_layout(fig, [line for line, _ in lines])
         old = self._layout.get(id(fig), {})
         old_axis = old.get("_axis")
@@ -369,6 +383,7 @@ class Charts:
             if sent:
                 fig.update_layout(sent)
         self._layout[id(fig)] = {**old, **changed, "_axis": axis}
+        return True
 
     def _fig_layout(self, fig, lines) -> tuple[dict, object]:
         """The layout values of ``fig`` for its lines' data (flat ``yaxis.type``-style keys) and its left axis."""
