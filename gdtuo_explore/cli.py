@@ -17,8 +17,11 @@ written; also how an ``--until-stopped`` run ends).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
 
 PROG = "gdtuo-explore"
@@ -30,6 +33,44 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+
+@contextlib.contextmanager
+def _ctrl_c_requests_stop():
+    """While a job trains in its own thread: the first Ctrl-C only sets the yielded flag (the waiting loop stops the
+    job); a second one raises ``KeyboardInterrupt`` as usual. A ``KeyboardInterrupt`` raised wherever the main thread
+    happens to be can land inside ``threading.Condition.wait`` between its releasing the lock and its ``try``
+    (CPython gives no guarantee there), leaving the job's lock in a state its stop then trips on; CI once saw an
+    interrupted ``--until-stopped`` run never exit. Outside the main thread (no signals there) nothing changes."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def first(signum, frame):
+        flag.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, first)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _wait_or_stop(job, running) -> None:
+    """Wait for ``job`` (a run or a sweep training in its own thread) while ``running(status)``; the first Ctrl-C
+    stops it, keeping what was done."""
+    try:
+        with _ctrl_c_requests_stop() as interrupted:
+            while running(job.wait(timeout=0.5)):
+                if interrupted.is_set():
+                    break
+    except KeyboardInterrupt:   # a second Ctrl-C, or one while the handler was not yet in place
+        pass
+    job.stop()
+    job.wait()
 
 
 def _floats(text: str) -> list[float]:
@@ -219,12 +260,7 @@ def _cmd_run(args) -> int:
         print(f"training until stopped: press Ctrl-C to stop and write the files to {out}", file=sys.stderr,
               flush=True)
     run.start()
-    try:
-        while run.wait(timeout=0.5) not in FINISHED:
-            pass
-    except KeyboardInterrupt:
-        run.stop()
-        run.wait()
+    _wait_or_stop(run, lambda status: status not in FINISHED)
     bar.close()
     if ddp is not None:  # Issue 14
         _exit_now(_finish_distributed(ddp, run, out))
@@ -296,12 +332,7 @@ def _cmd_sweep(args) -> int:
     out = args.out or f"runs/sweep-{task}-{_stamp()}"
     bar = _progress_bar(job.total, args.quiet, "run")
     job.start()
-    try:
-        while job.wait(timeout=0.5) in ("idle", "running"):
-            pass
-    except KeyboardInterrupt:
-        job.stop()
-        job.wait()
+    _wait_or_stop(job, lambda status: status in ("idle", "running"))
     bar.close()
     if job.status == "error":
         print(f"{PROG}: error: the sweep failed: {job.message}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """The command line, run as a user runs it: `python -m gdtuo_explore ...` in a subprocess."""
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from gdtuo_explore.cli import main
+from gdtuo_explore.cli import _ctrl_c_requests_stop, main
 from gdtuo_explore.engine.tasks import TASKS
 
 DIVERGES = "adam/sgd(1e3)"
@@ -154,6 +155,20 @@ def test_until_stopped_runs_until_ctrl_c_and_writes_its_files(tmp_path):
         assert step > 0 and len(list(csv.reader(f))) == step + 1
     saved = json.loads((out / "config.json").read_text())
     assert (saved["until_stopped"], saved["steps"], saved["epochs"]) == (True, None, None)
+
+
+def test_the_first_ctrl_c_while_training_only_asks_to_stop_and_the_second_interrupts():
+    before = signal.getsignal(signal.SIGINT)
+    with _ctrl_c_requests_stop() as interrupted:
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + 5
+        while not interrupted.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)   # the handler runs in this (the main) thread, between bytecodes
+        assert interrupted.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_config_rerun_reproduces_and_flags_override(tmp_path):
