@@ -157,18 +157,26 @@ def test_until_stopped_runs_until_ctrl_c_and_writes_its_files(tmp_path):
     assert (saved["until_stopped"], saved["steps"], saved["epochs"]) == (True, None, None)
 
 
-def test_the_first_ctrl_c_while_training_only_asks_to_stop_and_the_second_interrupts():
-    before = signal.getsignal(signal.SIGINT)
+@pytest.fixture
+def python_ctrl_c():
+    """SIGINT handled as in a fresh Python process (the command line's): KeyboardInterrupt. Other code run by pytest
+    may have installed its own handler in this process; it comes back afterwards."""
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, outer)
+
+
+def test_the_first_ctrl_c_while_training_only_asks_to_stop_and_the_second_interrupts(python_ctrl_c):
     with _ctrl_c_requests_stop() as interrupted:
         os.kill(os.getpid(), signal.SIGINT)
         deadline = time.monotonic() + 5
         while not interrupted.is_set() and time.monotonic() < deadline:
             time.sleep(0.01)   # the handler runs in this (the main) thread, between bytecodes
         assert interrupted.is_set()
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt):   # the handler from before the training: Python's
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(5)
-    assert signal.getsignal(signal.SIGINT) is before
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_config_rerun_reproduces_and_flags_override(tmp_path):
