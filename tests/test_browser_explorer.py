@@ -74,14 +74,22 @@ def test_explorer_runs_and_draws_live_in_a_real_browser():
         assert "Delta" not in keys, f"the page sent the kernel what plotly.js drew: {keys}"
 
         # the README's picture: a finished SGD / SGD run with its frozen baseline
-        lab.click_button("Clear overlays")
-        lab.click_button("Reset")
-        lab.wait_for(lambda: trace(LOSS)["n"] <= 0, "Reset to clear the charts")
-        lab.fill("Train for", 1500)
-        lab.click_button("Run")
+        # each click waits for what a user sees it do (the charts' trace count alone can read 0 for a moment while
+        # Clear overlays redraws them); if one does not take, say what the kernel holds. Seen once: the run after
+        # Reset never came, and the page showed the stopped run as an overlay and the status Ready, as if the Reset
+        # had been handled after the Run
         try:
+            lab.click_button("Clear overlays")
+            lab.wait_for(lambda: "(on the charts)" in lab.output_text() and "run 1:" not in lab.output_text(),
+                         "Clear overlays to leave only the current run in the table")
+            lab.click_button("Reset")
+            lab.wait_for(lambda: "Ready: choose a tower" in lab.output_text() and trace(LOSS)["n"] <= 0,
+                         "Reset to clear the status line and the charts")
+            lab.fill("Train for", 1500)
+            lab.click_button("Run")
+            lab.wait_for(lambda: "Ready: choose a tower" not in lab.output_text(), "Run to start a run")
             lab.wait_for(lambda: "Done after 1,500 steps" in lab.output_text(), "the run to finish", timeout=600)
-        except TimeoutError:   # seen once (the Reset seemed to come after this Run): say what the kernel holds
+        except TimeoutError:
             print(lab.kernel_execute(STATE))
             raise
         lab.click_button("Add frozen baseline")
