@@ -9,7 +9,7 @@ websocket each time the explorer was shown or the page reloaded, and as many eva
 Here one hidden :class:`PlotlyBundle` widget carries the bundle; its page side imports it once and shares the
 module. Each :class:`Figure` has a few hundred bytes of module source that waits for that shared module and then
 hands its model and views to plotly's own widget code, unchanged: a ``Figure`` behaves as a ``FigureWidget`` in the
-kernel and in the page, except for one message it ignores (below).
+kernel and in the page, except that it does not report back to the kernel what plotly.js drew (below).
 
 After each redraw plotly's page side works out which trace and layout properties plotly.js filled in (a deep copy
 of every trace, its ``x`` and ``y`` included, compared with what the kernel sent) and sends them to the kernel
