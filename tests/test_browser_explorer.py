@@ -75,9 +75,8 @@ def test_explorer_runs_and_draws_live_in_a_real_browser():
 
         # the README's picture: a finished SGD / SGD run with its frozen baseline
         # each click waits for what a user sees it do (the charts' trace count alone can read 0 for a moment while
-        # Clear overlays redraws them); if one does not take, say what the kernel holds. Seen once: the run after
-        # Reset never came, and the page showed the stopped run as an overlay and the status Ready, as if the Reset
-        # had been handled after the Run
+        # Clear overlays redraws them); if one does not take, say what the kernel holds. (Quick clicks without waits
+        # are test_clicks_in_quick_succession_are_handled_in_order's.)
         try:
             lab.click_button("Clear overlays")
             lab.wait_for(lambda: "(on the charts)" in lab.output_text() and "run 1:" not in lab.output_text(),
@@ -139,3 +138,60 @@ def test_a_step_size_that_goes_negative_draws_with_few_ticks_and_the_page_stays_
         lab.screenshot("explorer-negative")
         assert "symmetric log axis" in level1, level1
         assert slowest < 1.0 and 0 < ticks < 30
+
+
+LOG_COMMANDS = """
+import threading as _threading
+_commands, _threads = [], set()   # the run bar's commands in the order the kernel handled them; the threads it used
+def _logged(name, command):
+    def logged(*args, **kwargs):
+        _commands.append(name)
+        _threads.add(_threading.current_thread().name)
+        return command(*args, **kwargs)
+    return logged
+for _name in ("start", "stop", "reset", "clear_compared"):
+    setattr(explorer.state, _name, _logged(_name, getattr(explorer.state, _name)))
+print("logging")
+"""
+
+
+def test_clicks_in_quick_succession_are_handled_in_order():
+    """A user who clicks Stop, Clear overlays, Reset and Run one right after the other, without waiting for the
+    page to answer, gets what each click means in that order: the kernel handles them in the order clicked and in one
+    thread, the stopped run is forgotten (not an overlay) and a new run trains. Before
+    gdtuo_explore/explorer/message_order.py, JupyterLab 4.6 with ipykernel 7.4 had some buttons' clicks handled in the
+    main shell and others in a subshell, at the same time: Run could overtake Reset (3 test runs in 15)."""
+    with jupyter_lab(REPO / "notebooks" / "explorer.ipynb", name="explorer-clicks", timeout=120) as lab:
+        page = lab.open()
+        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+        page.set_viewport_size({"width": 1500, "height": 1400})
+        lab.run_all(timeout=300)
+        lab.wait_widgets()
+        assert "logging" in lab.kernel_execute(LOG_COMMANDS)
+        lab.fill("Train for", 1_000_000)
+        clicks = []
+        for _ in range(5):
+            lab.click_button("Run")
+            clicks.append("start")
+            lab.wait_for(lambda: "Training: step" in lab.output_text(), "the run to train")
+            for label, command in (("Stop", "stop"), ("Clear overlays", "clear_compared"), ("Reset", "reset"),
+                                   ("Run", "start")):
+                lab.click_button(label)
+                clicks.append(command)
+            try:
+                lab.wait_for(lambda: "Training: step" in lab.output_text(), "the run after Reset to train", timeout=30)
+            except TimeoutError:
+                print(lab.kernel_execute(STATE + "; print(_commands)"), clicks)
+                lab.screenshot("explorer-clicks-failure")
+                raise
+            state = lab.kernel_execute("print(explorer.state.status, len(explorer.state.compared), _commands)")
+            assert state.split()[:2] == ["running", "0"], f"kernel: {state}; clicked: {clicks}"
+            lab.click_button("Stop")
+            clicks.append("stop")
+            lab.wait_for(lambda: "Stopped at step" in lab.output_text(), "the status line to say stopped")
+        handled = lab.kernel_execute("print(*_commands)").split()
+        assert handled == clicks, f"the kernel handled {handled}, the page clicked {clicks}"
+        threads = lab.kernel_execute("print(sorted(_threads))").strip()
+        print(f"\nclicks handled in: {threads}")
+        assert threads.count("'") == 2, f"the clicks were handled in several threads at once: {threads}"
+        assert not lab.errors()

@@ -3,7 +3,8 @@
 Modules: :mod:`.state` (the one model), :mod:`.tower_edits` (tower edits and presets), :mod:`.shown_run` (a run on the
 charts), :mod:`.sweep_state` (the sweep's model), and the views :mod:`.tower_editor`, :mod:`.controls`,
 :mod:`.charts`, :mod:`.compare_panel`, :mod:`.sweep_panel`, :mod:`.export_panel`, styled
-by :mod:`.style` and assembled by :mod:`.explorer`. What the live charts cost is measured by :mod:`gdtuo_explore.bench.explorer`.
+by :mod:`.style` and assembled by :mod:`.explorer`, which has the kernel handle the page's messages in order
+(:mod:`.message_order`). What the live charts cost is measured by :mod:`gdtuo_explore.bench.explorer`.
 """
 from .explorer import Explorer, read_setup
 from .state import ExplorerState

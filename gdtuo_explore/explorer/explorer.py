@@ -25,6 +25,7 @@ from .charts import Charts
 from .compare_panel import ComparePanel
 from .controls import RunControls, TaskControls
 from .export_panel import ExportPanel
+from .message_order import keep_page_order
 from .state import FORMAT, ExplorerState
 from .style import stylesheet
 from .sweep_panel import SweepPanel
@@ -103,6 +104,7 @@ class Explorer:
                                                     grid_gap="10px 0"))
         root = widgets.VBox([stylesheet(), header, self.run_controls.widget, body], layout=_L(max_width="100%"))
         root.add_class("gd-root")
+        keep_page_order(root)   # clicks on different widgets are handled in the order they were made
         return root
 
     def _repr_mimebundle_(self, **kwargs):
