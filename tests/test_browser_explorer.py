@@ -1,6 +1,7 @@
 """The explorer in a real browser: JupyterLab (headless) + the system Chromium. Run the notebook, click Run, see the
 loss chart and level 1's step-size chart gain points, click Stop, see the status change; measure the time from the
 click to the first chart points; save test-artifacts/explorer.png (the README's screenshot)."""
+import contextlib
 import re
 import time
 
@@ -29,13 +30,21 @@ TICKS = """() => Math.max(0, ...[...document.querySelectorAll('.js-plotly-plot')
     el => ['.xtick', '.ytick', '.y2tick'].map(s => el.querySelectorAll(s).length)))"""
 
 
-def test_explorer_runs_and_draws_live_in_a_real_browser():
-    with jupyter_lab(REPO / "notebooks" / "explorer.ipynb", name="explorer", timeout=120) as lab:
+@contextlib.contextmanager
+def explorer_lab(name: str):
+    """JupyterLab on notebooks/explorer.ipynb in a 1500x1400 page, its file browser closed, every cell run and the
+    widgets shown; yields ``(lab, page)``."""
+    with jupyter_lab(REPO / "notebooks" / "explorer.ipynb", name=name, timeout=120) as lab:
         page = lab.open()
         page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
         page.set_viewport_size({"width": 1500, "height": 1400})
         lab.run_all(timeout=300)
         lab.wait_widgets()
+        yield lab, page
+
+
+def test_explorer_runs_and_draws_live_in_a_real_browser():
+    with explorer_lab("explorer") as (lab, page):
         lab.wait_plots(4)
         reloads = lab.revive_charts()
         print(f"\npage reloads for empty chart views: {reloads}")
@@ -106,11 +115,7 @@ def test_explorer_runs_and_draws_live_in_a_real_browser():
 def test_a_step_size_that_goes_negative_draws_with_few_ticks_and_the_page_stays_responsive():
     """The preset SGD / SGD(100): level 1's step size swings from about -1,400 to 15,000. Throughout the run the
     page answers a script within a second and no chart axis has more than a few ticks."""
-    with jupyter_lab(REPO / "notebooks" / "explorer.ipynb", name="explorer-negative", timeout=120) as lab:
-        page = lab.open()
-        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
-        page.set_viewport_size({"width": 1500, "height": 1400})
-        lab.run_all(timeout=300)
+    with explorer_lab("explorer-negative") as (lab, page):
         lab.wait_plots(3)
         lab.revive_charts()
         page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
@@ -161,12 +166,7 @@ def test_clicks_in_quick_succession_are_handled_in_order():
     thread, the stopped run is forgotten (not an overlay) and a new run trains. Before
     gdtuo_explore/explorer/message_order.py, JupyterLab 4.6 with ipykernel 7.4 had some buttons' clicks handled in the
     main shell and others in a subshell, at the same time: Run could overtake Reset (3 test runs in 15)."""
-    with jupyter_lab(REPO / "notebooks" / "explorer.ipynb", name="explorer-clicks", timeout=120) as lab:
-        page = lab.open()
-        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
-        page.set_viewport_size({"width": 1500, "height": 1400})
-        lab.run_all(timeout=300)
-        lab.wait_widgets()
+    with explorer_lab("explorer-clicks") as (lab, page):
         assert "logging" in lab.kernel_execute(LOG_COMMANDS)
         lab.fill("Train for", 1_000_000)
         clicks = []
