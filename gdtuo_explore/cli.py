@@ -25,7 +25,7 @@ import threading
 import time
 
 PROG = "gdtuo-explore"
-EXIT = {"done": 0, "error": 1, "diverged": 3, "stopped": 130}
+EXIT = {"done": 0, "error": 1, "diverged": 3, "stopped": 130}   # by run status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,18 +73,20 @@ def _wait_or_stop(job, running) -> None:
     job.wait()
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+def _numbers(kind):
+    """An argparse type: a comma-separated list of ``kind`` (the engine's one parser of number lists)."""
+    def parse(text: str) -> list:
+        from .engine.config import parse_numbers
+
+        try:
+            return parse_numbers(text, "the list", kind)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err).removeprefix("the list: ")) from None
+    parse.__name__ = "list of integers" if kind is int else "list of numbers"
+    return parse
 
 
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+_floats, _ints = _numbers(float), _numbers(int)
 
 
 def _bounds(text: str) -> tuple[float, float]:
@@ -114,19 +116,26 @@ def _option(text: str) -> tuple[str, object]:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    """Options shared by run and sweep (default None: keep the config's or the library's value)."""
-    p.add_argument("--task", help="task name (see `gdtuo-explore tasks`; default digits)")
+    """Options shared by run and sweep (unset: keep the config's value, or RunConfig's default)."""
+    from .engine.config import DEVICES, default
+
+    budget = default("budget")
+    p.add_argument("--task", help=f"task name (see `gdtuo-explore tasks`; default {default('task')})")
     p.add_argument("--model", help="the task's model (default: the task's default)")
-    p.add_argument("--batch-size", type=int, help="examples per step (default 64)")
-    p.add_argument("--epochs", type=int, help="passes over the training set (default 5)")
+    p.add_argument("--batch-size", type=int, help=f"examples per step (default {default('batch_size')})")
+    p.add_argument("--epochs", type=int, help="passes over the training set (default: "
+                                              f"{budget if budget.unit == 'epochs' else 'see --steps'})")
     p.add_argument("--steps", type=int, help="steps to train (instead of --epochs)")
-    p.add_argument("--seed", type=int, help="seed of the weights, the batch order and the data split (default 0)")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--seed", type=int, help="seed of the weights, the batch order and the data split (default "
+                                            f"{default('seed')})")
+    p.add_argument("--device", help=f"{DEVICES} (default {default('device')})")
     p.add_argument("--data-root", help="where datasets live (default $GDTUO_DATA or ~/.cache/gdtuo-explore/data)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .engine.config import default
+
     parser = _Parser(prog=PROG, description="Hyperoptimizers (Gradient Descent: The Ultimate Optimizer): train, "
                                             "sweep and report.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -137,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="a saved config.json to re-run (the flags below override it; another "
                                       "--task also resets its model and task options)")
     run.add_argument("--stack", "--tower", dest="tower", help="tower spec, bottom level first "
-                                                               "(default \"adam/sgd(1e-5)\")")
+                                                               f"(default \"{default('tower')}\")")
     run.add_argument("--baseline", help="prodigy, schedulefree or dadaptation instead of the tower")
     run.add_argument("--eval-every", type=int, help="steps between test evaluations (default: once per epoch, "
                                                      "at least 10 per run)")
@@ -146,8 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--until-stopped", action="store_true", default=None,
                      help="train until stopped (Ctrl-C stops and writes the files), instead of --epochs/--steps")
     run.add_argument("--divergence-factor", type=_factor, default=False, metavar="X|off",
-                     help="stop as diverged when the smoothed train loss exceeds X times its start (default 100; "
-                          "off: never)")
+                     help="stop as diverged when the smoothed train loss exceeds X times its start (default "
+                          f"{default('divergence_factor'):g}; off: never)")
     run.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                      help="a task option, e.g. --option text_file=book.txt (repeatable)")
     run.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE|FILE.py",
@@ -166,7 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--processes", type=int, help="worker processes (default: one per core, at most one per run)")
     sweep.add_argument("--out", help="output directory (default runs/sweep-TASK-TIME; with --storage "
                                      "runs/STUDY, one folder per run)")
-    # Issue 14: a sweep shared by many workers through an Optuna storage (engine/shared_sweep.py, _cmd_shared_sweep)
     sweep.add_argument("--storage", help="an Optuna storage shared by every worker: sqlite:///FILE.db, "
                                          "postgresql://USER:PASSWORD@HOST/DB, mysql+pymysql://... or FILE.log "
                                          "(a journal file); start the same command once per worker")
@@ -228,23 +236,13 @@ def _cmd_run(args) -> int:
         "eval_every", "hypergrad_clip", "alpha_bounds", "until_stopped") if getattr(args, name) is not None}
     if args.divergence_factor is not False:  # None is a value here: --divergence-factor off
         overrides["divergence_factor"] = args.divergence_factor
-    if overrides.get("task", config.task) != config.task:  # another task: the saved model and options were its own
-        overrides.setdefault("model", None)
-        config.task_options = {}
-    if "epochs" in overrides or "steps" in overrides:  # a new budget replaces the saved one
-        overrides.setdefault("steps", None)
-        overrides.setdefault("epochs", None)
-        overrides.setdefault("until_stopped", False)
-    if overrides.get("until_stopped"):
-        overrides.setdefault("steps", None)
-        overrides.setdefault("epochs", None)
-    if args.option:
-        overrides["task_options"] = {**config.task_options, **dict(args.option)}
-    for name, value in overrides.items():
-        setattr(config, name, value)
-    ddp = Distributed.from_environment()  # Issue 14: under torchrun, DDP; rank 0 alone prints and writes
+    if args.option:  # added to the saved options, unless another task resets them
+        kept = config.task_options if overrides.get("task", config.task) == config.task else {}
+        overrides["task_options"] = {**kept, **dict(args.option)}
+    config = config.replace(**overrides)
+    ddp = Distributed.from_environment()  # under torchrun: DDP; rank 0 alone prints and writes
     if ddp is not None:
-        config.device = ddp.device_name(config.device)
+        config = config.replace(device=ddp.device_name(config.device))
         ddp.start(config.device)
     run = Run(config, distributed=ddp)
     out = args.out or f"runs/{run.config.task}-{_stamp()}"
@@ -262,7 +260,7 @@ def _cmd_run(args) -> int:
     run.start()
     _wait_or_stop(run, lambda status: status not in FINISHED)
     bar.close()
-    if ddp is not None:  # Issue 14
+    if ddp is not None:
         _exit_now(_finish_distributed(ddp, run, out))
     run.export(out)
     if run.status == "error":
@@ -311,9 +309,10 @@ def _finish_distributed(ddp, run, out) -> int:
 
 
 def _cmd_sweep(args) -> int:
+    from .engine.config import default
     from .engine.sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA, Sweep
 
-    if args.storage is not None:  # Issue 14: the shared sweep
+    if args.storage is not None:  # the shared sweep
         return _cmd_shared_sweep(args)
     for flag in ("study", "seeds", "heartbeat", "report"):
         if getattr(args, flag) is not None:
@@ -326,7 +325,7 @@ def _cmd_sweep(args) -> int:
     def show(done, total, row):
         bar.update(done - bar.n)
 
-    task = args.task or "digits"
+    task = args.task or default("task")
     job = Sweep(task, args.alphas or DEFAULT_ALPHAS, args.heights or DEFAULT_HEIGHTS,
                 DEFAULT_KAPPA if args.kappa is None else args.kappa, progress=show, **options)
     out = args.out or f"runs/sweep-{task}-{_stamp()}"
@@ -352,9 +351,10 @@ def _cmd_shared_sweep(args) -> int:
     from .engine.report import sweep_report_html
     from .engine.shared_sweep import DEFAULT_HEARTBEAT, SharedSweep, default_study_name, open_study, \
         report_rows, stored_rows
+    from .engine.config import default
     from .engine.sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA
 
-    task = args.task or "digits"
+    task = args.task or default("task")
     name = args.study or default_study_name(task)
     if args.report is not None:
         rows = stored_rows(open_study(args.storage, name))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gdtuo_explore import Explorer
-from gdtuo_explore.engine.config import RunConfig, baseline_spec
+from gdtuo_explore.engine.config import Budget, RunConfig, baseline_spec
 from gdtuo_explore.explorer import tower_edits
 from gdtuo_explore.bench.explorer import explorer_throughput_ratio
 from gdtuo_explore.engine.series import smooth, thin
@@ -47,9 +47,11 @@ def text(widget):
 
 
 def explorer_for(tower, steps, **setup):
+    """An explorer set to train ``tower`` for ``steps`` steps, as fast as it goes unless ``setup`` sets a pace."""
     e = Explorer()
     e.state.set_tower(tower)
     e.state.unit, e.state.budget = "steps", steps
+    e.state.pace = None
     for key, value in setup.items():
         setattr(e.state, key, value)
     return e
@@ -59,6 +61,38 @@ def no_observer_errors(e):
     runs = [e.current_run] + [s.run for s in e.state.compared]
     errors = [err for r in runs if r is not None for err in r.observer_errors]
     assert not errors, errors[0]
+
+
+# -- a newcomer's first run -----------------------------------------------------------------------------------------
+def test_the_first_run_of_a_fresh_explorer_trains_for_a_while_then_stops_with_the_charts_moving():
+    """A newcomer presses Run on a fresh explorer: the default setup trains for 10-30 s at a pace a person can follow,
+    then stops by itself, and the loss chart and level 1's step-size chart gain points all along."""
+    e = Explorer()
+    try:
+        loss, alpha = e.charts.loss, e.charts.levels[0]
+        last = lambda fig, name: (int(trace(fig, name).x[-1])  # noqa: E731
+                                  if points(fig, name) else 0)
+        start = time.monotonic()
+        e.run()
+        seen = []   # (seconds since the click, last step on the loss chart, last step on the alpha chart)
+        while e.state.status in ("starting", "running"):
+            assert time.monotonic() - start < 60, f"the first run did not end in 60 s: {e.state.message}"
+            if e.state.status == "running" and points(loss, "train loss"):
+                now = (time.monotonic() - start, last(loss, "train loss"), last(alpha, "alpha"))
+                if not seen or now[1:] != seen[-1][1:]:
+                    seen.append(now)
+            time.sleep(0.1)
+        elapsed = time.monotonic() - start
+        assert e.wait(60) == "done", e.state.message
+        assert 10 <= elapsed <= 30, f"the first run took {elapsed:.1f} s"
+        assert e.state.steps_done == e.state.total_steps
+        moments = [t for t, _, _ in seen]
+        # the charts moved all along: new points in every third of the run, at least 8 times in all
+        assert len(seen) >= 8 and all(any(k * elapsed / 3 <= t < (k + 1) * elapsed / 3 for t in moments)
+                                      for k in range(3)), seen
+        assert all(b[1] > a[1] and b[2] >= a[2] for a, b in zip(seen, seen[1:])), seen
+    finally:
+        e.close()
 
 
 # -- building and the tower editor ------------------------------------------------------------------------------
@@ -142,9 +176,9 @@ def test_task_model_batch_size_and_budget_controls_set_the_config():
     tc.unit.value = "steps"
     tc.budget.value = 77
     tc.seed.value = 3
-    config = e.state.config().validate()
-    assert (config.task, config.model, config.batch_size, config.steps, config.epochs, config.seed) == \
-        ("mnist", "cnn", 128, 77, None, 3)
+    config = e.state.config()
+    assert (config.task, config.model, config.batch_size, config.budget, config.seed) == \
+        ("mnist", "cnn", 128, Budget("steps", 77), 3)
     assert "MNIST" in tc.about.value
     tc.task.value = "digits"                                          # a model digits lacks falls back
     assert e.state.model == "mlp" and tc.model.value == "mlp"

@@ -2,7 +2,6 @@
 status line follows the charts, one overlay can be removed, overlays are capped and an evicted one stops,
 ``Explorer.close`` ends every thread, the speed menu reaches the run, "until stopped", one format for step counts,
 whole numbers in specs, the "(download)" mark, and the export folder."""
-import dataclasses
 import multiprocessing
 import re
 import threading
@@ -11,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from gdtuo_explore import Explorer
-from gdtuo_explore.engine import config as engine_config
+from gdtuo_explore.engine.config import Budget, RunConfig, default
 from gdtuo_explore.engine.sweep import QUICK_ALPHAS, QUICK_HEIGHTS, QUICK_STEPS
 from gdtuo_explore.explorer import state as state_module, tower_edits
 from gdtuo_explore.explorer.controls import SPEEDS, counts, found_offline, status_text
+from gdtuo_explore.explorer.defaults import EXPLORER_BUDGET, EXPLORER_PACE
 from gdtuo_explore.explorer.state import UNTIL_STOPPED, ExplorerState
 
 from test_explorer import LONG, explorer_for, points, text, wait_until
@@ -184,10 +184,10 @@ def test_until_stopped_trains_until_stop_and_the_status_line_has_no_total():
     tc.unit.value = UNTIL_STOPPED
     assert tc.budget.disabled and e.state.setup_error == ""
     config = e.state.config()
-    assert config.until_stopped and config.steps is None and config.epochs is None
+    assert config.budget == Budget("until stopped") and config.total_steps(1000) is None
     tc.unit.value = "steps"
-    assert not tc.budget.disabled and e.state.config().steps == 50
-    saved = dataclasses.replace(e.state.config())
+    assert not tc.budget.disabled and e.state.config().budget == Budget("steps", 50)
+    saved = e.state.config()
     again = ExplorerState()
     again.load_config(saved)
     assert (again.unit, again.budget) == ("steps", 50)
@@ -289,9 +289,12 @@ def test_the_download_mark_shows_only_when_the_data_is_not_on_this_machine(tmp_p
 
 
 # -- defaults and export ---------------------------------------------------------------------------------------------
-def test_defaults_come_from_the_engine():
+def test_defaults_come_from_the_engine_and_the_explorers_own():
     s = ExplorerState()
-    assert s.budget == engine_config.EXPLORER_EPOCHS and s.unit == "epochs"
+    config, scripted = s.config(), RunConfig()
+X
+        assert getattr(config, name) == getattr(scripted, name) == default(name) or name == "model", name
+    assert config.budget == EXPLORER_BUDGET and s.pace == EXPLORER_PACE                  # the explorer's own
     assert s.sweep.alphas == ", ".join(f"{a:g}" for a in QUICK_ALPHAS)
     assert s.sweep.heights == ", ".join(map(str, QUICK_HEIGHTS)) and s.sweep.steps == QUICK_STEPS
 

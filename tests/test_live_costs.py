@@ -4,6 +4,7 @@ charts adding a run's traces in one message per figure. (The speed itself is mea
 ``python -m gdtuo_explore.bench.live``, not here.)"""
 import os
 import sys
+import re
 import threading
 import time
 
@@ -11,7 +12,8 @@ import pytest
 import torch
 
 from gdtuo_explore.engine import dispatch
-from gdtuo_explore.engine.config import EXPLORER_NICE, EXPLORER_THREADS, RunConfig
+from gdtuo_explore.engine.config import RunConfig
+from gdtuo_explore.explorer.defaults import EXPLORER_NICE, EXPLORER_THREADS
 from gdtuo_explore.engine.run import Run
 from gdtuo_explore.engine.trainer import FLUSH_STEPS
 from test_explorer import explorer_for, no_observer_errors
@@ -34,8 +36,9 @@ def threads_of_a_new_thread() -> int:
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, "2", True])
 def test_bad_threads_is_a_clear_error(threads):
-    with pytest.raises(ValueError, match=rf"threads={threads!r} is out of range: it must be an integer >= 1 or None"):
-        RunConfig(threads=threads).validate()
+    with pytest.raises(ValueError, match=re.escape(f"threads={threads!r} is out of range: it must be an integer >= 1 "
+                                                   "(or unset: PyTorch's own setting)")):
+        RunConfig(threads=threads)
 
 
 def test_a_run_sets_its_threads_while_it_trains(restore_threads):
@@ -65,7 +68,7 @@ def test_the_explorer_trains_with_its_threads_and_a_loaded_setting_wins():
 @pytest.mark.parametrize("nice", [-1, 20, 2.0, "5", True])
 def test_bad_nice_is_a_clear_error(nice):
     with pytest.raises(ValueError, match=rf"nice={nice!r} is out of range: it must be an integer in \[0, 19\]"):
-        RunConfig(nice=nice).validate()
+        RunConfig(nice=nice)
 
 
 def _niceness(thread_id: int) -> int:

@@ -1,5 +1,7 @@
 """The run engine: configs, the training thread and its controls, divergence, errors, observers, export, reports."""
 import csv
+import dataclasses
+import json
 import math
 import re
 import sys
@@ -13,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gdtuo_explore import parse_tower
-from gdtuo_explore.engine.config import RunConfig, baseline_spec
+from gdtuo_explore.engine.config import Budget, RunConfig, baseline_spec, default, parse_numbers
 from gdtuo_explore.engine.report import report_html, run_figures
 from gdtuo_explore.engine.threads import own_threads, process_threads
 from gdtuo_explore.engine.run import FINISHED, Run, Update, throughput
@@ -42,19 +44,71 @@ def poll(predicate, timeout=60.0):
 def test_config_json_round_trip(tmp_path):
     c = RunConfig(task="spirals", tower="Adam(alpha=1e-3) / SGD(1e-5)", batch_size=32, epochs=3, seed=7,
                   device="cpu", eval_every=5, task_options={"n": 200}, hypergrad_clip=0.5,
-                  alpha_bounds=(0.0, 1.0)).validate()
+                  alpha_bounds=(0.0, 1.0))
     c.to_json(tmp_path / "c.json")
     back = RunConfig.from_json(tmp_path / "c.json")
-    assert back == c
-    assert back.validate() == c
+    assert back == c and back.to_dict() == c.to_dict()
     assert c.tower == str(parse_tower("adam/sgd(1e-5)"))  # canonicalised
     assert c.model == TASKS["spirals"].default_model
 
 
 def test_config_defaults_to_five_epochs():
-    c = RunConfig().validate()
-    assert (c.epochs, c.steps) == (5, None)
+    c = RunConfig()
+    assert c.budget == Budget("epochs", 5) == default("budget") and str(c.budget) == "5 epochs"
     assert c.total_steps(1000) == 5 * c.steps_per_epoch(1000)
+    assert c.model == TASKS[c.task].default_model       # the task's default model, held by the config
+
+
+def test_a_config_is_frozen_and_replace_checks_the_copy():
+    c = RunConfig(task="digits", steps=100, seed=3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.seed = 4
+    longer = c.replace(epochs=2)
+    assert longer.budget == Budget("epochs", 2) and c.budget == Budget("steps", 100)   # the original is unchanged
+    assert longer.seed == 3 and c.replace(until_stopped=True).total_steps(1000) is None
+    assert c.replace(budget=Budget("steps", 7)).budget.count == 7
+    other = RunConfig(task="spirals", task_options={"n": 200}).replace(task="digits")
+    assert other.model == TASKS["digits"].default_model and other.task_options == {}   # another task's defaults
+    with pytest.raises(ValueError, match=re.escape("batch_size=0")):
+        c.replace(batch_size=0)
+    with pytest.raises(ValueError, match="give one budget"):
+        c.replace(budget=Budget("steps", 7), epochs=3)
+    assert RunConfig(**c.to_dict()) == c
+
+
+@pytest.mark.parametrize("budget", [Budget("epochs", 3), Budget("steps", 40), Budget("until stopped")])
+def test_every_budget_round_trips_through_json(tmp_path, budget):
+    c = RunConfig(budget=budget)
+    c.to_json(tmp_path / "c.json")
+    saved = json.loads((tmp_path / "c.json").read_text())
+    assert {k for k in ("epochs", "steps", "until_stopped") if k in saved} == set(budget.fields())   # one budget key
+    assert RunConfig.from_json(tmp_path / "c.json").budget == budget
+
+
+def test_a_config_file_with_every_budget_key_loads(tmp_path):
+    (tmp_path / "c.json").write_text('{"task": "digits", "epochs": null, "steps": 300, "until_stopped": false}')
+    assert RunConfig.from_json(tmp_path / "c.json").budget == Budget("steps", 300)
+
+
+@pytest.mark.parametrize("text,kind,expected", [
+    ("1e-4, 1e-2,1", float, [1e-4, 1e-2, 1.0]), ("0;1; 2", int, [0, 1, 2]), (" 3 ", int, [3])])
+def test_one_parser_reads_number_lists(text, kind, expected):
+    assert parse_numbers(text, "alphas", kind) == expected
+
+
+@pytest.mark.parametrize("text,kind,fragment", [
+    ("1e-4,x", float, "'1e-4,x' is not a comma-separated list of numbers"),
+    ("1.5", int, "'1.5' is not a comma-separated list of integers"), (" , ", float, "give at least one value")])
+def test_a_bad_number_list_is_named(text, kind, fragment):
+    with pytest.raises(ValueError, match=re.escape("alphas: ") + re.escape(fragment)):
+        parse_numbers(text, "alphas", kind)
+
+
+def test_messages_for_unset_fields_speak_plainly():
+    for fields in (dict(eval_every=0), dict(threads=0), dict(nice=20), dict(divergence_factor=0.5)):
+        with pytest.raises(ValueError) as err:
+            RunConfig(**fields)
+        assert "None" not in str(err.value) and ("unset" in str(err.value) or "off" in str(err.value))
 
 
 @pytest.mark.parametrize("fields,fragments", [
@@ -78,15 +132,16 @@ def test_config_defaults_to_five_epochs():
 ])
 def test_bad_config(fields, fragments):
     with pytest.raises(ValueError) as err:
-        RunConfig(**fields).validate()
+        RunConfig(**fields)
     for fragment in fragments:
         assert fragment in str(err.value)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_cuda_without_cuda_is_refused():
+def test_cuda_without_cuda_is_refused_when_a_run_is_set_up():
+    config = RunConfig(device="cuda")   # a config names a device; whether this machine has it is the run's question
     with pytest.raises(ValueError, match="device='cuda' is not available"):
-        RunConfig(device="cuda").validate()
+        Run(config)
 
 
 def test_unknown_json_keys_are_named(tmp_path):
@@ -99,7 +154,7 @@ def test_unknown_json_keys_are_named(tmp_path):
 def test_missing_baseline_package_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "prodigyopt", None)  # makes `import prodigyopt` raise ImportError
     with pytest.raises(ValueError, match=re.escape("pip install gdtuo-explore[baselines]")):
-        RunConfig(baseline="prodigy").validate()
+        RunConfig(baseline="prodigy")
 
 
 def test_baseline_spec_is_the_bottom_level_frozen():
@@ -517,8 +572,8 @@ def test_a_run_gives_the_same_numbers_before_and_after_a_run_with_its_own_thread
 ])
 def test_bad_divergence_factor(factor, fragment):
     with pytest.raises(ValueError) as err:
-        RunConfig(divergence_factor=factor).validate()
-    assert fragment in str(err.value) and "None (off) or a finite number > 1" in str(err.value)
+        RunConfig(divergence_factor=factor)
+    assert fragment in str(err.value) and "a finite number > 1 (or off)" in str(err.value)
 
 
 def test_an_exploding_loss_is_divergence_and_keeps_its_records(tmp_path):
@@ -581,13 +636,13 @@ def test_until_stopped_trains_until_stopped():
 
 
 @pytest.mark.parametrize("fields,fragment", [
-    (dict(until_stopped=True, steps=10), "until_stopped=True and steps=10"),
-    (dict(until_stopped=True, epochs=2), "until_stopped=True and epochs=2"),
+    (dict(until_stopped=True, steps=10), "steps=10 and until_stopped=True are both given"),
+    (dict(until_stopped=True, epochs=2), "epochs=2 and until_stopped=True are both given"),
     (dict(until_stopped="yes"), "until_stopped='yes'"),
 ])
 def test_bad_until_stopped(fields, fragment):
     with pytest.raises(ValueError, match=re.escape(fragment)):
-        RunConfig(**fields).validate()
+        RunConfig(**fields)
 
 
 @pytest.mark.parametrize("state", ["idle", "running", "paused", "done"])

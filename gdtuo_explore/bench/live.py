@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from ..engine.config import EXPLORER_THREADS, RunConfig
+from ..engine.config import RunConfig
+from ..explorer.defaults import EXPLORER_THREADS
 from .browser import LOSS, TRACE, jupyter_lab
 from .explorer import headless_steps_per_second
 
 CELL = """from gdtuo_explore import Explorer
 explorer = Explorer(config={config!r})
+explorer.state.pace = None   # as fast as it goes: live against headless
 explorer"""
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .history import History
+from .history import History, column
 from .hyperparams import Transform, check_alpha_bounds, check_hypergrad_clip
 from .nonfinite import NonFinite
 from .optimizers import Level
@@ -307,7 +307,7 @@ class Tower:
     # -- reading ---------------------------------------------------------------------------------------------
     def columns(self) -> list[str]:
         """History/metrics column names: ``level1.alpha``, ``level1.beta1``, ..., bottom level first."""
-        return [f"level{k + 1}.{name}" for k, f in enumerate(self.floors) for name in f.names]
+        return [column(k + 1, name) for k, f in enumerate(self.floors) for name in f.names]
 
     def _naturals(self, raw: np.ndarray) -> np.ndarray:
         """Natural values of every hyperparameter (columns as in ``columns()``) from rows of raw store values."""

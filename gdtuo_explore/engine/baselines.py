@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import importlib
 
+from ..core.history import column
+
 #: name -> (module, class, human name)
 BASELINES = {
     "prodigy": ("prodigyopt", "Prodigy", "Prodigy"),
     "schedulefree": ("schedulefree", "AdamWScheduleFree", "Schedule-Free AdamW"),
     "dadaptation": ("dadaptation", "DAdaptAdam", "D-Adapt Adam"),
 }
-COLUMNS = ["level1.alpha"]
+COLUMNS = [column(1, "alpha")]
 
 
 def _load(name: str):

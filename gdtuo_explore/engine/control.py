@@ -4,10 +4,10 @@ a state machine whose state is changed only under one lock.
     idle --start()/step(n)/run()--> running --pause()--> paused --resume()/step(n)--> running
     running or paused --stop()--> stopped        the job itself ends done, stopped, diverged or error
 
-``status`` is one of idle, running, paused, done, stopped, diverged, error. The job is a function ``body()`` that
-runs in the worker thread (a daemon thread started by :meth:`start`, or the caller's thread in :meth:`run`) and
-returns its final ``(status, message)`` (message None: ``describe(status)``). A body that works in steps calls
-:meth:`gate` before each one: it honours pause, ``step(n)``, stop and the pace. Controls are safe from any thread.
+``status`` is a :class:`~.status.Status`. The job is a function ``body()`` that runs in the worker thread (a daemon
+thread started by :meth:`start`, or the caller's thread in :meth:`run`) and returns its final ``(status, message)``
+(message None: ``describe(status)``). A body that works in steps calls :meth:`gate` before each one: it honours
+pause, ``step(n)``, stop and the pace. Controls are safe from any thread.
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ import threading
 import time
 import traceback
 
+from .status import FINISHED, Status
+
 log = logging.getLogger(__name__)
 
-FINISHED = frozenset(("done", "stopped", "diverged", "error"))
 
 
 class Control:
@@ -41,7 +42,7 @@ class Control:
         self._body, self._describe, self._name, self._what, self._once = body, describe, name, what, once
         self._on_launch, self._on_pause, self._on_change = on_launch, on_pause, on_change
         self._cond = threading.Condition()
-        self._status, self._message = "idle", "not started"
+        self._status, self._message = Status.IDLE, "not started"
         self._go = False                   # run steps (else pause before the next one)
         self._stop_requested = False
         self._budget: int | None = None    # steps left of a step(n); None: no limit
@@ -56,12 +57,12 @@ class Control:
 
     # -- state -------------------------------------------------------------------------------------------------
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         return self._status
 
     @property
     def message(self) -> str:
-        return self._describe("running") if self._status == "running" else self._message
+        return self._describe("running") if self._status == Status.RUNNING else self._message
 
     @property
     def started(self) -> bool:
@@ -92,12 +93,12 @@ class Control:
             self._pace = None if value is None else float(value)
             self._cond.notify_all()
 
-    def _set_status(self, status: str, message: str) -> None:
+    def _set_status(self, status: Status, message: str) -> None:
         """Change the status (the caller holds ``_cond``), waking waiters."""
         now = time.perf_counter()
-        if status == "running" and self._running_since is None:
+        if status == Status.RUNNING and self._running_since is None:
             self._running_since = now
-        elif status != "running" and self._running_since is not None:
+        elif status != Status.RUNNING and self._running_since is not None:
             self._elapsed += now - self._running_since
             self._running_since = None
         self._status, self._message = status, message
@@ -118,14 +119,14 @@ class Control:
     def start(self) -> None:
         """Start the job in a background (daemon) thread; nothing if it was already started or finished."""
         with self._cond:
-            if self.thread is None and self._status == "idle":
+            if self.thread is None and self._status == Status.IDLE:
                 self._go = True
                 self._launch(self._new_thread()).start()
 
     def run(self) -> str:
         """Run the job in the calling thread until it ends; returns the final status."""
         with self._cond:
-            if self.thread is not None or self._status != "idle":
+            if self.thread is not None or self._status != Status.IDLE:
                 raise RuntimeError(f"this {self._what} was already started (status {self._status}): {self._once}")
             self._go = True
             self._launch(threading.current_thread())
@@ -138,7 +139,7 @@ class Control:
 
     def _launch(self, thread: threading.Thread) -> threading.Thread:
         self.thread = thread
-        self._set_status("running", self._describe("running"))
+        self._set_status(Status.RUNNING, self._describe("running"))
         if self._on_launch is not None:
             self._companions = tuple(self._on_launch())
         return thread
@@ -151,7 +152,7 @@ class Control:
             self._go, self._budget = False, None
             self._cond.notify_all()
             if wait and not self.in_worker():
-                self._cond.wait_for(lambda: self._status == "paused" or self._status in FINISHED or self._go)
+                self._cond.wait_for(lambda: self._status == Status.PAUSED or self._status in FINISHED or self._go)
             return self._status
 
     def resume(self) -> str:
@@ -178,7 +179,7 @@ class Control:
                 self._launch(self._new_thread()).start()
             if wait and not self.in_worker():
                 self._cond.wait_for(lambda: self._status in FINISHED
-                                    or (self._budget is None and self._status == "paused"))
+                                    or (self._budget is None and self._status == Status.PAUSED))
             return self._status
 
     def stop(self, wait: bool = True) -> str:
@@ -188,7 +189,7 @@ class Control:
                 return self._status
             self._stop_requested = True
             if self.thread is None:
-                self._set_status("stopped", "stopped before it started")
+                self._set_status(Status.STOPPED, "stopped before it started")
                 return self._status
             self._cond.notify_all()
             if wait and not self.in_worker():
@@ -225,13 +226,14 @@ class Control:
             status, message = self._body()
         except KeyboardInterrupt:  # Ctrl-C during run() in the main thread: stop, keep what was done, pass it on
             with self._cond:
-                self._set_status("stopped", self._describe("interrupted"))
+                self._set_status(Status.STOPPED, self._describe("interrupted"))
             raise
         except BaseException as err:  # the thread must never die silently
             self.error_traceback = traceback.format_exc()
             log.error("%s failed:\n%s", self._name, self.error_traceback)
-            status, message = "error", f"error: {type(err).__name__}: {err}"
+            status, message = Status.ERROR, f"error: {type(err).__name__}: {err}"
         with self._cond:
+            status = Status(status)
             self._set_status(status, message if message is not None else self._describe(status))
 
     def gate(self) -> bool:
@@ -249,11 +251,11 @@ class Control:
             self._on_pause()
         with self._cond:
             if not self._go and not self._stop_requested:
-                self._set_status("paused", self._describe("paused"))
+                self._set_status(Status.PAUSED, self._describe("paused"))
                 self._cond.wait_for(lambda: self._go or self._stop_requested)
             if self._stop_requested:
                 return False
-            self._set_status("running", self._describe("running"))
+            self._set_status(Status.RUNNING, self._describe("running"))
             if self._budget is not None:
                 self._budget -= 1
             return True

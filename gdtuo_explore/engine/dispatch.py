@@ -12,9 +12,10 @@ import math
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 from .records import Records
+from .status import Status
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +24,12 @@ FIRST_INTERVAL = 0.02     # ...but until an observer has its first rows, it is a
                           # a run show at once: the trainer fetches the first step's loss right away)
 
 
-@dataclass
-class Update:
-    """What an observer receives: the records that are new since its previous update, and the run's state.
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is: its status and message line, steps done (``step``) of ``total_steps`` (None: until stopped),
+    the epoch, the fraction done, seconds trained and mean steps per second."""
 
-    ``rows`` holds per-step columns (``step``, ``epoch``, ``train_loss``, ``level1.alpha``, ...) and ``evaluations``
-    per-evaluation columns (``step``, ``test_loss``, ``test_accuracy``), as numpy arrays (possibly empty).
-    ``total_steps`` is None for a run that trains until stopped.
-    ``final`` is True for the last update of the run (its status is then done, stopped, diverged or error).
-    """
-
-    rows: dict
-    evaluations: dict
-    status: str
+    status: Status
     message: str
     step: int
     total_steps: int | None
@@ -43,7 +37,21 @@ class Update:
     progress: float
     elapsed: float
     steps_per_second: float
-    final: bool
+
+
+@dataclass(frozen=True)
+class Update(Progress):
+    """What an observer receives: the records that are new since its previous update, and the run's
+    :class:`Progress` (its fields are the update's own: ``update.status``, ``update.step`` ...).
+
+    ``rows`` holds per-step columns (``step``, ``epoch``, ``train_loss``, ``level1.alpha``, ...) and ``evaluations``
+    per-evaluation columns (``step``, ``test_loss``, ``test_accuracy``), as numpy arrays (possibly empty).
+    ``final`` is True for the last update of the run (its status is then done, stopped, diverged or error).
+    """
+
+    rows: dict = field(default_factory=dict)
+    evaluations: dict = field(default_factory=dict)
+    final: bool = False
 
 
 @dataclass
@@ -59,7 +67,7 @@ class _Subscription:
 class Dispatcher:
     """Sends :class:`Update`\\ s of ``records`` to observers from its own thread (:meth:`start`).
 
-    ``progress()`` returns ``(status, message, step, total_steps, epoch, progress, elapsed, steps_per_second)``.
+    ``progress()`` returns the run's :class:`Progress`.
     Call :meth:`notify` at every change of status; after a finished one the thread sends the final updates and ends.
     """
 
@@ -127,13 +135,15 @@ class Dispatcher:
 
     def _update_for(self, sub: _Subscription, final: bool) -> Update | None:
         """The update for a subscription since its previous one (None if nothing changed), advancing it."""
-        status, message = self._progress()[:2]  # the state before the records, the numbers after them
-        sizes = self._records.sizes()
-        if (*sizes, (status, message)) == (sub.rows, sub.evaluations, sub.state) and not final:
+        before = self._progress()  # the state before the records, the numbers after them
+        state = (before.status, before.message)
+        if (*self._records.sizes(), state) == (sub.rows, sub.evaluations, sub.state) and not final:
             return None
         rows, evals = self._records.since(sub.rows, sub.evaluations)
-        progress = self._progress()[2:]
+        after = self._progress()
         sub.rows += len(rows["step"])
         sub.evaluations += len(evals["step"])
-        sub.state = (status, message)
-        return Update(rows, evals, status, message, *progress, final)
+        sub.state = state
+        numbers = {f.name: getattr(after, f.name) for f in fields(Progress)}
+        return Update(**{**numbers, "status": before.status, "message": before.message}, rows=rows,
+                      evaluations=evals, final=final)

@@ -22,25 +22,25 @@ The training thread is the only one that touches the model and the optimizer; th
 """
 from __future__ import annotations
 
-import dataclasses
 import threading
 from pathlib import Path
 
 from .config import RunConfig
-from .control import FINISHED, Control
-from .dispatch import Dispatcher, Update
+from .control import Control
+from .dispatch import Dispatcher, Progress, Update
 from .records import write_csv
+from .status import FINISHED, Status
 from .threads import lower_priority
 from .trainer import Trainer
 
-__all__ = ["FINISHED", "Run", "Update", "throughput"]
+__all__ = ["FINISHED", "Run", "Status", "Update", "throughput"]
 
 
 class Run:
     """One training run of ``config`` (a :class:`RunConfig`; default: ``RunConfig()``).
 
     Construction does all the set-up (see :class:`~.trainer.Trainer`), so bad input raises ``ValueError`` here
-    (``DatasetNotFound`` for missing data): the config is validated (a copy is kept as ``run.config``), the task
+    (``DatasetNotFound`` for missing data): the device is checked (a config was checked when it was made), the task
     built and the model initialised from the seed (under a process-wide lock, so runs set up at the same time in other
     threads give the same numbers as a run set up alone), the data and the model moved to the device once, and the
     optimizer made: a :class:`HyperOptimizer` running the tower, or the baseline.
@@ -56,7 +56,9 @@ class Run:
 
     def __init__(self, config: RunConfig | None = None, observers=(), distributed=None):
         config = RunConfig() if config is None else config
-        self.config = dataclasses.replace(config, task_options=dict(config.task_options)).validate()
+        if not isinstance(config, RunConfig):
+            raise ValueError(f"config must be a RunConfig, not {type(config).__name__}: e.g. RunConfig(task='digits')")
+        self.config = config
         self._trainer = trainer = Trainer(self.config, distributed)
         self._records = trainer.records
         self._dispatcher = Dispatcher(self._records, self._progress, observers)
@@ -87,8 +89,8 @@ class Run:
 
     # -- state -----------------------------------------------------------------------------------------------
     @property
-    def status(self) -> str:
-        """One of idle, running, paused, done, stopped, diverged, error."""
+    def status(self) -> Status:
+        """Idle, running, paused, done, stopped, diverged or error (a :class:`Status`, which is a ``str``)."""
         return self._control.status
 
     @property
@@ -150,13 +152,14 @@ class Run:
     def _describe(self, state: str) -> str:
         """The message of a running, paused, stopped or interrupted run."""
         done, total = self._trainer.done, self.total_steps
-        if state == "running":
+        if state == Status.RUNNING:
             return f"training: step {done} " + (f"of {total}" if total is not None else "(until stopped)")
         return f"{state} at step {done}" + (f" of {total}" if total is not None else "")
 
-    def _progress(self) -> tuple:
-        return (self.status, self.message, self._trainer.done, self.total_steps, self.epoch, self.progress,
-                self.elapsed, self.steps_per_second)
+    def _progress(self) -> Progress:
+        return Progress(status=self.status, message=self.message, step=self._trainer.done,
+                        total_steps=self.total_steps, epoch=self.epoch, progress=self.progress, elapsed=self.elapsed,
+                        steps_per_second=self.steps_per_second)
 
     # -- controls ------------------------------------------------------------------------------------------------
     def start(self) -> "Run":
@@ -265,7 +268,7 @@ class Run:
 
     def __repr__(self) -> str:
         total = "until stopped" if self.total_steps is None else self.total_steps
-        return f"Run({self.config.summary()}, status={self.status!r}, step {self.steps_done}/{total})"
+        return f"Run({self.config.summary()}, status='{self.status}', step {self.steps_done}/{total})"
 
 
 def throughput(config: RunConfig, observers=()) -> float:

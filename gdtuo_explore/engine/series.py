@@ -10,29 +10,22 @@ tiny, negative and sign-changing values all stay readable. Ticks are always boun
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 
 import numpy as np
 import plotly.graph_objects as go
 
+from ..core.history import parse_column
 from ..core.spec import parse_tower
 
 MAX_TICKS = 8      # ticks on a value axis, at most about
 LOG_TICKS = 5      # a log axis: more lets Plotly label 1..9 in every decade, labels overlap
 MAX_DECADES = 12   # decades a symmetric log axis shows on each side of its linear part
-_COLUMN = re.compile(r"^level(\d+)\.(.+)$")
 HEIGHT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 DASHES = ("solid", "dash", "dot", "dashdot")
 
 
 # -- columns -------------------------------------------------------------------------------------------------------
-def parse_column(column: str) -> tuple[int, str] | None:
-    """``(level, name)`` of a hyperparameter column (``"level2.alpha"`` -> ``(2, "alpha")``), else None."""
-    m = _COLUMN.match(column)
-    return (int(m.group(1)), m.group(2)) if m else None
-
-
 def is_step_size(name: str) -> bool:
     """Whether a hyperparameter name is a step size (``alpha``, or ``<tensor>_alpha`` for sgd_per_param)."""
     return name == "alpha" or name.endswith("_alpha")

@@ -38,6 +38,7 @@ except ImportError:  # Windows: no lock while a SQLite file is created
     fcntl = None
 
 from .config import RunConfig
+from .status import Status
 from .sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA, grid, tower_spec
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,9 @@ DEFAULT_HEARTBEAT = 60       # seconds between heartbeats; a trial is stale afte
 DEFAULT_MAX_RETRY = 3        # times a killed worker's point is put back
 STORAGE_FORMS = ("sqlite:///FILE.db, postgresql://USER:PASSWORD@HOST/DB, mysql+pymysql://USER:PASSWORD@HOST/DB "
                  "or a journal file path ending in .log")
-#: The config fields that define the grid's runs (with alphas, heights, seeds and kappa); device and data root may
-#: differ from machine to machine.
-GRID_FIELDS = ("task", "model", "batch_size", "steps", "epochs")
+#: The config fields that define the grid's runs (with alphas, heights, seeds, kappa and the budget); device and
+#: data root may differ from machine to machine.
+GRID_FIELDS = ("task", "model", "batch_size")
 
 
 def _optuna():
@@ -188,17 +189,16 @@ def _point_key(params: dict) -> tuple:
 class SharedSweep:
     """The grid ``heights`` x ``alphas`` x ``seeds`` as the study ``study`` in the Optuna storage at ``storage``.
 
-    Other arguments are :class:`RunConfig` fields shared by every run (``steps``/``epochs`` default to 5 epochs).
+    Other keywords are :class:`RunConfig` fields shared by every run (``steps=300``, ``batch_size``, ``device``
+    ...; unset ones take RunConfig's defaults).
     Every config is validated here (ValueError at once). :meth:`work` trains grid points in this process until none
     is left; each run's files go to ``out/h{height}-alpha{alpha}-seed{seed}``. ``progress(done, total)`` is called
     whenever the count of complete points is read.
     """
 
     def __init__(self, storage: str, study: str | None = None, task: str = "digits", alphas=DEFAULT_ALPHAS,
-                 heights=DEFAULT_HEIGHTS, seeds=(0,), kappa: float = DEFAULT_KAPPA, *, steps: int | None = None,
-                 epochs: int | None = None, batch_size: int = 64, model: str | None = None, device: str = "auto",
-                 data_root: str | None = None, out=None, heartbeat: int = DEFAULT_HEARTBEAT,
-                 max_retry: int = DEFAULT_MAX_RETRY, progress=None):
+                 heights=DEFAULT_HEIGHTS, seeds=(0,), kappa: float = DEFAULT_KAPPA, *, out=None,
+                 heartbeat: int = DEFAULT_HEARTBEAT, max_retry: int = DEFAULT_MAX_RETRY, progress=None, **fields):
         alphas, heights, seeds = list(alphas), list(heights), list(seeds)
         if not alphas or not heights or not seeds:
             raise ValueError(f"a sweep needs at least one alpha, one height and one seed (got alphas={alphas}, "
@@ -206,20 +206,19 @@ class SharedSweep:
         for name, values in (("alphas", alphas), ("heights", heights), ("seeds", seeds)):
             if len(set(values)) != len(values):
                 raise ValueError(f"{name}={values} repeats a value: each grid point must be unique")
-        base = RunConfig(task=task, model=model, batch_size=batch_size, steps=steps, epochs=epochs,
-                         device=device, data_root=data_root).validate()
+        base = RunConfig(task=task, **fields)
         self.configs: dict[tuple, dict] = {
             _point_key({"height": height, "alpha": alpha, "seed": seed}): config.to_dict()
             for height, alpha, seed, config in grid(base, alphas, heights, kappa, seeds)}
         self.grid = {"alphas": [float(a) for a in alphas], "heights": heights, "seeds": seeds, "kappa": float(kappa),
-                     **{f: getattr(base, f) for f in GRID_FIELDS}}
+                     **{f: getattr(base, f) for f in GRID_FIELDS}, **base.budget.fields()}
         self.url = storage
         self.study_name = study or default_study_name(task)
         self.out = Path(out) if out is not None else Path("runs") / self.study_name
         self.storage = open_storage(storage, heartbeat, max_retry)
         self.heartbeat, self.max_retry = heartbeat, max_retry
         self.progress_callback = progress
-        self.status, self.message = "idle", "not started"
+        self.status, self.message = Status.IDLE, "not started"
         self._stop = threading.Event()
 
     @property
@@ -305,7 +304,7 @@ class SharedSweep:
                 break
         complete = {_point_key(t.params) for t in study.get_trials(deepcopy=False, states=(state.COMPLETE,))}
         self._progress(len(complete))
-        self.status = "stopped" if self._stop.is_set() else "done"
+        self.status = Status.STOPPED if self._stop.is_set() else Status.DONE
         left = self.total - len(complete)
         self.message = (f"{len(complete)} of {self.total} points complete ({trained} trained here)"
                         + (f"; {left} killed more than {self.max_retry} times" if left and self.status == "done"
@@ -351,7 +350,7 @@ class SharedSweep:
                              hyperparameters=(run.optimizer.hyperparameters()
                                               if hasattr(run.optimizer, "hyperparameters") else None))
             except Exception as err:  # noqa: BLE001 - reported in the trial, as the local sweep does in its row
-                attrs.update(status="error", message=f"error: {type(err).__name__}: {err}")
+                attrs.update(status=Status.ERROR, message=f"error: {type(err).__name__}: {err}")
             for key, value in attrs.items():
                 trial.set_user_attr(key, value)
         finally:

@@ -11,13 +11,13 @@ pool (spawn start method; a script calling this at top level needs the usual ``i
 from __future__ import annotations
 
 import csv
-import dataclasses
 import multiprocessing
 import os
 from pathlib import Path
 
 from .config import RunConfig
 from .control import Control
+from .status import Status
 from ..core.spec import parse_tower
 
 DEFAULT_ALPHAS = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -54,7 +54,7 @@ def grid(base: RunConfig, alphas, heights, kappa: float, seeds=None) -> list[tup
             except ValueError as err:
                 raise ValueError(f"alpha={alpha!r}, kappa={kappa!r}: {err}") from None
             for seed in [base.seed] if seeds is None else seeds:
-                points.append((height, alpha, seed, dataclasses.replace(base, tower=spec, seed=seed).validate()))
+                points.append((height, alpha, seed, base.replace(tower=spec, seed=seed)))
     return points
 
 
@@ -81,33 +81,32 @@ def _run_job(job: tuple[int, dict, int, float]) -> dict:
         row.update(final_test_loss=final["test_loss"], final_test_accuracy=final["test_accuracy"],
                    status=run.status, message=run.message)
     except Exception as err:  # noqa: BLE001 - reported in the row
-        row.update(status="error", message=f"error: {type(err).__name__}: {err}")
+        row.update(status=Status.ERROR, message=f"error: {type(err).__name__}: {err}")
     return row
 
 
 class Sweep:
     """A grid of runs over ``heights`` x ``alphas``, trained in ``processes`` worker processes.
 
-    Other arguments are :class:`RunConfig` fields shared by every run (``steps``/``epochs`` default to 5 epochs).
+    Other keywords are :class:`RunConfig` fields shared by every run (``steps=300``, ``batch_size``, ``seed``,
+    ``device`` ...; unset ones take RunConfig's defaults).
     Every config is validated here, so bad input raises ValueError at once. ``progress(done, total, row)`` is called
     after each run finishes (from the thread that runs the sweep).
     """
 
     def __init__(self, task: str = "digits", alphas=DEFAULT_ALPHAS, heights=DEFAULT_HEIGHTS,
-                 kappa: float = DEFAULT_KAPPA, *, steps: int | None = None, epochs: int | None = None,
-                 batch_size: int = 64, seed: int = 0, model: str | None = None, device: str = "auto",
-                 data_root: str | None = None, processes: int | None = None, progress=None):
+                 kappa: float = DEFAULT_KAPPA, *, processes: int | None = None, progress=None, **fields):
         alphas, heights = list(alphas), list(heights)
         if not alphas or not heights:
             raise ValueError(f"a sweep needs at least one alpha and one height (got alphas={alphas}, "
                              f"heights={heights})")
-        base = RunConfig(task=task, model=model, batch_size=batch_size, steps=steps, epochs=epochs, seed=seed,
-                         device=device, data_root=data_root)
+        base = RunConfig(task=task, **fields)
         self.jobs = [(i, config.to_dict(), height, alpha)
                      for i, (height, alpha, _, config) in enumerate(grid(base, alphas, heights, kappa))]
         if processes is not None and (isinstance(processes, bool) or not isinstance(processes, int)
                                       or processes < 1):
-            raise ValueError(f"processes={processes!r} is out of range: it must be an integer >= 1 or None")
+            raise ValueError(f"processes={processes!r} is out of range: it must be an integer >= 1 (or unset: one "
+                             "per core)")
         self.processes = processes or min(os.cpu_count() or 1, len(self.jobs))
         self.progress_callback = progress
         self._rows: list[dict] = []   # appended by the sweep's thread only; read by any
@@ -115,8 +114,8 @@ class Sweep:
                                 once="a Sweep runs once")
 
     @property
-    def status(self) -> str:
-        """One of idle, running, done, stopped, error."""
+    def status(self) -> Status:
+        """Idle, running, done, stopped or error."""
         return self._control.status
 
     @property
@@ -157,7 +156,7 @@ class Sweep:
 
     def run(self) -> list[dict]:
         """Run the sweep in this thread; returns :attr:`rows`."""
-        if self._control.run() == "error":
+        if self._control.run() == Status.ERROR:
             raise RuntimeError(self.message)
         return self.rows
 
@@ -178,7 +177,7 @@ class Sweep:
             while self.done < self.total:
                 if self._control.stop_requested:
                     pool.terminate()
-                    return "stopped", None
+                    return Status.STOPPED, None
                 try:
                     row = results.next(timeout=0.1)
                 except multiprocessing.TimeoutError:
@@ -186,7 +185,7 @@ class Sweep:
                 self._rows.append(row)  # one append: atomic for readers
                 if self.progress_callback is not None:
                     self.progress_callback(self.done, self.total, {k: row[k] for k in COLUMNS})
-        return "done", f"{self.done} of {self.total} runs done"
+        return Status.DONE, f"{self.done} of {self.total} runs done"
 
     def export(self, directory) -> dict:
         """Write ``sweep.csv`` and ``sweep.html`` into ``directory``; returns ``{"csv", "report"}`` -> paths."""

@@ -23,6 +23,7 @@ from .baselines import COLUMNS as BASELINE_COLUMNS, Baseline
 from .config import RunConfig, resolve_device
 from .divergence import Divergence, ExplodingLoss, nonfinite
 from .records import Records
+from .status import Status
 from .threads import apply_threads
 from .tasks import make_task
 
@@ -109,7 +110,7 @@ class Trainer:
             while total is None or self.done < total:
                 if not gate():
                     self.flush()
-                    return "stopped", None
+                    return Status.STOPPED, None
                 self.train_step()
                 if self.done % every == 0 or self.done == total:
                     self.flush()
@@ -117,11 +118,11 @@ class Trainer:
                 elif (self.done == 1 or len(self._pending) >= FLUSH_STEPS
                       or time.perf_counter() - self._last_flush >= FLUSH_SECONDS):
                     self.flush()
-            return "done", self._done_message()
+            return Status.DONE, self._done_message()
         except _Diverged as why:
             self.divergence = why.args[0]
             self.evaluate()  # the model as the divergence left it (a tower keeps its last finite weights)
-            return "diverged", self.divergence.message
+            return Status.DIVERGED, self.divergence.message
 
     def train_step(self) -> None:
         """One training step on the next batch: forward, backward and the optimizer's step (for a tower, the

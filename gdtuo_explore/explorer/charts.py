@@ -37,7 +37,10 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 
-from ..engine.series import axis_of, is_step_size, parse_column, plotted_columns, smooth, thin, value_axis
+from ..core import history
+from ..core.history import parse_column
+from ..engine.status import Status
+from ..engine.series import axis_of, is_step_size, plotted_columns, smooth, thin, value_axis
 from . import tower_edits
 from .figure import Figure
 
@@ -118,7 +121,7 @@ def _columns(shown) -> list[str]:
     if run is not None:
         return plotted_columns(spec, run.hyperparameter_columns)
     # before the model exists its tensors' names are unknown: a level whose names follow them (sgd_per_param) has none
-    return plotted_columns(spec, [f"level{k}.{name}" for k, level in enumerate(tower_edits.levels(spec), 1)
+    return plotted_columns(spec, [history.column(k, name) for k, level in enumerate(tower_edits.levels(spec), 1)
                                   for name in level.hyper_names([])])
 
 
@@ -222,7 +225,7 @@ class Charts:
             # figure is a redraw in the page (~75 ms on a 2-core machine) and a new run's first points queue behind
             # them, so for a run that is starting, the first draw of its first update sends the reset too.
             reset = {"uirevision": self._revision, "xaxis.autorange": True, "yaxis.autorange": True}
-            starting = current is not None and current.status == "starting"
+            starting = current is not None and current.status == Status.STARTING
             self._deferred = {id(fig): reset for fig in self.figures} if starting else {}
             if not starting:
                 for fig in self.figures:
@@ -292,9 +295,9 @@ class Charts:
         if shown.number not in self._lines:
             return
         if not (len(update.rows.get("step", ())) or len(update.evaluations.get("step", ())) or update.final
-                or update.status != "running"):
+                or update.status != Status.RUNNING):
             return
-        running = update.status == "running" and not update.final
+        running = update.status == Status.RUNNING and not update.final
         if running and time.monotonic() - self._drawn_at.get(shown.number, -math.inf) < self.interval:
             return   # drawn a moment ago; a later update draws everything recorded by then
         with self._lock:

@@ -12,16 +12,18 @@ import re
 import ipywidgets as widgets
 import traitlets
 
+from ..engine.status import ACTIVE, Status
 from ..engine.tasks import TASKS
 from ..engine.tasks.registry import default_data_root
 from ..engine.tasks.vision import DEBIAN_FASHION_DIR
+from .defaults import EXPLORER_PACE
 from .state import UNITS, UNTIL_STOPPED, devices
 
 _L = widgets.Layout
-BADGES = {"idle": "ready", "starting": "starting", "running": "running", "paused": "paused", "done": "done",
-          "stopped": "stopped", "diverged": "diverged", "error": "error"}
+BADGES = {**{status: status.value for status in Status}, Status.IDLE: "ready"}
 #: The speed menu: label -> steps per second (0: as fast as it goes).
-SPEEDS = {"max": 0.0, **{f"{n:,} steps/s": float(n) for n in (1000, 300, 100, 30, 10, 3, 1)}}
+SPEEDS = {"max": 0.0, **{f"{n:,g} step{'' if n == 1 else 's'}/s": float(n)
+                          for n in sorted({1000, 300, 100, EXPLORER_PACE, 30, 10, 3, 1}, reverse=True)}}
 #: Where a task that may need a download finds its data offline: globs under the data root, or absolute ones.
 OFFLINE_DATA = {"mnist": ("MNIST/raw/*-ubyte",), "fashion-mnist": ("FashionMNIST/raw/*-ubyte",
                                                                     f"{DEBIAN_FASHION_DIR}/*-ubyte.gz"),
@@ -48,7 +50,7 @@ def status_text(status: str, message: str, steps_done: int, total_steps: int | N
                 steps_per_second: float) -> str:
     """The run bar's status line: while running, the step (``of N`` unless the run trains until stopped), the epoch
     and the speed; otherwise the run's message. Step counts in one format (:func:`counts`)."""
-    if status != "running":
+    if status != Status.RUNNING:
         return counts(message[:1].upper() + message[1:])
     text = f"Training: step {steps_done:,}" + (" (until stopped)" if total_steps is None else f" of {total_steps:,}")
     text += f", epoch {epoch}"
@@ -158,16 +160,16 @@ class RunControls:
     def _status_changed(self, _) -> None:
         s = self.state
         status = s.status
-        blocked = bool(s.setup_error) and status not in ("running", "paused")   # Run, Step would read the setup
-        self.run.disabled = status in ("starting", "running") or blocked
-        self.run.tooltip = ("Resume the paused run" if status == "paused" else
+        blocked = bool(s.setup_error) and status not in (Status.RUNNING, Status.PAUSED)   # Run, Step would read the setup
+        self.run.disabled = status in (Status.STARTING, Status.RUNNING) or blocked
+        self.run.tooltip = ("Resume the paused run" if status == Status.PAUSED else
                             f"Fix the setup first: {s.setup_error}" if blocked else "Train the tower")
-        self.pause.disabled = status != "running"
-        self.step.disabled = status == "starting" or blocked
-        self.stop.disabled = status not in ("starting", "running", "paused")
+        self.pause.disabled = status != Status.RUNNING
+        self.step.disabled = status == Status.STARTING or blocked
+        self.stop.disabled = status not in ACTIVE
         self.blocked.value = (f"<div class='gd-error gd-blocked'>Run is off until the setup is fixed: "
                               f"{html.escape(s.setup_error)}</div>" if blocked else "")
-        until_stopped = s.total_steps is None and status in ("running", "paused")
+        until_stopped = s.total_steps is None and status in (Status.RUNNING, Status.PAUSED)
         self.progress.layout.visibility = "hidden" if until_stopped else "visible"
         self.progress.value = s.progress
         message = status_text(status, s.message, s.steps_done, s.total_steps, s.epoch, s.steps_per_second)

@@ -10,6 +10,7 @@ import threading
 
 from ..engine.config import RunConfig
 from ..engine.run import Run
+from ..engine.status import Status
 
 #: Line colours, one per run shown (plotly's default cycle).
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
@@ -39,10 +40,10 @@ class ShownRun:
         self._builder: threading.Thread | None = None
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         if self.error:
-            return "error"
-        return "starting" if self.run is None else self.run.status
+            return Status.ERROR
+        return Status.STARTING if self.run is None else self.run.status
 
     def launch(self, steps: int | None = None, on_error=None) -> None:
         """Build the run in a background thread, then start it (or, with ``steps``, train that many steps and

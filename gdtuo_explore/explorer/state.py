@@ -11,7 +11,6 @@ state owns.
 """
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -20,17 +19,21 @@ import torch
 from traitlets import Dict, Enum, Float, HasTraits, Instance, Int, List, Unicode, observe
 
 from ..engine.baselines import BASELINES, check_baseline
-from ..engine.config import EXPLORER_EPOCHS, EXPLORER_NICE, EXPLORER_THREADS, RunConfig, baseline_spec
-from ..engine.series import is_step_size, parse_column
+from ..engine.config import Budget, RunConfig, baseline_spec, default
+from ..core.history import parse_column
+from ..engine.series import is_step_size
+from ..engine.status import ACTIVE, Status
 from ..engine.tasks import TASKS
 from . import tower_edits
+from .defaults import EXPLORER_BUDGET, EXPLORER_NICE, EXPLORER_PACE, EXPLORER_THREADS
 from .shown_run import ShownRun
 from .sweep_state import SweepState
+from .traits import StatusTrait
 
-UNTIL_STOPPED = "until stopped"
-UNITS = ("epochs", "steps", UNTIL_STOPPED)
+UNITS = Budget.UNITS
+UNTIL_STOPPED = UNITS[2]
+READY = "Ready: choose a tower and press Run."
 MAX_COMPARED = 8      # overlays kept; the oldest goes first (and is stopped)
-ACTIVE = ("starting", "running", "paused")
 EXPORTS = Path("~") / "gdtuo-explore-exports"   # outside any repository; one folder per explorer, by time
 FORMAT = "gdtuo-explore explorer"
 
@@ -55,25 +58,25 @@ class ExplorerState(HasTraits):
     # the setup of the next run
     tower = Unicode(tower_edits.canonical(tower_edits.DEFAULT_TOWER), help="canonical tower spec, bottom level first")
     spec_error = Unicode("", help="why the last tower edit was refused ('' if it was not)")
-    task = Unicode("digits")
-    model = Unicode(TASKS["digits"].default_model)
-    batch_size = Int(64)
-    budget = Int(EXPLORER_EPOCHS)
-    unit = Enum(UNITS, "epochs", help="the unit of budget; 'until stopped' ignores budget")
-    seed = Int(0)
+    task = Unicode(default("task"))
+    model = Unicode(TASKS[default("task")].default_model)
+    batch_size = Int(default("batch_size"))
+    budget = Int(EXPLORER_BUDGET.count, help="how many epochs or steps (see unit)")
+    unit = Enum(UNITS, EXPLORER_BUDGET.unit, help="the unit of budget; 'until stopped' ignores budget")
+    seed = Int(default("seed"))
     device = Unicode(devices()[0][1])
     options = Dict(help="other RunConfig fields (data_root, task_options, eval_every, ...), passed through")
     setup_error = Unicode("", help="why the setup cannot start a run ('' if it can): a refused tower edit or a bad "
                                    "field; Run and Step stay off while it is set")
-    pace = Float(None, allow_none=True, help="at most this many steps per second for the run on the charts "
-                                             "(None: as fast as it goes); applies at once")
+    pace = Float(EXPLORER_PACE, allow_none=True, help="at most this many steps per second for the run on the "
+                                                      "charts (None: as fast as it goes); applies at once")
     export_folder = Unicode(help="where Export writes (default: a new folder under ~/gdtuo-explore-exports)")
 
     # the runs
     current = Instance(ShownRun, allow_none=True, help="the run on the charts")
     compared = List(help="finished and reference runs drawn as overlays (ShownRun)")
-    status = Unicode("idle")
-    message = Unicode("Ready: choose a tower and press Run.")
+    status = StatusTrait()
+    message = Unicode(READY)
     progress = Float(0.0)
     steps_done = Int(0)
     total_steps = Int(0, allow_none=True, help="the current run's length; None for a run until stopped")
@@ -131,39 +134,38 @@ class ExplorerState(HasTraits):
             self.setup_error = f"the tower is invalid: {self.spec_error}"
             return
         try:
-            self.config().validate()
+            self.config()
         except (ValueError, TypeError) as err:
             self.setup_error = str(err)
         else:
             self.setup_error = ""
 
-    def budget_fields(self) -> dict:
-        """The budget as RunConfig fields: ``{"epochs": n}``, ``{"steps": n}`` or ``{"until_stopped": True}``."""
-        if self.unit != UNTIL_STOPPED:
-            return {self.unit: self.budget}
-        return {"until_stopped": True}
+    def run_budget(self) -> Budget:
+        """The budget of the setup (ValueError if ``budget`` is not a count >= 1)."""
+        return Budget(UNTIL_STOPPED) if self.unit == UNTIL_STOPPED else Budget(self.unit, self.budget)
 
     def config(self) -> RunConfig:
-        """The setup as a :class:`RunConfig` (not yet validated: a Run validates it)."""
+        """The setup as a :class:`RunConfig` (ValueError naming a bad field)."""
         options = {"threads": EXPLORER_THREADS, "nice": EXPLORER_NICE, **self.options}
         return RunConfig(task=self.task, model=self.model, tower=self.tower, batch_size=self.batch_size,
-                         seed=self.seed, device=self.device, **self.budget_fields(), **options)
+                         seed=self.seed, device=self.device, budget=self.run_budget(), **options)
 
     def load_config(self, config: RunConfig) -> None:
         """Set the setup from a run config (ValueError naming a bad field). Its tower is the setup's tower (a
         ``baseline`` is not part of the setup); device ``auto``, or one this kernel lacks, becomes the first
         available device (the latter with a notice)."""
-        checked = dataclasses.replace(config, device="cpu", task_options=dict(config.task_options)).validate()
-        fields = checked.to_dict()
+        if not isinstance(config, RunConfig):
+            raise ValueError(f"config must be a RunConfig, not {type(config).__name__}")
+        fields = config.to_dict()
         self.set_tower(fields.pop("tower"))
         self.task = fields.pop("task")
         self.model = fields.pop("model")
         self.batch_size = fields.pop("batch_size")
-        epochs, steps = fields.pop("epochs"), fields.pop("steps")
-        if fields.pop("until_stopped", False):
-            self.unit = UNTIL_STOPPED
-        else:
-            self.unit, self.budget = ("steps", steps) if steps is not None else ("epochs", epochs)
+        for key in ("epochs", "steps", "until_stopped"):
+            fields.pop(key, None)
+        self.unit = config.budget.unit
+        if config.budget.count is not None:
+            self.budget = config.budget.count
         self.seed = fields.pop("seed")
         names = [name for _, name in devices()]
         device = {"auto": names[0], "cuda": "cuda:0"}.get(config.device, config.device)
@@ -199,16 +201,16 @@ class ExplorerState(HasTraits):
     def step(self, n: int = 1) -> bool:
         """Train ``n`` steps, then pause: on the paused or running run, or on a new one."""
         with self._lock:
-            if self.status in ("running", "paused") and self.current is not None and self.current.run is not None:
+            if self.status in (Status.RUNNING, Status.PAUSED) and self.current is not None and self.current.run is not None:
                 self.current.run.step(n, wait=False)
                 return True
         return self._start(n)
 
     def _start(self, steps: int | None) -> bool:
         with self._lock:
-            if self.status in ("starting", "running"):
+            if self.status in (Status.STARTING, Status.RUNNING):
                 return False
-            if self.status == "paused" and self.current is not None and self.current.run is not None:
+            if self.status == Status.PAUSED and self.current is not None and self.current.run is not None:
                 self.current.run.resume()
                 return True
             if self.setup_error:
@@ -216,7 +218,7 @@ class ExplorerState(HasTraits):
             previous = self.current
             config = self.config()
             shown = ShownRun(config, self._observe, pace=self.pace)
-            self._clear("starting", f"Preparing {config.task} / {config.model} ...")
+            self._clear(Status.STARTING, f"Preparing {config.task} / {config.model} ...")
             kept = previous is not None and previous.run is not None and len(previous.run.metrics()["step"])
             evicted = self._keep(previous) if kept else []
             self.current = shown
@@ -233,7 +235,7 @@ class ExplorerState(HasTraits):
         if shown is not None:
             shown.set_pace(change["new"])
 
-    def _clear(self, status: str, message: str) -> None:
+    def _clear(self, status: Status, message: str) -> None:
         """A fresh status line: no alerts, notice, progress or speed."""
         self._flagged.clear()
         self.alerts, self.notice = [], ""
@@ -245,7 +247,7 @@ class ExplorerState(HasTraits):
             listener(shown, None)
         with self._lock:
             if shown is self.current:
-                self.status, self.message = "error", shown.error
+                self.status, self.message = Status.ERROR, shown.error
 
     def pause(self) -> None:
         """Pause the current run after its current step."""
@@ -259,8 +261,8 @@ class ExplorerState(HasTraits):
             if shown is None or self.status not in ACTIVE:
                 return
             shown.cancel()
-            if shown.run is None or shown.run.status == "stopped":
-                self.status, self.message = "stopped", "stopped before it started"
+            if shown.run is None or shown.run.status == Status.STOPPED:
+                self.status, self.message = Status.STOPPED, "stopped before it started"
 
     def reset(self) -> None:
         """Stop and forget the current run, releasing its model (overlays stay); the charts show the setup again."""
@@ -268,7 +270,7 @@ class ExplorerState(HasTraits):
             shown, self.current = self.current, None
             if shown is not None:
                 shown.cancel()
-            self._clear("idle", "Ready: choose a tower and press Run.")
+            self._clear(Status.IDLE, READY)
         if shown is not None:
             shown.close()
 
@@ -284,11 +286,11 @@ class ExplorerState(HasTraits):
         """Train the tower's bottom level alone, its hyperparameters frozen at their initial values, as an
         overlay (same task, model, budget and seed)."""
         spec = baseline_spec(self.tower)
-        return self._add(f"frozen: {spec}", dataclasses.replace(self.config(), tower=spec))
+        return self._add(f"frozen: {spec}", self.config().replace(tower=spec))
 
     def add_reference(self, name: str) -> ShownRun:
         """Train a learning-rate-free optimizer (``prodigy``, ``schedulefree``, ``dadaptation``) as an overlay."""
-        return self._add(BASELINES[name][2], dataclasses.replace(self.config(), baseline=name))
+        return self._add(BASELINES[name][2], self.config().replace(baseline=name))
 
     @staticmethod
     def reference_available(name: str) -> str:

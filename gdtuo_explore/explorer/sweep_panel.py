@@ -8,6 +8,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 
 from ..engine.series import sweep_traces
+from ..engine.status import Status
 from .charts import CHART_HEIGHT, CHART_WIDTH
 from .figure import Figure
 
@@ -65,10 +66,10 @@ class SweepPanel:
 
     def _status_changed(self, _) -> None:
         sweep = self.state.sweep
-        self.start.disabled = sweep.status == "running"
-        self.stop.disabled = sweep.status != "running"
+        self.start.disabled = sweep.status == Status.RUNNING
+        self.stop.disabled = sweep.status != Status.RUNNING
         self.progress.max, self.progress.value = max(1, sweep.total), sweep.done
-        css = "gd-error" if sweep.status == "error" else "gd-about"
+        css = "gd-error" if sweep.status == Status.ERROR else "gd-about"
         self.status.value = f"<span class='{css}'>{html.escape(sweep.message)}</span>"
 
     def _rows_changed(self, change) -> None:

@@ -7,17 +7,10 @@ import threading
 
 from traitlets import Float, HasTraits, Int, List, Unicode
 
+from ..engine.config import parse_numbers
+from ..engine.status import Status
 from ..engine.sweep import DEFAULT_KAPPA, QUICK_ALPHAS, QUICK_HEIGHTS, QUICK_STEPS, Sweep
-
-
-def _numbers(text: str, what: str, cast):
-    try:
-        values = [cast(t) for t in text.replace(";", ",").split(",") if t.strip()]
-    except ValueError:
-        raise ValueError(f"{what}: {text!r} is not a comma-separated list of numbers") from None
-    if not values:
-        raise ValueError(f"{what}: give at least one value")
-    return values
+from .traits import StatusTrait
 
 
 class SweepState(HasTraits):
@@ -32,7 +25,7 @@ class SweepState(HasTraits):
     heights = Unicode(", ".join(map(str, QUICK_HEIGHTS)), help="tower heights above the bottom level")
     kappa = Float(DEFAULT_KAPPA, help="step size of every level above the bottom one")
     steps = Int(QUICK_STEPS, help="training steps per run")
-    status = Unicode("idle")
+    status = StatusTrait()
     message = Unicode("Not started.")
     done = Int(0)
     total = Int(0)
@@ -56,19 +49,19 @@ class SweepState(HasTraits):
     def start(self, task: str, model: str, batch_size: int, seed: int, device: str) -> bool:
         """Start the sweep in the background; False (with ``message`` saying why) if the settings are invalid or a
         sweep is already running."""
-        if self.status == "running":
+        if self.status == Status.RUNNING:
             return False
         try:
-            alphas = _numbers(self.alphas, "initial step sizes", float)
-            heights = _numbers(self.heights, "heights", int)
+            alphas = parse_numbers(self.alphas, "initial step sizes", float)
+            heights = parse_numbers(self.heights, "heights", int)
             sweep = Sweep(task, alphas, heights, self.kappa, steps=self.steps, batch_size=batch_size, seed=seed,
                           model=model, device=device, progress=self._progress)
         except ValueError as err:
-            self.status, self.message = "error", str(err)
+            self.status, self.message = Status.ERROR, str(err)
             return False
         self._sweep = sweep
         self.rows, self.done, self.total = [], 0, sweep.total
-        self.status, self.message = "running", f"0 of {sweep.total} runs done (starting worker processes)"
+        self.status, self.message = Status.RUNNING, f"0 of {sweep.total} runs done (starting worker processes)"
         sweep.start()
         self._watcher = threading.Thread(target=self._watch, args=(sweep,), name="gdtuo-explorer-sweep",
                                          daemon=True)
@@ -83,12 +76,12 @@ class SweepState(HasTraits):
         sweep.wait()
         self.rows = sweep.rows
         self.done = sweep.done
-        self.message = sweep.message if sweep.status != "done" else f"done: {sweep.total} runs"
+        self.message = sweep.message if sweep.status != Status.DONE else f"done: {sweep.total} runs"
         self.status = sweep.status
 
     def stop(self) -> None:
         """Stop the sweep; finished runs are kept."""
-        if self._sweep is not None and self.status == "running":
+        if self._sweep is not None and self.status == Status.RUNNING:
             self._sweep.stop()
 
     def close(self) -> None:

@@ -1,0 +1,18 @@
+"""Traits the explorer's models share."""
+from __future__ import annotations
+
+from traitlets import UseEnum
+
+from ..engine.status import Status
+
+
+class StatusTrait(UseEnum):
+    """A :class:`~gdtuo_explore.engine.status.Status` trait that also takes a status's value (``"running"``)."""
+
+    def __init__(self, default_value=Status.IDLE, **kwargs):
+        super().__init__(Status, default_value=default_value, **kwargs)
+
+    def validate(self, obj, value):
+        if isinstance(value, str) and not isinstance(value, Status) and value in Status._value2member_map_:
+            value = Status(value)
+        return super().validate(obj, value)
