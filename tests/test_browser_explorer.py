@@ -94,6 +94,7 @@ def test_explorer_runs_and_draws_live_in_a_real_browser():
             lab.wait_for(lambda: "Ready: choose a tower" in lab.output_text() and trace(LOSS)["n"] <= 0,
                          "Reset to clear the status line and the charts")
             lab.fill("Train for", 1500)
+            lab.select("Speed", "max")
             lab.click_button("Run")
             lab.wait_for(lambda: "Ready: choose a tower" not in lab.output_text(), "Run to start a run")
             lab.wait_for(lambda: "Done after 1,500 steps" in lab.output_text(), "the run to finish", timeout=600)
@@ -121,6 +122,7 @@ def test_a_step_size_that_goes_negative_draws_with_few_ticks_and_the_page_stays_
         page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
         lab.select("Preset", "SGD / SGD(100): step size goes negative")
         lab.fill("Train for", 500)
+        lab.select("Speed", "max")
         # By default the exploding-loss rule stops this run as diverged at step 5 (tests/test_cli.py); here it
         # is switched off so that the charts draw the whole swing of the step size.
         assert "off" in lab.kernel_execute('explorer.state.options = {**explorer.state.options, '

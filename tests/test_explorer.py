@@ -87,10 +87,10 @@ def test_the_first_run_of_a_fresh_explorer_trains_for_a_while_then_stops_with_th
         assert 10 <= elapsed <= 30, f"the first run took {elapsed:.1f} s"
         assert e.state.steps_done == e.state.total_steps
         moments = [t for t, _, _ in seen]
-        # the charts moved all along: new points in every third of the run, at least 8 times in all
-        assert len(seen) >= 8 and all(any(k * elapsed / 3 <= t < (k + 1) * elapsed / 3 for t in moments)
-                                      for k in range(3)), seen
-        assert all(b[1] > a[1] and b[2] >= a[2] for a, b in zip(seen, seen[1:])), seen
+        # the charts moved all along: new points in every third of the run, at least 8 new loss steps in all
+        assert len({step for _, step, _ in seen}) >= 8 and all(
+            any(k * elapsed / 3 <= t < (k + 1) * elapsed / 3 for t in moments) for k in range(3)), seen
+        assert all(b[1] >= a[1] and b[2] >= a[2] for a, b in zip(seen, seen[1:])), seen   # forward only
     finally:
         e.close()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gdtuo_explore import Explorer
+from gdtuo_explore import Explorer, parse_tower
 from gdtuo_explore.engine.config import Budget, RunConfig, default
 from gdtuo_explore.engine.sweep import QUICK_ALPHAS, QUICK_HEIGHTS, QUICK_STEPS
 from gdtuo_explore.explorer import state as state_module, tower_edits
@@ -159,10 +159,11 @@ def test_reset_stops_a_paused_run():
 
 # -- speed and "until stopped" ---------------------------------------------------------------------------------------
 def test_the_speed_menu_sets_the_pace_of_the_run_on_the_charts_at_once():
-    e = explorer_for("sgd/sgd", LONG)
+    assert Explorer().run_controls.speed.value == EXPLORER_PACE == 50                 # a pace to watch by default
+    e = explorer_for("sgd/sgd", LONG)                                   # (which sets max)
     speed = e.run_controls.speed
-    assert list(SPEEDS) == ["max"] + [f"{n:,} steps/s" for n in (1000, 300, 100, 30, 10, 3, 1)]
-    assert speed.value == 0.0 and e.state.pace is None                  # max by default
+    assert list(SPEEDS) == ["max"] + [f"{n:,} steps/s" for n in (1000, 300, 100, 50, 30, 10, 3)] + ["1 step/s"]
+    assert speed.value == 0.0 and e.state.pace is None
     speed.value = SPEEDS["30 steps/s"]
     assert e.state.pace == 30.0
     e.run()
@@ -292,8 +293,9 @@ def test_the_download_mark_shows_only_when_the_data_is_not_on_this_machine(tmp_p
 def test_defaults_come_from_the_engine_and_the_explorers_own():
     s = ExplorerState()
     config, scripted = s.config(), RunConfig()
-X
-        assert getattr(config, name) == getattr(scripted, name) == default(name) or name == "model", name
+    for name in ("task", "batch_size", "seed", "divergence_factor"):   # RunConfig's defaults
+        assert getattr(config, name) == getattr(scripted, name) == default(name), name
+    assert config.model == scripted.model and config.tower == scripted.tower == str(parse_tower(default("tower")))
     assert config.budget == EXPLORER_BUDGET and s.pace == EXPLORER_PACE                  # the explorer's own
     assert s.sweep.alphas == ", ".join(f"{a:g}" for a in QUICK_ALPHAS)
     assert s.sweep.heights == ", ".join(map(str, QUICK_HEIGHTS)) and s.sweep.steps == QUICK_STEPS
