@@ -2,8 +2,9 @@
 runs (read from the Makefile with ``make -n``, a free port given as ``PORT=``), takes the link the server prints for a
 person to open, opens it in Chromium, and sees the explorer notebook open (not JupyterLab's Launcher).
 
-Only the environment is the test's own: JupyterLab's settings, workspaces and runtime files go to a temporary folder
-(so no saved layout of this machine's user decides what opens, and the news notification stays off)."""
+Only the environment is the test's own: JupyterLab's configuration, settings, workspaces, runtime files and the
+checkpoint it makes of the opened notebook go to a temporary folder (so no saved layout of this machine's user decides
+what opens, the news notification stays off, and nothing is written into the repository)."""
 import contextlib
 import json
 import os
@@ -46,6 +47,9 @@ def make_lab(tmp_path):
         path = home / "settings" / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
+    (home / "config").mkdir()   # the checkpoint JupyterLab makes of an opened notebook: here, not in notebooks/
+    (home / "config" / "jupyter_server_config.json").write_text(json.dumps(
+        {"FileCheckpoints": {"checkpoint_dir": str(home / "checkpoints")}}))
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
     server = subprocess.Popen(command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
