@@ -94,6 +94,15 @@ def make_lab(tmp_path):
         reader.join(5)
 
 
+def first_heading(notebook: Path) -> str:
+    """The text of the notebook's first Markdown heading."""
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        for line in "".join(cell["source"]).splitlines() if cell["cell_type"] == "markdown" else ():
+            if line.startswith("#"):
+                return line.lstrip("#").strip()
+    raise AssertionError(f"{notebook} has no Markdown heading to look for")
+
+
 def test_the_link_make_lab_prints_opens_the_explorer_notebook(tmp_path):
     require_browser()
     from playwright.sync_api import sync_playwright
@@ -101,7 +110,7 @@ def test_the_link_make_lab_prints_opens_the_explorer_notebook(tmp_path):
     with make_lab(tmp_path) as (command, link, log):
         assert command[:3] == [".venv/bin/python", "-m", "jupyter"] and "lab" in command, command
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/lab/tree/notebooks/explorer\.ipynb\?token=\w+", link), link
-        heading = json.loads((REPO / NOTEBOOK).read_text())["cells"][0]["source"][0].lstrip("# ").strip()
+        heading = first_heading(REPO / NOTEBOOK)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
