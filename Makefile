@@ -1,7 +1,7 @@
 # Two jobs, each doing all of its own set-up on a fresh machine:
 #   make lab    create .venv, install the project, start JupyterLab on the explorer notebook
 #   make test   the same set-up + the system packages the tests need, then the whole test suite
-# For a GPU machine that reaches no registry (see README, "On a GPU"): `make gpu-wheels` here, then carry .whl/ there
+# For a GPU machine that reaches no registry (see docs/gpu.md): `make gpu-wheels` here, then carry .whl/ there
 # and run `make gpu-check` (or .ci/gpu-check) there.
 # Options: PORT=8888 (make lab), IP=127.0.0.1 (make lab), PYTHON=python3 (to create .venv)
 
@@ -21,8 +21,10 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: lab test install system-packages gpu-wheels gpu-check
 
+# The link the server prints opens the explorer notebook (JupyterLab's landing page, default_url); the browser
+# test tests/test_browser_lab_link.py starts exactly this command (`make -n lab`) and opens that link.
 lab: $(STAMP)
-	$(PY) -m jupyter lab $(NOTEBOOK) --ip=$(IP) --port=$(PORT) --no-browser $(ROOT_FLAG)
+	$(PY) -m jupyter lab --LabApp.default_url=/lab/tree/$(NOTEBOOK) --ip=$(IP) --port=$(PORT) --no-browser $(ROOT_FLAG)
 
 test: $(STAMP) system-packages
 	@mkdir -p test-artifacts

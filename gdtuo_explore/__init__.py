@@ -10,18 +10,30 @@ One folder per layer, each importing only from the layers below it (``tests/test
 * :mod:`gdtuo_explore.explorer`: the JupyterLab explorer (``from gdtuo_explore import Explorer``);
 * on top: the command line (:mod:`gdtuo_explore.cli`, ``gdtuo-explore``) and, outside the library's import path,
   the benchmark (``python -m gdtuo_explore.bench``).
+
+The names below load on first use (PEP 562): ``import gdtuo_explore`` imports neither PyTorch nor the widgets, so
+the command line starts, parses its arguments and handles Ctrl-C before PyTorch is loaded.
 """
-from .core import (SGD, AdaGrad, Adam, AdamBaydin, AdamW, AutoLevel, HyperOptimizer, Level, Lion, NoOpOptimizer,
-                   RMSProp, RMSPropAlpha, SGDPerParam, Tower, parse_tower, register)
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["HyperOptimizer", "Tower", "parse_tower", "Level", "NoOpOptimizer", "SGD", "SGDPerParam", "AdaGrad",
-           "RMSProp", "RMSPropAlpha", "Adam", "AdamBaydin", "AdamW", "Lion", "AutoLevel", "register", "Explorer"]
+_CORE = ("HyperOptimizer", "Tower", "parse_tower", "Level", "NoOpOptimizer", "SGD", "SGDPerParam", "AdaGrad",
+         "RMSProp", "RMSPropAlpha", "Adam", "AdamBaydin", "AdamW", "Lion", "AutoLevel", "register")
+
+__all__ = [*_CORE, "Explorer"]
 
 
 def __getattr__(name):
-    if name == "Explorer":  # the widgets are imported only when asked for
-        from .explorer import Explorer
-        return Explorer
-    raise AttributeError(f"module 'gdtuo_explore' has no attribute {name!r}")
+    if name in _CORE:
+        value = getattr(importlib.import_module(".core", __name__), name)
+    elif name == "Explorer":
+        value = importlib.import_module(".explorer", __name__).Explorer
+    else:
+        raise AttributeError(f"module 'gdtuo_explore' has no attribute {name!r}")
+    globals()[name] = value   # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})

@@ -11,21 +11,25 @@
 
 Exit status: 0 success, 2 bad input (one line ``gdtuo-explore: error: ...`` on stderr), 3 the run diverged: a loss,
 gradient or hyperparameter went non-finite, or the smoothed train loss exceeded ``--divergence-factor`` times its
-start (its files are still written), 1 the run failed with an error, 130 interrupted (Ctrl-C; what was done is
-written; also how an ``--until-stopped`` run ends).
+start (its files are still written), 1 the run failed with an error, 130 interrupted by Ctrl-C (one line
+``gdtuo-explore: interrupted (Ctrl-C): ...`` on stderr; also how an ``--until-stopped`` run ends).
+
+Ctrl-C at any moment: while PyTorch loads or the run is set up, the command ends and nothing is written; once it
+trains, the run stops after its current step and its files are written whole (more Ctrl-C presses wait for them).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
+import math
 import signal
 import sys
 import threading
 import time
 
 PROG = "gdtuo-explore"
-EXIT = {"done": 0, "error": 1, "diverged": 3, "stopped": 130}   # by run status
+EXIT = {"done": 0, "error": 1, "diverged": 3, "stopped": 130}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,41 +40,37 @@ class _Parser(argparse.ArgumentParser):
 
 
 @contextlib.contextmanager
-def _ctrl_c_requests_stop():
-    """While a job trains in its own thread: the first Ctrl-C only sets the yielded flag (the waiting loop stops the
-    job); a second one raises ``KeyboardInterrupt`` as usual. A ``KeyboardInterrupt`` raised wherever the main thread
-    happens to be can land inside ``threading.Condition.wait`` between its releasing the lock and its ``try``
-    (CPython gives no guarantee there), leaving the job's lock in a state its stop then trips on; CI once saw an
-    interrupted ``--until-stopped`` run never exit. Outside the main thread (no signals there) nothing changes."""
+def _ctrl_c_deferred():
+    """Until the block ends, Ctrl-C (SIGINT) only sets the yielded flag, however often it comes: the block checks
+    the flag (the waiting loop stops the job after its current step) and finishes writing its files, so none is
+    left half-written. ``KeyboardInterrupt`` is not used here because it is raised wherever the main thread happens
+    to be: inside a file being written, or inside ``threading.Condition.wait`` between its releasing the lock and
+    its ``try`` (CPython gives no guarantee there), which leaves a job's lock in a state its stop then trips on.
+    Outside the main thread (no signals there) nothing changes."""
     flag = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def first(signum, frame):
-        flag.set()
-        signal.signal(signal.SIGINT, previous)
-
-    signal.signal(signal.SIGINT, first)
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: flag.set())
     try:
         yield flag
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
-def _wait_or_stop(job, running) -> None:
-    """Wait for ``job`` (a run or a sweep training in its own thread) while ``running(status)``; the first Ctrl-C
-    stops it, keeping what was done."""
-    try:
-        with _ctrl_c_requests_stop() as interrupted:
-            while running(job.wait(timeout=0.5)):
-                if interrupted.is_set():
-                    break
-    except KeyboardInterrupt:   # a second Ctrl-C, or one while the handler was not yet in place
+def _wait_or_stop(job, running, interrupted) -> None:
+    """Wait for ``job`` (a run or a sweep training in its own thread) while ``running(status)``; once
+    ``interrupted`` is set (Ctrl-C), stop it, keeping what was done."""
+    while running(job.wait(timeout=0.2)) and not interrupted.is_set():
         pass
     job.stop()
     job.wait()
+
+
+def _interrupted(what: str) -> int:
+    """The one line said when Ctrl-C ended the command (``what``: what was done); exit status 130."""
+    print(f"{PROG}: interrupted (Ctrl-C): {what}", file=sys.stderr, flush=True)
+    return EXIT["stopped"]
 
 
 def _numbers(kind):
@@ -82,17 +82,43 @@ def _numbers(kind):
             return parse_numbers(text, "the list", kind)
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err).removeprefix("the list: ")) from None
-    parse.__name__ = "list of integers" if kind is int else "list of numbers"
+    parse.__name__ = "list of whole numbers" if kind is int else "list of numbers"
     return parse
 
 
 _floats, _ints = _numbers(float), _numbers(int)
 
 
+def _whole(low: int):
+    """An argparse type: a whole number >= ``low`` (the message says what to type, in the command line's words)."""
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= {low}")
+        return value
+    return whole
+
+
+def _number(low: float, *, strict: bool = False):
+    """An argparse type: a finite number >= ``low`` (> ``low`` with ``strict``)."""
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number {'>' if strict else '>='} {low:g}")
+        return value
+    return number
+
+
 def _bounds(text: str) -> tuple[float, float]:
     values = _floats(text)
-    if len(values) != 2:
-        raise argparse.ArgumentTypeError(f"{text!r} is not LOW,HIGH")
+    if len(values) != 2 or not values[0] < values[1]:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LOW,HIGH: two numbers with LOW < HIGH, e.g. 1e-6,1")
     return values[0], values[1]
 
 
@@ -100,9 +126,9 @@ def _factor(text: str) -> float | None:
     if text.strip().lower() == "off":
         return None
     try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'off'") from None
+        return _number(1, strict=True)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 1 or 'off'") from None
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -117,24 +143,25 @@ def _option(text: str) -> tuple[str, object]:
 
 def _common(p: argparse.ArgumentParser) -> None:
     """Options shared by run and sweep (unset: keep the config's value, or RunConfig's default)."""
-    from .engine.config import DEVICES, default
+    from .engine.config import DEVICES, default   # RunConfig's defaults, read without loading PyTorch
 
     budget = default("budget")
     p.add_argument("--task", help=f"task name (see `gdtuo-explore tasks`; default {default('task')})")
     p.add_argument("--model", help="the task's model (default: the task's default)")
-    p.add_argument("--batch-size", type=int, help=f"examples per step (default {default('batch_size')})")
-    p.add_argument("--epochs", type=int, help="passes over the training set (default: "
-                                              f"{budget if budget.unit == 'epochs' else 'see --steps'})")
-    p.add_argument("--steps", type=int, help="steps to train (instead of --epochs)")
-    p.add_argument("--seed", type=int, help="seed of the weights, the batch order and the data split (default "
-                                            f"{default('seed')})")
+    p.add_argument("--batch-size", type=_whole(1), help=f"examples per step (default {default('batch_size')})")
+    p.add_argument("--epochs", type=_whole(1), help="passes over the training set (default: "
+                                                    f"{budget if budget.unit == 'epochs' else 'see --steps'})")
+    p.add_argument("--steps", type=_whole(1), help="steps to train (instead of --epochs)")
+    p.add_argument("--seed", type=_whole(0),
+                   help=f"seed of the weights, the batch order and the data split (default {default('seed')})")
     p.add_argument("--device", help=f"{DEVICES} (default {default('device')})")
     p.add_argument("--data-root", help="where datasets live (default $GDTUO_DATA or ~/.cache/gdtuo-explore/data)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .engine.config import default
+    from .engine.baselines import BASELINES   # a table of names: loads no PyTorch
+    from .engine.config import default        # RunConfig's defaults, read without loading PyTorch
 
     parser = _Parser(prog=PROG, description="Hyperoptimizers (Gradient Descent: The Ultimate Optimizer): train, "
                                             "sweep and report.")
@@ -147,10 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
                                       "--task also resets its model and task options)")
     run.add_argument("--stack", "--tower", dest="tower", help="tower spec, bottom level first "
                                                                f"(default \"{default('tower')}\")")
-    run.add_argument("--baseline", help="prodigy, schedulefree or dadaptation instead of the tower")
-    run.add_argument("--eval-every", type=int, help="steps between test evaluations (default: once per epoch, "
+    run.add_argument("--baseline", choices=BASELINES, help="a learning-rate-free optimizer instead of the tower")
+    run.add_argument("--eval-every", type=_whole(1), help="steps between test evaluations (default: once per epoch, "
                                                      "at least 10 per run)")
-    run.add_argument("--hypergrad-clip", type=float, help="clip every hypergradient to [-C, C]")
+    run.add_argument("--hypergrad-clip", type=_number(0, strict=True), help="clip every hypergradient to [-C, C]")
     run.add_argument("--alpha-bounds", type=_bounds, metavar="LOW,HIGH", help="keep learned step sizes in bounds")
     run.add_argument("--until-stopped", action="store_true", default=None,
                      help="train until stopped (Ctrl-C stops and writes the files), instead of --epochs/--steps")
@@ -171,8 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
                                             "sweep.csv and sweep.html into --out.")
     sweep.add_argument("--alphas", type=_floats, help="initial step sizes (default 1e-8,1e-7,...,1)")
     sweep.add_argument("--heights", type=_ints, help="tower heights above sgd(alpha) (default 0,1,2,3)")
-    sweep.add_argument("--kappa", type=float, help="step size of the levels above (default 0.01)")
-    sweep.add_argument("--processes", type=int, help="worker processes (default: one per core, at most one per run)")
+    sweep.add_argument("--kappa", type=_number(0), help="step size of the levels above (default 0.01)")
+    sweep.add_argument("--processes", type=_whole(1),
+                       help="worker processes (default: one per core, at most one per run)")
     sweep.add_argument("--out", help="output directory (default runs/sweep-TASK-TIME; with --storage "
                                      "runs/STUDY, one folder per run)")
     sweep.add_argument("--storage", help="an Optuna storage shared by every worker: sqlite:///FILE.db, "
@@ -180,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(a journal file); start the same command once per worker")
     sweep.add_argument("--study", help="with --storage: the study's name (default gdtuo-sweep-TASK)")
     sweep.add_argument("--seeds", type=_ints, help="with --storage: seeds of the grid (default: --seed, or 0)")
-    sweep.add_argument("--heartbeat", type=int, help="with --storage: seconds between heartbeats; a point whose "
+    sweep.add_argument("--heartbeat", type=_whole(1), help="with --storage: seconds between heartbeats; a point whose "
                                                      "worker missed two is run by another (default 60)")
     sweep.add_argument("--report", help="with --storage: only write the sensitivity figure of the stored results "
                                         "to this HTML file")
@@ -239,8 +267,8 @@ def _cmd_run(args) -> int:
     if args.option:  # added to the saved options, unless another task resets them
         kept = config.task_options if overrides.get("task", config.task) == config.task else {}
         overrides["task_options"] = {**kept, **dict(args.option)}
-    config = config.replace(**overrides)
-    ddp = Distributed.from_environment()  # under torchrun: DDP; rank 0 alone prints and writes
+    config = config.replace(**overrides)   # a new budget replaces the saved one; another task, its model
+    ddp = Distributed.from_environment()  # under torchrun, DDP; rank 0 alone prints and writes
     if ddp is not None:
         config = config.replace(device=ddp.device_name(config.device))
         ddp.start(config.device)
@@ -257,17 +285,34 @@ def _cmd_run(args) -> int:
     if run.total_steps is None:
         print(f"training until stopped: press Ctrl-C to stop and write the files to {out}", file=sys.stderr,
               flush=True)
-    run.start()
-    _wait_or_stop(run, lambda status: status not in FINISHED)
-    bar.close()
-    if ddp is not None:
-        _exit_now(_finish_distributed(ddp, run, out))
-    run.export(out)
+    with _ctrl_c_deferred() as interrupted:   # from here on Ctrl-C stops the run, and its files are still written
+        if ddp is None or ddp.main:
+            _make_folder(out)
+        run.start()
+        _wait_or_stop(run, lambda status: status not in FINISHED, interrupted)
+        bar.close()
+        if ddp is not None:
+            _exit_now(_finish_distributed(ddp, run, out, interrupted))
+        run.export(out)
+    if interrupted.is_set():
+        return _interrupted(f"{run.message}; wrote {out}")
     if run.status == "error":
         print(f"{PROG}: error: the run failed: {run.message} (files written to {out})", file=sys.stderr)
     else:
         print(f"{run.message}; wrote {out}")
     return EXIT[run.status]
+
+
+def _make_folder(out: str) -> None:
+    """Create the folder the files will go to before anything trains, so that a folder that cannot be written
+    costs no training (ValueError naming it)."""
+    from pathlib import Path
+
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"cannot write the files to {out}: {err.filename}: {err.strerror} (give another --out)") \
+            from None
 
 
 def _exit_now(code: int) -> None:
@@ -287,7 +332,7 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-def _finish_distributed(ddp, run, out) -> int:
+def _finish_distributed(ddp, run, out, interrupted) -> int:
     """End a run trained under torchrun: check that every rank holds the same weights and hyperparameters; rank 0
     writes the run's files and ``distributed.json`` (each rank's hyperparameters and weight digest) and prints."""
     agreement = ddp.agreement(run.model, run.optimizer)
@@ -301,10 +346,13 @@ def _finish_distributed(ddp, run, out) -> int:
         print(f"{PROG}: error: the {ddp.world_size} ranks ended with different weights or hyperparameters (see "
               f"{out}/distributed.json)", file=sys.stderr)
         return EXIT["error"]
+    processes = f"{ddp.world_size} process{'es' if ddp.world_size > 1 else ''}"
+    if interrupted.is_set():
+        return _interrupted(f"{run.message} on {processes}; wrote {out}")
     if run.status == "error":
         print(f"{PROG}: error: the run failed: {run.message} (files written to {out})", file=sys.stderr)
     else:
-        print(f"{run.message} on {ddp.world_size} process{'es' if ddp.world_size > 1 else ''}; wrote {out}")
+        print(f"{run.message} on {processes}; wrote {out}")
     return EXIT[run.status]
 
 
@@ -330,28 +378,34 @@ def _cmd_sweep(args) -> int:
                 DEFAULT_KAPPA if args.kappa is None else args.kappa, progress=show, **options)
     out = args.out or f"runs/sweep-{task}-{_stamp()}"
     bar = _progress_bar(job.total, args.quiet, "run")
-    job.start()
-    _wait_or_stop(job, lambda status: status in ("idle", "running"))
-    bar.close()
-    if job.status == "error":
-        print(f"{PROG}: error: the sweep failed: {job.message}", file=sys.stderr)
-        return 1
-    job.export(out)
-    for height in sorted({r["height"] for r in job.rows}):
-        cells = [f"{r['alpha']:g}: " + ("-" if r["final_test_accuracy"] is None else f"{r['final_test_accuracy']:.3f}")
-                 + ("" if r["status"] == "done" else f" ({r['status']})") for r in job.rows if r["height"] == height]
-        print(f"height {height} test accuracy by initial alpha: " + ", ".join(cells))
-    print(f"{job.message} ({job.status}); wrote {out}")
-    return EXIT["stopped"] if job.status == "stopped" else 0
+    with _ctrl_c_deferred() as interrupted:   # from here on Ctrl-C stops the sweep, and its files are still written
+        _make_folder(out)
+        job.start()
+        _wait_or_stop(job, lambda status: status in ("idle", "running"), interrupted)
+        bar.close()
+        if job.status == "error":
+            print(f"{PROG}: error: the sweep failed: {job.message}", file=sys.stderr)
+            return 1
+        job.export(out)
+    if not interrupted.is_set():
+        for height in sorted({r["height"] for r in job.rows}):
+            cells = [f"{r['alpha']:g}: " + ("-" if r["final_test_accuracy"] is None
+                                            else f"{r['final_test_accuracy']:.3f}")
+                     + ("" if r["status"] == "done" else f" ({r['status']})") for r in job.rows
+                     if r["height"] == height]
+            print(f"height {height} test accuracy by initial alpha: " + ", ".join(cells))
+        print(f"{job.message} ({job.status}); wrote {out}")
+        return 0
+    return _interrupted(f"{job.message}; wrote {out}")
 
 
 def _cmd_shared_sweep(args) -> int:
     """``sweep --storage URL``: work on the shared grid until no point is left, or with ``--report`` only write the
     figure of what is stored."""
+    from .engine.config import default
     from .engine.report import sweep_report_html
     from .engine.shared_sweep import DEFAULT_HEARTBEAT, SharedSweep, default_study_name, open_study, \
         report_rows, stored_rows
-    from .engine.config import default
     from .engine.sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA
 
     task = args.task or default("task")
@@ -383,9 +437,7 @@ def _cmd_shared_sweep(args) -> int:
         job.work()
     except KeyboardInterrupt:
         bar.close()
-        print(f"{PROG}: interrupted; the point being trained goes back to the grid once its heartbeat is stale",
-              file=sys.stderr)
-        return EXIT["stopped"]
+        return _interrupted("the point being trained goes back to the grid once its heartbeat is stale")
     bar.close()
     print(f"{job.message} in study {name!r}; runs written under {job.out}; the figure: "
           f"{PROG} sweep --storage {args.storage} --study {name} --report sweep.html")
@@ -404,12 +456,13 @@ def _cmd_tasks(args) -> int:
 
 def main(argv=None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except (ValueError, OSError) as err:  # bad input, missing data (DatasetNotFound), unwritable --out
-        print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        text = f"{err.filename}: {err.strerror}" if isinstance(err, OSError) and err.filename and err.strerror \
+            else str(err)
+        print(f"{PROG}: error: {' '.join(text.split())}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # before training started (a run or sweep in progress handles its own)
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return EXIT["stopped"]
+    except KeyboardInterrupt:  # while PyTorch loads or a run is set up (a job in progress handles its own Ctrl-C)
+        return _interrupted("nothing was written")

@@ -98,7 +98,7 @@ def test_one_parser_reads_number_lists(text, kind, expected):
 
 @pytest.mark.parametrize("text,kind,fragment", [
     ("1e-4,x", float, "'1e-4,x' is not a comma-separated list of numbers"),
-    ("1.5", int, "'1.5' is not a comma-separated list of integers"), (" , ", float, "give at least one value")])
+    ("1.5", int, "'1.5' is not a comma-separated list of whole numbers"), (" , ", float, "give at least one value")])
 def test_a_bad_number_list_is_named(text, kind, fragment):
     with pytest.raises(ValueError, match=re.escape("alphas: ") + re.escape(fragment)):
         parse_numbers(text, "alphas", kind)

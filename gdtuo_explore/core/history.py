@@ -1,32 +1,13 @@
-"""Per-step rows of a few numbers (a tower's learned hyperparameters), recorded on the device without a host sync,
-and the names of their columns.
+"""Per-step rows of a few numbers (a tower's learned hyperparameters), recorded on the device without a host sync.
 
 Rows are written into preallocated device chunks; a new chunk is allocated when one fills (an allocation, not a
-sync). ``fetch()`` copies what is new to the host in one transfer per chunk.
-
-A hyperparameter's column is ``level{k}.{name}`` (level 1 is the bottom level, the one that moves the weights):
-:func:`column` makes the name and :func:`parse_column` reads it back, for every layer that shows or stores them.
+sync). ``fetch()`` copies what is new to the host in one transfer per chunk. The columns' names:
+:mod:`.columns`.
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import torch
-
-_COLUMN = re.compile(r"^level(\d+)\.(.+)$")
-
-
-def column(level: int, name: str) -> str:
-    """The history column of hyperparameter ``name`` of level ``level`` (from 1, the bottom):
-    ``column(2, "alpha") == "level2.alpha"``."""
-    return f"level{level}.{name}"
-
-
-def parse_column(name: str) -> tuple[int, str] | None:
-    """``(level, hyperparameter)`` of a history column (``"level2.alpha"`` -> ``(2, "alpha")``), else None."""
-    m = _COLUMN.match(name)
-    return (int(m.group(1)), m.group(2)) if m else None
 
 
 class History:

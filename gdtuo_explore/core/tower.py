@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .history import History, column
+from .columns import column
+from .history import History
 from .hyperparams import Transform, check_alpha_bounds, check_hypergrad_clip
 from .nonfinite import NonFinite
 from .optimizers import Level

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..core.history import column
+from ..core.columns import column
 
 #: name -> (module, class, human name)
 BASELINES = {

@@ -5,7 +5,8 @@
     RunConfig.from_json("runs/demo/config.json")  # what Run.export wrote
 
 Every default of a run lives here, once: the field defaults of :class:`RunConfig` (:func:`default` reads them for
-help texts). A config saved with :meth:`RunConfig.to_json` and loaded with :meth:`RunConfig.from_json` reproduces
+help texts). Importing this module loads no PyTorch (the command line reads the defaults before it loads PyTorch):
+PyTorch and the core load when a config is made. A config saved with :meth:`RunConfig.to_json` and loaded with :meth:`RunConfig.from_json` reproduces
 its run: on the CPU the same seed gives the same numbers.
 """
 from __future__ import annotations
@@ -15,11 +16,6 @@ import json
 import math
 import numbers
 from dataclasses import dataclass, field
-
-import torch
-
-from ..core.hyperparams import check_alpha_bounds, check_hypergrad_clip, is_real
-from ..core.spec import parse_tower
 
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 
@@ -36,7 +32,7 @@ def parse_numbers(text: str, what: str, kind=float) -> list:
     [0.0001, 0.01, 1.0]
     """
     parts = [t.strip() for t in str(text).replace(";", ",").split(",") if t.strip()]
-    noun = "integers" if kind is int else "numbers"
+    noun = "whole numbers" if kind is int else "numbers"
     try:
         values = [kind(t) for t in parts]
     except ValueError:
@@ -115,12 +111,16 @@ def baseline_spec(spec: str) -> str:
     >>> baseline_spec("adam(0.01)/sgd(1e-5)")
     'adam(0.01)'
     """
+    from ..core.spec import parse_tower
+
     return parse_tower(spec).level_spec()
 
 
 def _check_device_name(name) -> str:
     """``name`` if it names a device kind this project trains on (whether this machine has it is checked when a run
     is set up, :func:`resolve_device`); else ValueError."""
+    import torch
+
     if name == "auto":
         return name
     try:
@@ -132,8 +132,11 @@ def _check_device_name(name) -> str:
     return name
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"``: cuda if available, else mps if available, else cpu; any other name is checked to be usable."""
+def resolve_device(name: str):
+    """The ``torch.device`` of ``name``: ``"auto"``: cuda if available, else mps if available, else cpu; any other
+    name is checked to be usable."""
+    import torch
+
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -220,6 +223,8 @@ class RunConfig:
                  alpha_bounds: tuple[float, float] | None = None,
                  divergence_factor: float | None = DEFAULT_DIVERGENCE_FACTOR, threads: int | None = None,
                  nice: int | None = None):
+        from ..core.hyperparams import check_alpha_bounds, check_hypergrad_clip, is_real
+        from ..core.spec import parse_tower
         from .baselines import check_baseline
         from .tasks import TASKS
 

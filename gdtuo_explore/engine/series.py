@@ -15,7 +15,7 @@ from collections import defaultdict
 import numpy as np
 import plotly.graph_objects as go
 
-from ..core.history import parse_column
+from ..core.columns import parse_column
 from ..core.spec import parse_tower
 
 MAX_TICKS = 8      # ticks on a value axis, at most about

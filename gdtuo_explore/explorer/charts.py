@@ -37,8 +37,7 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 
-from ..core import history
-from ..core.history import parse_column
+from ..core.columns import column, parse_column
 from ..engine.status import Status
 from ..engine.series import axis_of, is_step_size, plotted_columns, smooth, thin, value_axis
 from . import tower_edits
@@ -121,7 +120,7 @@ def _columns(shown) -> list[str]:
     if run is not None:
         return plotted_columns(spec, run.hyperparameter_columns)
     # before the model exists its tensors' names are unknown: a level whose names follow them (sgd_per_param) has none
-    return plotted_columns(spec, [history.column(k, name) for k, level in enumerate(tower_edits.levels(spec), 1)
+    return plotted_columns(spec, [column(k, name) for k, level in enumerate(tower_edits.levels(spec), 1)
                                   for name in level.hyper_names([])])
 
 

@@ -20,7 +20,7 @@ from traitlets import Dict, Enum, Float, HasTraits, Instance, Int, List, Unicode
 
 from ..engine.baselines import BASELINES, check_baseline
 from ..engine.config import Budget, RunConfig, baseline_spec, default
-from ..core.history import parse_column
+from ..core.columns import parse_column
 from ..engine.series import is_step_size
 from ..engine.status import ACTIVE, Status
 from ..engine.tasks import TASKS
