@@ -82,7 +82,7 @@ def test_explorer_runs_and_draws_live_in_a_real_browser():
         keys = lab.kernel_execute("print(sorted(set(_keys)))").strip()
         assert "Delta" not in keys, f"the page sent the kernel what plotly.js drew: {keys}"
 
-        # the README's picture: a finished SGD / SGD run with its frozen baseline
+        # the README's picture: a finished SGD / SGD run with its frozen baseline (the notebook ran the default tower)
         # each click waits for what a user sees it do (the charts' trace count alone can read 0 for a moment while
         # Clear overlays redraws them); if one does not take, say what the kernel holds. (Quick clicks without waits
         # are test_clicks_in_quick_succession_are_handled_in_order's.)
@@ -93,6 +93,7 @@ def test_explorer_runs_and_draws_live_in_a_real_browser():
             lab.click_button("Reset")
             lab.wait_for(lambda: "Ready: choose a tower" in lab.output_text() and trace(LOSS)["n"] <= 0,
                          "Reset to clear the status line and the charts")
+            lab.select("Preset", "SGD / SGD")
             lab.fill("Train for", 1500)
             lab.select("Speed", "max")
             lab.click_button("Run")
