@@ -176,8 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", help="output directory (default runs/sweep-TASK-TIME; with --storage "
                                      "runs/STUDY, one folder per run)")
     sweep.add_argument("--storage", help="an Optuna storage shared by every worker: sqlite:///FILE.db, "
-                                         "postgresql://USER:PASSWORD@HOST/DB, mysql+pymysql://... or FILE.log "
-                                         "(a journal file); start the same command once per worker")
+                                         "postgresql://USER:PASSWORD@HOST/DB (or postgresql://USER@HOST/DB with "
+                                         "PGPASSWORD set), mysql+pymysql://... or FILE.log (a journal file); start "
+                                         "the same command once per worker")
     sweep.add_argument("--study", help="with --storage: the study's name (default gdtuo-sweep-TASK)")
     sweep.add_argument("--seeds", type=_ints, help="with --storage: seeds of the grid (default: --seed, or 0)")
     sweep.add_argument("--heartbeat", type=int, help="with --storage: seconds between heartbeats; a point whose "
@@ -349,8 +350,8 @@ def _cmd_shared_sweep(args) -> int:
     """``sweep --storage URL``: work on the shared grid until no point is left, or with ``--report`` only write the
     figure of what is stored."""
     from .engine.report import sweep_report_html
-    from .engine.shared_sweep import DEFAULT_HEARTBEAT, SharedSweep, default_study_name, open_study, \
-        report_rows, stored_rows
+    from .engine.shared_sweep import DEFAULT_HEARTBEAT, SharedSweep, default_study_name, mask_secrets, \
+        mask_url, open_study, report_rows, stored_rows
     from .engine.config import default
     from .engine.sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA
 
@@ -379,6 +380,9 @@ def _cmd_shared_sweep(args) -> int:
                       DEFAULT_KAPPA if args.kappa is None else args.kappa, out=args.out, progress=show,
                       heartbeat=DEFAULT_HEARTBEAT if args.heartbeat is None else args.heartbeat, **options)
     bar = _progress_bar(job.total, args.quiet, "run")
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         job.work()
     except KeyboardInterrupt:
@@ -386,9 +390,19 @@ def _cmd_shared_sweep(args) -> int:
         print(f"{PROG}: interrupted; the point being trained goes back to the grid once its heartbeat is stale",
               file=sys.stderr)
         return EXIT["stopped"]
+    except (SQLAlchemyError, StorageInternalError) as err:  # the database went away: one line, no password
+        bar.close()
+        err = err.__cause__ or err if isinstance(err, StorageInternalError) else err  # Optuna wraps the real one
+        why = mask_secrets(" ".join(str(err).split()), args.storage)[:300]
+        print(f"{PROG}: error: storage {mask_url(args.storage)} failed during the sweep ({type(err).__name__}: "
+              f"{why}); start the command again to resume", file=sys.stderr)
+        return EXIT["error"]
     bar.close()
+    shown = mask_url(args.storage)
     print(f"{job.message} in study {name!r}; runs written under {job.out}; the figure: "
-          f"{PROG} sweep --storage {args.storage} --study {name} --report sweep.html")
+          f"{PROG} sweep --storage {shown} --study {name} --report sweep.html"
+          + (" (the password is masked: give it again, or leave it out of the URL and set PGPASSWORD)"
+             if shown != args.storage else ""))
     return 0
 
 
