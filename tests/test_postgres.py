@@ -147,3 +147,46 @@ def test_a_database_lost_mid_sweep_ends_the_worker_with_one_line(tmp_path):
     assert last.endswith("start the command again to resume")
     assert not any(s in out + err for s in _secrets(server.password))
 
+
+
+def test_optuna_dashboard_shows_the_study_with_the_password_in_pgpassword(postgres, tmp_path):
+    """docs/sweeps.md's recipe: ``optuna-dashboard postgresql://alice@HOST/DB`` with PGPASSWORD set lists the
+    sweep's study, its grid and its waiting points."""
+    import json
+    import shutil
+    import urllib.request
+
+    from gdtuo_explore.bench.browser import free_port
+    from gdtuo_explore.engine.shared_sweep import SharedSweep
+
+    dashboard = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent)) or \
+        shutil.which("optuna-dashboard")
+    assert dashboard, "optuna-dashboard is missing: pip install optuna-dashboard (the dev extra installs it)"
+    url = postgres.database()
+    SharedSweep(url, STUDY, alphas=[0.01, 1.0], heights=[0, 1], seeds=[0], steps=5).open()
+    port = free_port()
+    server = subprocess.Popen([dashboard, re.sub(r":[^:@/]+@", "@", url, count=1), "--host", "127.0.0.1", "--port",
+                               str(port)], env={**os.environ, "PGPASSWORD": postgres.password}, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.communicate()[0]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as response:
+                    studies = json.load(response)["study_summaries"]
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "optuna-dashboard did not answer within 120 s"
+                time.sleep(0.3)
+        assert [s["study_name"] for s in studies] == [STUDY]
+        attrs = {a["key"]: a["value"] for a in studies[0]["user_attrs"]}
+        assert json.loads(attrs["gdtuo_grid"])["alphas"] == [0.01, 1.0] and attrs["gdtuo_ready"] == "4"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{studies[0]['study_id']}",
+                                    timeout=30) as response:
+            trials = json.load(response)["trials"]
+        assert [t["state"] for t in trials] == ["Waiting"] * 4
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert not any(s in output for s in _secrets(postgres.password))
