@@ -115,3 +115,19 @@ def test_a_task_without_accuracy_is_refused_with_a_clear_error(monkeypatch):
     job = VersusTuning("regression", tuned=[], towers=["sgd"], trials=1, steps=3, device="cpu")
     with pytest.raises(ValueError, match="task 'regression' has no test accuracy: compare on a classification task"):
         job.run()
+
+
+def test_the_notebook_stores_a_png_beside_each_interactive_figure():
+    """Opened with no kernel (GitHub, nbviewer, an HTML export offline), notebooks/versus_tuning.ipynb shows its
+    figures: each Plotly output carries a PNG of the same figure."""
+    import base64
+    import json
+
+    nb = json.loads((ROOT / "notebooks" / "versus_tuning.ipynb").read_text())
+    outputs = [o["data"] for cell in nb["cells"] for o in cell.get("outputs", []) if "data" in o]
+    figures = [d for d in outputs if "application/vnd.plotly.v1+json" in d]
+    assert len(figures) == 2
+    for data in figures:
+        png = base64.b64decode(data["image/png"])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+        assert data["application/vnd.plotly.v1+json"]["data"]   # the interactive figure has its traces

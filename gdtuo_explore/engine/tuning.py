@@ -289,7 +289,7 @@ def figure_png(fig, width: float = 9.0, height: float = 4.6) -> bytes:
     ax.set_ylabel(layout.yaxis.title.text or "")
     ax.set_title(layout.title.text or "", fontsize=11)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
