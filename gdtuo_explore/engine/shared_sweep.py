@@ -204,8 +204,8 @@ def _creating(url: str):
     """Let one process at a time open the storage at ``url`` while Optuna creates its tables (if missing).
 
     Optuna's ``RDBStorage`` creates its schema when it is made (``create_all``, then its version row and Alembic's
-    stamp), with no guard against another process doing the same: workers started at the same moment on a new
-    database each saw the tables missing and created them, and all but one died (PostgreSQL: ``UniqueViolation``
+    stamp), with no guard against another process doing the same: unguarded, workers started at the same moment on
+    a new database each see the tables missing and create them, and all but one die (PostgreSQL: ``UniqueViolation``
     on ``CREATE TYPE studydirection`` or ``CREATE TABLE alembic_version``; SQLite: "table already exists"). So:
 
     - PostgreSQL: a session-level advisory lock (``pg_advisory_lock``) held on a connection of its own while the
