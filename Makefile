@@ -14,8 +14,9 @@ STAMP    := $(VENV)/.installed
 EXTRAS   := lab,baselines,dev,sweeps
 NOTEBOOK := notebooks/explorer.ipynb
 
-# Debian packages the tests need: a browser for the real-browser tests, real Fashion-MNIST files for offline data.
-APT_PACKAGES := chromium dataset-fashion-mnist
+# Debian packages the tests need: a browser for the real-browser tests, real Fashion-MNIST files for offline data, a
+# PostgreSQL server for the shared sweep's tests (they start a throwaway cluster of their own).
+APT_PACKAGES := chromium dataset-fashion-mnist postgresql
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 

@@ -4,6 +4,7 @@
     gdtuo-explore run --config runs/demo/config.json --seed 1      # re-run a saved config, flags override
     gdtuo-explore sweep --task digits --alphas 1e-4,1e-2,1 --heights 0,1,2 --steps 300 --out runs/sweep
     gdtuo-explore sweep --storage sqlite:///sweep.db --seeds 0,1 --steps 300  # once per worker, shared grid
+    gdtuo-explore versus-tuning --task digits --steps 300 --trials 20       # a tower or a tuner?
     torchrun --nproc_per_node=2 -m gdtuo_explore run --task digits              # DDP, rank 0 writes
     gdtuo-explore tasks
 
@@ -122,6 +123,10 @@ def _bounds(text: str) -> tuple[float, float]:
     return values[0], values[1]
 
 
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 def _factor(text: str) -> float | None:
     if text.strip().lower() == "off":
         return None
@@ -162,6 +167,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .engine.baselines import BASELINES   # a table of names: loads no PyTorch
     from .engine.config import default        # RunConfig's defaults, read without loading PyTorch
+    from .engine.tuning import DEFAULT_ALPHA_RANGE, DEFAULT_TOWERS, DEFAULT_TRIALS, DEFAULT_TUNED
 
     parser = _Parser(prog=PROG, description="Hyperoptimizers (Gradient Descent: The Ultimate Optimizer): train, "
                                             "sweep and report.")
@@ -204,8 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", help="output directory (default runs/sweep-TASK-TIME; with --storage "
                                      "runs/STUDY, one folder per run)")
     sweep.add_argument("--storage", help="an Optuna storage shared by every worker: sqlite:///FILE.db, "
-                                         "postgresql://USER:PASSWORD@HOST/DB, mysql+pymysql://... or FILE.log "
-                                         "(a journal file); start the same command once per worker")
+                                         "postgresql://USER:PASSWORD@HOST/DB (or postgresql://USER@HOST/DB with "
+                                         "PGPASSWORD set), mysql+pymysql://... or FILE.log (a journal file); start "
+                                         "the same command once per worker")
     sweep.add_argument("--study", help="with --storage: the study's name (default gdtuo-sweep-TASK)")
     sweep.add_argument("--seeds", type=_ints, help="with --storage: seeds of the grid (default: --seed, or 0)")
     sweep.add_argument("--heartbeat", type=_whole(1), help="with --storage: seconds between heartbeats; a point whose "
@@ -214,6 +221,24 @@ def build_parser() -> argparse.ArgumentParser:
                                         "to this HTML file")
     _common(sweep)
     sweep.set_defaults(func=_cmd_sweep)
+
+    versus = commands.add_parser(
+        "versus-tuning", help="a tower or a tuner? one tower run against TPE tuning a plain optimizer's step size",
+        description="Train each tower once from its (badly chosen) initial step size, and its bottom level alone; "
+                    "let Optuna's TPE tune plain Adam's and SGD's step size with --trials runs of the same budget; "
+                    "write versus_tuning.csv, .html and .png into --out and print who reached what, after how many "
+                    "training steps.")
+    versus.add_argument("--trials", type=int, help=f"runs per tuner (default {DEFAULT_TRIALS})")
+    versus.add_argument("--tune", type=_names, metavar="NAMES", help="optimizers whose step size TPE tunes "
+                                                                   f"(default {','.join(DEFAULT_TUNED)}; none: '')")
+    versus.add_argument("--alpha-range", type=_bounds, metavar="LOW,HIGH", help="the tuner's log-uniform range "
+                        f"(default {DEFAULT_ALPHA_RANGE[0]:g},{DEFAULT_ALPHA_RANGE[1]:g})")
+    versus.add_argument("--tower", dest="towers", action="append", metavar="SPEC",
+                        help="a tower trained once (repeatable; default " + " and ".join(
+                            f'"{t}"' for t in DEFAULT_TOWERS) + ")")
+    versus.add_argument("--out", help="output directory (default runs/versus-tuning-TASK-TIME)")
+    _common(versus)
+    versus.set_defaults(func=_cmd_versus_tuning)
 
     tasks = commands.add_parser("tasks", help="list the tasks", description="List the tasks and their models.")
     tasks.set_defaults(func=_cmd_tasks)
@@ -404,8 +429,8 @@ def _cmd_shared_sweep(args) -> int:
     figure of what is stored."""
     from .engine.config import default
     from .engine.report import sweep_report_html
-    from .engine.shared_sweep import DEFAULT_HEARTBEAT, SharedSweep, default_study_name, open_study, \
-        report_rows, stored_rows
+    from .engine.shared_sweep import DEFAULT_HEARTBEAT, SharedSweep, default_study_name, mask_secrets, \
+        mask_url, open_study, report_rows, stored_rows
     from .engine.sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA
 
     task = args.task or default("task")
@@ -433,14 +458,62 @@ def _cmd_shared_sweep(args) -> int:
                       DEFAULT_KAPPA if args.kappa is None else args.kappa, out=args.out, progress=show,
                       heartbeat=DEFAULT_HEARTBEAT if args.heartbeat is None else args.heartbeat, **options)
     bar = _progress_bar(job.total, args.quiet, "run")
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         job.work()
     except KeyboardInterrupt:
         bar.close()
         return _interrupted("the point being trained goes back to the grid once its heartbeat is stale")
+    except (SQLAlchemyError, StorageInternalError) as err:  # the database went away: one line, no password
+        bar.close()
+        err = err.__cause__ or err if isinstance(err, StorageInternalError) else err  # Optuna wraps the real one
+        why = mask_secrets(" ".join(str(err).split()), args.storage)[:300]
+        print(f"{PROG}: error: storage {mask_url(args.storage)} failed during the sweep ({type(err).__name__}: "
+              f"{why}); start the command again to resume", file=sys.stderr)
+        return EXIT["error"]
     bar.close()
+    shown = mask_url(args.storage)
     print(f"{job.message} in study {name!r}; runs written under {job.out}; the figure: "
-          f"{PROG} sweep --storage {args.storage} --study {name} --report sweep.html")
+          f"{PROG} sweep --storage {shown} --study {name} --report sweep.html"
+          + (" (the password is masked: give it again, or leave it out of the URL and set PGPASSWORD)"
+             if shown != args.storage else ""))
+    return 0
+
+
+def _cmd_versus_tuning(args) -> int:
+    """``versus-tuning``: the towers and the tuners on one task and budget; the files, then one line per method."""
+    from .engine.config import default
+    from .engine.tuning import DEFAULT_ALPHA_RANGE, DEFAULT_TOWERS, DEFAULT_TRIALS, DEFAULT_TUNED, VersusTuning, \
+        summary_lines
+
+    options = {name: getattr(args, name) for name in (
+        "model", "batch_size", "epochs", "steps", "seed", "device", "data_root") if getattr(args, name) is not None}
+    bar = None
+
+    def show(done, total, row):
+        bar.update(done - bar.n)
+
+    task = args.task or default("task")
+    job = VersusTuning(task, DEFAULT_TUNED if args.tune is None else args.tune, args.towers or DEFAULT_TOWERS,
+                       DEFAULT_TRIALS if args.trials is None else args.trials,
+                       args.alpha_range or DEFAULT_ALPHA_RANGE, progress=show, **options)
+    out = args.out or f"runs/versus-tuning-{task}-{_stamp()}"
+    bar = _progress_bar(job.total, args.quiet, "run")
+    try:
+        job.run()
+    except KeyboardInterrupt:   # keep the runs done so far
+        bar.close()
+        if job.rows:
+            job.export(out)
+        return _interrupted(f"stopped after {len(job.rows)} of {job.total} runs"
+                            + (f"; wrote {out}" if job.rows else "; nothing was written"))
+    bar.close()
+    job.export(out)
+    for line in summary_lines(job.summary()):
+        print(line)
+    print(f"{len(job.rows)} runs of {job.base.budget} on {job.base.task}; wrote {out}")
     return 0
 
 

@@ -20,3 +20,13 @@ def tower_path(request, monkeypatch):
     if request.param == "tensor":
         monkeypatch.setattr(Tower, "default_host", False)
     return request.param
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of the tests' own, started once per session and stopped at its end
+    (:class:`pg_server.PostgresServer`); ``postgres.database()`` gives a new database's URL."""
+    from pg_server import PostgresServer
+
+    with PostgresServer.start() as server:
+        yield server

@@ -1,5 +1,7 @@
 """The sweep shared through an Optuna storage: workers split the grid, a killed worker's point is run again by
-another, nothing runs twice to completion, the figure comes from the stored results, bad input exits 2."""
+another, nothing runs twice to completion, the figure comes from the stored results, bad input exits 2. Each storage
+kind is tested the same way: a SQLite file, a journal file and a database on the tests' own PostgreSQL server
+(tests/pg_server.py)."""
 import os
 import signal
 import subprocess
@@ -28,13 +30,24 @@ def _worker(tmp_path, url, *extra, grid=GRID, out="runs"):
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _storage(kind, tmp_path, request, name="sweep"):
+    """A new, empty storage of ``kind``: a SQLite file, a journal file, or a database on the tests' PostgreSQL server
+    (its URL carries a password)."""
+    if kind == "postgresql":
+        return request.getfixturevalue("postgres").database()
+    return f"sqlite:///{tmp_path / (name + '.db')}" if kind == "sqlite" else str(tmp_path / (name + ".log"))
+
+
+KINDS = ["sqlite", "journal", "postgresql"]
+
+
 def _point(trial):
     return trial.params["height"], trial.params["alpha"], trial.params["seed"]
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_two_workers_share_the_grid_and_a_killed_workers_point_runs_again(tmp_path, capsys, kind):
-    url = f"sqlite:///{tmp_path / 'sweep.db'}" if kind == "sqlite" else str(tmp_path / "sweep.log")
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_workers_share_the_grid_and_a_killed_workers_point_runs_again(tmp_path, capsys, request, kind):
+    url = _storage(kind, tmp_path, request)
     a, b = _worker(tmp_path, url, "--heartbeat", "1"), _worker(tmp_path, url, "--heartbeat", "1")
     deadline, victim = time.monotonic() + 240, None
     while victim is None:  # SIGKILL worker a while it holds a point
@@ -107,13 +120,13 @@ def test_stored_rows_of_a_study_not_run_yet_are_pending(tmp_path):
     assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 4
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_workers_starting_together_enqueue_the_grid_once(tmp_path, kind):
+@pytest.mark.parametrize("kind", KINDS)
+def test_workers_starting_together_enqueue_the_grid_once(tmp_path, request, kind):
     from concurrent.futures import ThreadPoolExecutor
 
     from gdtuo_explore.engine.shared_sweep import SharedSweep
 
-    url = f"sqlite:///{tmp_path / 's.db'}" if kind == "sqlite" else str(tmp_path / "s.log")
+    url = _storage(kind, tmp_path, request, "s")
     workers = [SharedSweep(url, "together", alphas=[0.01, 0.1, 1.0], heights=[0, 1], seeds=[0, 1], steps=5)
                for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
@@ -145,15 +158,16 @@ def test_bad_storage_input_exits_2_with_a_clear_message(tmp_path, monkeypatch, c
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_workers_started_at_once_on_a_new_storage_each_train_their_own_points(tmp_path, kind):
+@pytest.mark.parametrize("kind", KINDS)
+def test_workers_started_at_once_on_a_new_storage_each_train_their_own_points(tmp_path, request, kind):
     """Four workers open a storage that does not exist yet, at the same moment, on a 2-point grid of 2-step runs.
     SQLite once let two of them both take the same waiting point (its transactions began at the first write), so
-    one worker failed with "Trial#0 has already finished"; and two could both create the file's tables."""
-    url = f"sqlite:///{tmp_path / 'sweep.db'}" if kind == "sqlite" else str(tmp_path / "sweep.log")
+    one worker failed with "Trial#0 has already finished"; two could both create the file's tables, and on a new
+    PostgreSQL database all but one died creating Optuna's schema (``UniqueViolation``); test_postgres.py lines the
+    workers up more tightly still."""
     grid = ["--alphas", "0.1", "--heights", "0", "--seeds", "0,1", "--steps", "2"]
     for attempt in range(3):  # the race needs the workers' timing to line up: three rounds of four
-        store = url.replace("sweep.", f"sweep{attempt}.")
+        store = _storage(kind, tmp_path, request, f"sweep{attempt}")
         workers = [_worker(tmp_path, store, grid=grid, out=f"runs{attempt}") for _ in range(4)]
         results = [w.communicate(timeout=300) for w in workers]
         for worker, (_, err) in zip(workers, results):
@@ -162,3 +176,41 @@ def test_workers_started_at_once_on_a_new_storage_each_train_their_own_points(tm
         ran = [t for t in trials if "worker" in t.user_attrs]   # every trial that started a run
         assert sorted(_point(t) for t in ran) == [(0, 0.1, 0), (0, 0.1, 1)]   # each point trained once, by one worker
         assert all(t.state == optuna.trial.TrialState.COMPLETE for t in ran)
+
+
+@pytest.mark.parametrize("url, shown, secret", [
+    ("postgresql://alice:s3cret@db.example.org:5432/sweeps", "postgresql://alice:***@db.example.org:5432/sweeps",
+     "s3cret"),
+    ("postgresql://alice:p%40ss%2Fw@host/db", "postgresql://alice:***@host/db", "p@ss/w"),   # percent-encoded
+    ("postgresql://alice:p@ss/w@host/db", "postgresql://alice:***@host/db", "p@ss/w"),       # not encoded
+    ("postgresql+psycopg://alice@host/db?password=s3cret&sslmode=require",
+     "postgresql+psycopg://alice@host/db?password=***&sslmode=require", "s3cret"),
+    ("mysql+pymysql://bob:hunter22@10.0.0.5/optuna", "mysql+pymysql://bob:***@10.0.0.5/optuna", "hunter22"),
+    ("alice:s3cret@host/db", "alice:***@host/db", "s3cret"),                                 # no scheme
+    ("postgresql://alice@host:5432/db", "postgresql://alice@host:5432/db", None),            # no password
+    ("sqlite:///runs/sweep.db", "sqlite:///runs/sweep.db", None),
+    ("runs/sweep.log", "runs/sweep.log", None),
+])
+def test_mask_url_hides_the_password_and_nothing_else(url, shown, secret):
+    from gdtuo_explore.engine.shared_sweep import mask_secrets, mask_url
+
+    assert mask_url(url) == shown
+    message = mask_secrets(f"could not connect to {url}: password {secret} rejected", url)
+    assert message == f"could not connect to {shown}: password {'***' if secret else None} rejected"
+
+
+def test_a_missing_database_driver_is_one_line_naming_the_package(tmp_path):
+    """SQLAlchemy's ``postgresql://`` driver is psycopg (3); without it the user gets one line saying what to install,
+    not Optuna's "Failed to import DB access module", and no password."""
+    script = ("import sys; sys.modules['psycopg'] = None  # as if psycopg were not installed\n"
+              "from gdtuo_explore.cli import main\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+    url = "postgresql://alice:s3cret-pw@127.0.0.1:1/sweeps"
+    result = subprocess.run([sys.executable, "-c", script, "sweep", "--storage", url, *GRID, "--quiet"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "gdtuo-explore: error: storage postgresql://alice:***@127.0.0.1:1/sweeps needs the database driver "
+        "'psycopg', which is not installed: pip install 'gdtuo-explore[sweeps]' (or pip install 'psycopg[binary]')"]
+    assert "s3cret" not in result.stdout + result.stderr

@@ -19,6 +19,10 @@ Each trial's results are its user attributes: ``status``, ``message``, ``final_t
 ``final_test_accuracy``, ``hyperparameters`` (the learned values, per level), ``metrics`` (the path of the run's
 ``metrics.csv``, on the machine named by ``worker``) and ``tower``; its value is the final test loss (``inf`` when
 there is none). :func:`stored_rows` reads them back, e.g. for :func:`report_rows` and the sensitivity figure.
+
+A storage URL is shown and written only through :func:`mask_url` (``postgresql://alice:***@host/db``): worker logs
+end up in CI logs, terminals and shared notebooks. Give PostgreSQL's password in ``PGPASSWORD`` or ``~/.pgpass``
+to keep it off the command line too (``postgresql://alice@host/db``).
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -48,6 +53,12 @@ READY_ATTR = "gdtuo_ready"   # set once every grid point is enqueued
 READY_TIMEOUT = 120.0        # seconds a joining worker waits for the creator to enqueue the grid
 DEFAULT_HEARTBEAT = 60       # seconds between heartbeats; a trial is stale after twice that
 DEFAULT_MAX_RETRY = 3        # times a killed worker's point is put back
+#: The PyPI package of each database driver that SQLAlchemy imports for a URL (``postgresql://`` is ``psycopg``).
+DRIVERS = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pg8000": "pg8000", "asyncpg": "asyncpg",
+           "pymysql": "PyMySQL", "MySQLdb": "mysqlclient", "mysql": "mysql-connector-python"}
+#: Any number that no other program's advisory lock on the same database is likely to use (PostgreSQL's advisory
+#: locks are per database and keyed by one 64-bit integer).
+SCHEMA_LOCK = 0x6764_7475_6F5F_7377  # "gdtuo_sw"
 STORAGE_FORMS = ("sqlite:///FILE.db, postgresql://USER:PASSWORD@HOST/DB, mysql+pymysql://USER:PASSWORD@HOST/DB "
                  "or a journal file path ending in .log")
 #: The config fields that define the grid's runs (with alphas, heights, seeds, kappa and the budget); device and
@@ -66,6 +77,50 @@ def _optuna():
     # ask/tell with a heartbeat: this module beats it itself (SharedSweep._train)
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
     return optuna
+
+
+def mask_url(url) -> str:
+    """``url`` as it may be shown or written: a database URL's password replaced by ``***``, also one given as a
+    ``password=`` query parameter, also in a URL that lacks its scheme; a journal file path as it is.
+
+    >>> mask_url("postgresql://alice:s3cret@db.example.org:5432/sweeps")
+    'postgresql://alice:***@db.example.org:5432/sweeps'
+
+    Everything between the user name's colon and the last ``@`` is masked, so a password with an ``@`` or ``/``
+    that was not percent-encoded is masked whole too (SQLAlchemy's own ``hide_password`` splits it at its first
+    ``@`` and shows the rest).
+    """
+    url = str(url)
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    userinfo, at, host = rest.rpartition("@")
+    if at and ":" in userinfo.split("/")[0]:
+        rest = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    rest = re.sub(r"([?&]password=)[^&]*", r"\1***", rest, flags=re.IGNORECASE)
+    return f"{scheme}{sep}{rest}"
+
+
+def _password_forms(url: str) -> list[str]:
+    """The password in ``url`` as written there and percent-decoded (none shorter than 4 characters: masking those
+    in a message would garble it)."""
+    from urllib.parse import unquote
+
+    scheme, sep, rest = str(url).partition("://")
+    userinfo = (rest if sep else scheme).rpartition("@")[0]
+    found = [userinfo.split(":", 1)[1]] if ":" in userinfo.split("/")[0] else []
+    found += re.findall(r"[?&]password=([^&]*)", str(url), flags=re.IGNORECASE)
+    forms = {f for p in found for f in (p, unquote(p))}
+    return sorted((f for f in forms if len(f) >= 4), key=len, reverse=True)
+
+
+def mask_secrets(text: str, url) -> str:
+    """``text`` (e.g. a driver's error message) with ``url`` shown by :func:`mask_url` and its password, as written
+    in the URL or decoded, replaced by ``***`` wherever it appears."""
+    text = str(text).replace(str(url), mask_url(url))
+    for password in _password_forms(url):
+        text = text.replace(password, "***")
+    return text
 
 
 def default_study_name(task: str) -> str:
@@ -112,33 +167,72 @@ def open_storage(url: str, heartbeat: int | None = DEFAULT_HEARTBEAT, max_retry:
         raise ValueError(f"storage {url!r} is not a storage URL: use {STORAGE_FORMS}")
     if "://" not in url:
         if not url.endswith(".log"):
-            raise ValueError(f"storage {url!r} is not a storage URL: use {STORAGE_FORMS}")
+            raise ValueError(f"storage {mask_url(url)!r} is not a storage URL: use {STORAGE_FORMS}")
         if not Path(url).expanduser().resolve().parent.is_dir():
             raise ValueError(f"storage {url!r}: the folder {Path(url).parent} does not exist")
         return _journal_storage(str(Path(url).expanduser()), heartbeat, callback)
     sqlite = url.startswith("sqlite")
     kwargs = {"connect_args": {"timeout": 60}} if sqlite else {}  # wait out other writers
     try:
-        with _creating(url) if sqlite else contextlib.nullcontext():
+        with _creating(url):
             storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=heartbeat,
                                                  grace_period=None if heartbeat is None else 2 * heartbeat,
                                                  heartbeat_stale_trial_callback=callback if heartbeat else None)
-    except Exception as err:  # noqa: BLE001 - sqlalchemy's many errors (bad scheme, missing driver, no server)
-        why = " ".join(str(err).split())[:300]
-        raise ValueError(f"storage {url!r} cannot be opened ({type(err).__name__}: {why}); use {STORAGE_FORMS}") \
-            from None
+    except ImportError as err:  # SQLAlchemy could not import the URL's driver
+        raise ValueError(_missing_driver(url, err)) from None
+    except Exception as err:  # noqa: BLE001 - sqlalchemy's many errors (bad scheme, no server, bad password)
+        why = mask_secrets(" ".join(str(err).split()), url)[:300]
+        raise ValueError(f"storage {mask_url(url)} cannot be opened ({type(err).__name__}: {why}); use "
+                         f"{STORAGE_FORMS}") from None
     if sqlite:
         _begin_immediate(storage.engine)
     return storage
 
 
+def _missing_driver(url: str, err: ImportError) -> str:
+    """One line naming the driver SQLAlchemy did not find for ``url`` and the package that brings it."""
+    cause = err.__cause__ if isinstance(err.__cause__, ImportError) else err
+    module = (cause.name or "").split(".")[0] or "its driver"
+    package = DRIVERS.get(module, module)
+    how = (f"pip install 'gdtuo-explore[sweeps]' (or pip install '{package}')" if module == "psycopg"
+           else f"pip install '{package}'")
+    return f"storage {mask_url(url)} needs the database driver {module!r}, which is not installed: {how}"
+
+
 @contextlib.contextmanager
 def _creating(url: str):
-    """Hold an exclusive lock on ``FILE.db.lock`` beside a SQLite file while Optuna opens it: two processes that open a
-    new file at once would otherwise both create its tables ("table already exists")."""
-    from sqlalchemy.engine import make_url
+    """Let one process at a time open the storage at ``url`` while Optuna creates its tables (if missing).
 
-    database = make_url(url).database
+    Optuna's ``RDBStorage`` creates its schema when it is made (``create_all``, then its version row and Alembic's
+    stamp), with no guard against another process doing the same: unguarded, workers started at the same moment on
+    a new database each see the tables missing and create them, and all but one die (PostgreSQL: ``UniqueViolation``
+    on ``CREATE TYPE studydirection`` or ``CREATE TABLE alembic_version``; SQLite: "table already exists"). So:
+
+    - PostgreSQL: a session-level advisory lock (``pg_advisory_lock``) held on a connection of its own while the
+      storage is made. It needs no table of its own (there is none yet), is released when that connection closes
+      even if this process dies, and a worker that comes later finds the tables made and only reads them. Optuna
+      offers nothing for this (``skip_table_creation`` leaves the creating to someone else).
+    - SQLite: an exclusive ``flock`` on ``FILE.db.lock`` beside the file (a file on one machine).
+    - Anything else (MySQL): no lock; start one worker first on a new database.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK})
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK})
+        finally:
+            engine.dispose()
+        return
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
     if not database or database.startswith(":memory:") or fcntl is None:
         yield
         return
@@ -178,7 +272,7 @@ def open_study(url: str, study: str, storage=None):
         return optuna.load_study(study_name=study, storage=storage)
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        raise ValueError(f"storage {url!r} has no study {study!r}; its studies: "
+        raise ValueError(f"storage {mask_url(url)} has no study {study!r}; its studies: "
                          f"{', '.join(names) or '(none)'}") from None
 
 
@@ -260,7 +354,7 @@ class SharedSweep:
 
     def _check_grid(self, study) -> None:
         stored = study.user_attrs.get(GRID_ATTR)
-        where = f"study {self.study_name!r} in {self.url!r}"
+        where = f"study {self.study_name!r} in {mask_url(self.url)}"
         if stored is None:
             raise ValueError(f"{where} was not made by a gdtuo-explore sweep: use another --study name")
         if stored != self.grid:
@@ -326,7 +420,8 @@ class SharedSweep:
                     try:
                         self.storage.record_heartbeat(trial._trial_id)
                     except Exception as err:  # noqa: BLE001 - a missed beat is retried at the next one
-                        log.warning("heartbeat of trial %d failed: %s", trial.number, err)
+                        log.warning("heartbeat of trial %d failed: %s", trial.number,
+                                    mask_secrets(err, self.url))
                     if beating.wait(self.heartbeat):
                         return
             beats = threading.Thread(target=beat, name="gdtuo-sweep-heartbeat", daemon=True)
