@@ -346,11 +346,11 @@ class Tower:
         if self._hypergrad_history is not None:
             self._hypergrad_history.record(row)
         old = torch.tensor(old, dtype=self.store.dtype) if self.host else old
-        self._details = (row, old, self.store.clone(), products)
+        self._details = (row, old, self.store.clone(), products, self.t + 1)
 
     def _read_details(self) -> list[dict]:
         """:meth:`step_details` from what :meth:`_record_hypergrads` kept."""
-        row, old, new, products = self._details
+        row, old, new, products, step = self._details
         before = self._naturals(old.detach().cpu().double().numpy())[0]
         after = self._naturals(new.detach().cpu().double().numpy())[0]
         hypergrads = row.detach().cpu().double().tolist()
@@ -363,7 +363,7 @@ class Tower:
                 col = i + f.names.index(name)
                 values[name] = {"before": float(before[col]), "hypergrad": hypergrads[f.start + j],
                                 "after": float(after[col])}
-            details.append({"level": k + 1, "kind": f.level.kind, "moved_by": self.floors[k + 1].level.kind,
+            details.append({"step": step, "level": k + 1, "kind": f.level.kind, "moved_by": self.floors[k + 1].level.kind,
                             "values": values, "product": products[k] if k < len(products) else None})
             i += len(f.names)
         return details
@@ -372,12 +372,13 @@ class Tower:
         """What the last step did to every level whose hyperparameters learn, bottom level first (needs
         ``record_hypergrads``; an empty list before the first step). Each level is a dict of plain numbers::
 
-            {"level": 1, "kind": "sgd", "moved_by": "sgd",
+            {"step": 12, "level": 1, "kind": "sgd", "moved_by": "sgd",
              "values": {"alpha": {"before": 0.01, "hypergrad": -3.2, "after": 0.0132}},
              "product": {"gradient": {"norm": 1.9, "head": [...]}, "direction": {"norm": 2.1, "head": [...]},
                          "dot": 3.2}}
 
-        ``before``: the natural value at the start of the step; ``hypergrad``: the hypergradient the level above
+        ``step``: the step's number (from 1, as in :meth:`history`); ``before``: the natural value at the start of the
+        step; ``hypergrad``: the hypergradient the level above
         moved it with, in the stored form's units (the natural ones for every identity-stored hyperparameter such as
         SGD's and Adam's alpha; ``d loss / d atanh(2 beta - 1)`` for a beta); ``after``: the value the step used.
         Under an SGD level above, ``after == before - kappa * hypergrad`` for identity-stored ones. ``product``, for a
