@@ -197,11 +197,14 @@ def report_html(run_or_histories, path=None) -> str:
 
 
 def sweep_report_html(rows: list[dict], path=None, title: str = "Sensitivity to the initial step size") -> str:
-    """A page with final test loss and accuracy against the initial step size (log axis), one line per height.
+    """A page with final test loss and accuracy against the initial step size (log axis), one line per height (and
+    kappa).
 
-    ``rows``: dicts with ``height``, ``alpha``, ``final_test_loss``, ``final_test_accuracy`` and ``status``, as
-    :func:`gdtuo_explore.sweep.sweep` returns. Runs that did not finish normally are marked by their status in the
-    hover text. Writes the page to ``path`` if given; returns it.
+    ``rows``: dicts with ``height``, ``alpha``, ``final_test_loss``, ``final_test_accuracy``, ``status`` and
+    optionally ``kappa`` (one line per height and kappa where there are several), as
+    :func:`gdtuo_explore.sweep.sweep` returns. The accuracy figure is left out where no row has an accuracy. Runs
+    that did not finish normally are marked by their status in the hover text. Writes the page to ``path`` if given;
+    returns it.
     """
     figures = []
     keys = [("final_test_loss", "final test loss"), ("final_test_accuracy", "final test accuracy")]
@@ -213,5 +216,7 @@ def sweep_report_html(rows: list[dict], path=None, title: str = "Sensitivity to 
         fig.update_xaxes(type="log")
         figures.append((key, fig))
     heights = ", ".join(str(h) for h in sorted({row["height"] for row in rows}))
-    lines = [f"{len(rows)} runs; heights {heights}. Height h: sgd(alpha) with h SGD levels above it."]
+    kappas = sorted({row["kappa"] for row in rows if row.get("kappa") is not None})
+    lines = [f"{len(rows)} runs; heights {heights}. Height h: sgd(alpha) with h SGD levels of step size kappa above it"
+             + (f"; kappa {', '.join(f'{k:g}' for k in kappas)}." if kappas else ".")]
     return _write(_page(title, lines, figures), path)
