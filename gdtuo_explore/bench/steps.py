@@ -126,8 +126,8 @@ def time_interleaved(steppers, device, rounds, steps):
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def ours(spec):
-    return lambda m: HyperOptimizer(m.parameters(), spec)
+def ours(spec, **options):
+    return lambda m: HyperOptimizer(m.parameters(), spec, **options)
 
 
 def wrapper(module, build):
@@ -150,6 +150,8 @@ def speed(device, model_name, rounds, steps, rows):
         "torch Adam": (TORCH["adam"], "optim"),
         "SGD/SGD": (ours(tower("sgd", 1, "sgd(1e-5)")), "optim"),
         "Adam/SGD": (ours(tower("adam", 1, "sgd(1e-5)")), "optim"),
+        "SGD/SGD (record_hypergrads)": (ours(tower("sgd", 1, "sgd(1e-5)"), record_hypergrads=True), "optim"),
+        "Adam/SGD (record_hypergrads)": (ours(tower("adam", 1, "sgd(1e-5)"), record_hypergrads=True), "optim"),
         "SGD/SGD (wrapper)": (wrapper(gdtuo, lambda g: g.SGD(0.01, optimizer=g.SGD(1e-5))), "wrapper"),
         "Adam/SGD (wrapper)": (wrapper(gdtuo, lambda g: g.Adam(optimizer=g.SGD(1e-5))), "wrapper"),
         "SGD/SGD/SGD/SGD": (ours(tower("sgd", 3, "sgd(1e-5)")), "optim"),
@@ -192,6 +194,11 @@ def speed(device, model_name, rounds, steps, rows):
     add("height 3 SGD/SGD/SGD/SGD vs torch SGD", "SGD/SGD/SGD/SGD", "torch SGD", 1.25)
     add("height 3 Adam/Adam/Adam/Adam vs torch Adam", "Adam/Adam/Adam/Adam", "torch Adam", 1.25)
     add("50-level SGD tower (halving step sizes) vs SGD/SGD", "SGD^50", "SGD/SGD", 1.5)
+    # recording hypergradients is an option, off by default, because it costs more than 2 % (docs/benchmarks.md)
+    add("SGD/SGD recording hypergradients vs not (for comparison)", "SGD/SGD (record_hypergrads)", "SGD/SGD",
+        float("inf"))
+    add("Adam/SGD recording hypergradients vs not (for comparison)", "Adam/SGD (record_hypergrads)", "Adam/SGD",
+        float("inf"))
     add("50-level Adam tower (halving step sizes) vs Adam/Adam", "Adam^50", "Adam/Adam", 4.0)
     if automatic:
         add("AdamW/SGD (automatic path) vs torch AdamW", "AdamW/SGD", "torch AdamW", 1.5)
