@@ -76,8 +76,8 @@ def test_a_fixed_hyperparameter_keeps_the_nudged_value_and_its_column_shows_when
 def test_after_a_kick_past_the_stability_limit_the_level_above_moves_alpha_down():
     """What a teacher shows: multiply alpha by 30, past the stability limit of the bowl (2/50). The kicked step
     overshoots along y, the steep direction, and the overshoots grow; within a few steps the successive gradients
-    point against each other: the hypergradient turns positive and the level above lowers alpha at every step. (Whether it is lowered in time is another matter: see
-    notebooks/landscape.ipynb.)"""
+    point against each other: the hypergradient turns positive and the level above lowers alpha at every step.
+    (Whether it is lowered in time is another matter: see notebooks/landscape.ipynb.)"""
     run = bowl(steps=400, tower="sgd(0.001)/sgd(1e-6)")
     run.step(15)
     kicked = 30 * run.optimizer.hyperparameters()[0]["alpha"]

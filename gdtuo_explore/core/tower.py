@@ -77,7 +77,7 @@ class Tower:
         alpha_bounds: if set, ``(low, high)``: every learned ``alpha`` is kept within these bounds.
         history: record every step's hyperparameters on the device (see :meth:`history`).
         record_hypergrads: also record every step's hypergradients (history columns ``levelK.NAME.hypergrad``) and
-            the details of the last step (:meth:`step_details`; these read a few numbers back to the host).
+            the details of the last step (:meth:`step_details`, which reads them back to the host when called).
     """
 
     #: the path of new towers (see the module docstring): None for the host path on the CPU and the tensor path
@@ -119,7 +119,7 @@ class Tower:
         self.host = self._host_path()
         self._np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(self._row.dtype)
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
-        self._details: list[dict] | None = None   # the last step's (record_hypergrads)
+        self._details: tuple | None = None   # what step_details reads, kept by the last step (record_hypergrads)
         self._hypergrad_history: History | None = None
         self._const_changes: list[tuple[int, str, float]] = []   # (step, column, value before), see history()
         self._history = self._new_history() if history else None
@@ -363,8 +363,9 @@ class Tower:
                 col = i + f.names.index(name)
                 values[name] = {"before": float(before[col]), "hypergrad": hypergrads[f.start + j],
                                 "after": float(after[col])}
-            details.append({"step": step, "level": k + 1, "kind": f.level.kind, "moved_by": self.floors[k + 1].level.kind,
-                            "values": values, "product": products[k] if k < len(products) else None})
+            details.append({"step": step, "level": k + 1, "kind": f.level.kind,
+                            "moved_by": self.floors[k + 1].level.kind, "values": values,
+                            "product": products[k] if k < len(products) else None})
             i += len(f.names)
         return details
 
@@ -378,9 +379,9 @@ class Tower:
                          "dot": 3.2}}
 
         ``step``: the step's number (from 1, as in :meth:`history`); ``before``: the natural value at the start of the
-        step; ``hypergrad``: the hypergradient the level above
-        moved it with, in the stored form's units (the natural ones for every identity-stored hyperparameter such as
-        SGD's and Adam's alpha; ``d loss / d atanh(2 beta - 1)`` for a beta); ``after``: the value the step used.
+        step; ``hypergrad``: the hypergradient the level above moved it with, in the stored form's units (the
+        natural ones for every identity-stored hyperparameter such as SGD's and Adam's alpha;
+        ``d loss / d atanh(2 beta - 1)`` for a beta); ``after``: the value the step used.
         Under an SGD level above, ``after == before - kappa * hypergrad`` for identity-stored ones. ``product``, for a
         level that keeps its last update's direction (SGD, Adam, ...; None on the first step): ``gradient``, the
         gradient of the loss at the new point with respect to what the level moves (the weights for level 1, the
