@@ -3,6 +3,8 @@
     gdtuo-explore run --task digits --stack "adam/sgd(1e-5)" --epochs 5 --out runs/demo
     gdtuo-explore run --config runs/demo/config.json --seed 1      # re-run a saved config, flags override
     gdtuo-explore sweep --task digits --alphas 1e-4,1e-2,1 --heights 0,1,2 --steps 300 --out runs/sweep
+    gdtuo-explore sweep --task digits --alphas 1e-4,1e-2,1 --kappas 1e-4,1e-3,1e-2 --heights 1,2 --steps 300
+    gdtuo-explore run --task surface --model beale --option start=1,1 --steps 500   # a point on a 2-D function
     gdtuo-explore sweep --storage sqlite:///sweep.db --seeds 0,1 --steps 300  # once per worker, shared grid
     gdtuo-explore versus-tuning --task digits --steps 300 --trials 20       # a tower or a tuner?
     torchrun --nproc_per_node=2 -m gdtuo_explore run --task digits              # DDP, rank 0 writes
@@ -161,6 +163,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help=f"seed of the weights, the batch order and the data split (default {default('seed')})")
     p.add_argument("--device", help=f"{DEVICES} (default {default('device')})")
     p.add_argument("--data-root", help="where datasets live (default $GDTUO_DATA or ~/.cache/gdtuo-explore/data)")
+    p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="a task option, e.g. --option text_file=book.txt or --option start=1,1 (repeatable; the value "
+                        "is read as JSON where it is JSON, else as text)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -190,8 +195,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--divergence-factor", type=_factor, default=False, metavar="X|off",
                      help="stop as diverged when the smoothed train loss exceeds X times its start (default "
                           f"{default('divergence_factor'):g}; off: never)")
-    run.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                     help="a task option, e.g. --option text_file=book.txt (repeatable)")
     run.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE|FILE.py",
                      help="import a module (a dotted name on the Python path) or a Python file before the tower is "
                           "read, e.g. one whose @register makes a level of your own usable in --stack; repeatable")
@@ -205,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--alphas", type=_floats, help="initial step sizes (default 1e-8,1e-7,...,1)")
     sweep.add_argument("--heights", type=_ints, help="tower heights above sgd(alpha) (default 0,1,2,3)")
     sweep.add_argument("--kappa", type=_number(0), help="step size of the levels above (default 0.01)")
+    sweep.add_argument("--kappas", type=_floats, help="several step sizes of the levels above, to vary kappa too: a "
+                                                      "grid heights x kappas x alphas (height 0 once per alpha)")
     sweep.add_argument("--processes", type=_whole(1),
                        help="worker processes (default: one per core, at most one per run)")
     sweep.add_argument("--out", help="output directory (default runs/sweep-TASK-TIME; with --storage "
@@ -383,24 +388,28 @@ def _finish_distributed(ddp, run, out, interrupted) -> int:
 
 def _cmd_sweep(args) -> int:
     from .engine.config import default
-    from .engine.sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, DEFAULT_KAPPA, Sweep
+    from .engine.sweep import DEFAULT_ALPHAS, DEFAULT_HEIGHTS, Sweep
 
     if args.storage is not None:  # the shared sweep
         return _cmd_shared_sweep(args)
     for flag in ("study", "seeds", "heartbeat", "report"):
         if getattr(args, flag) is not None:
             raise ValueError(f"--{flag} needs --storage (a sweep shared through an Optuna storage)")
+    if args.kappa is not None and args.kappas is not None:
+        raise ValueError("--kappa and --kappas are both given: give one")
     options = {name: getattr(args, name) for name in (
         "model", "batch_size", "epochs", "steps", "seed", "device", "data_root", "processes")
         if getattr(args, name) is not None}
+    if args.option:
+        options["task_options"] = dict(args.option)
     bar = None
 
     def show(done, total, row):
         bar.update(done - bar.n)
 
     task = args.task or default("task")
-    job = Sweep(task, args.alphas or DEFAULT_ALPHAS, args.heights or DEFAULT_HEIGHTS,
-                DEFAULT_KAPPA if args.kappa is None else args.kappa, progress=show, **options)
+    job = Sweep(task, args.alphas or DEFAULT_ALPHAS, args.heights or DEFAULT_HEIGHTS, args.kappa,
+                kappas=args.kappas, progress=show, **options)
     out = args.out or f"runs/sweep-{task}-{_stamp()}"
     bar = _progress_bar(job.total, args.quiet, "run")
     with _ctrl_c_deferred() as interrupted:   # from here on Ctrl-C stops the sweep, and its files are still written
@@ -412,16 +421,19 @@ def _cmd_sweep(args) -> int:
             print(f"{PROG}: error: the sweep failed: {job.message}", file=sys.stderr)
             return 1
         job.export(out)
-    if not interrupted.is_set():
-        for height in sorted({r["height"] for r in job.rows}):
-            cells = [f"{r['alpha']:g}: " + ("-" if r["final_test_accuracy"] is None
-                                            else f"{r['final_test_accuracy']:.3f}")
-                     + ("" if r["status"] == "done" else f" ({r['status']})") for r in job.rows
-                     if r["height"] == height]
-            print(f"height {height} test accuracy by initial alpha: " + ", ".join(cells))
-        print(f"{job.message} ({job.status}); wrote {out}")
-        return 0
-    return _interrupted(f"{job.message}; wrote {out}")
+    if interrupted.is_set():
+        return _interrupted(f"{job.message}; wrote {out}")
+    accuracy = any(r["final_test_accuracy"] is not None for r in job.rows)   # else the final loss (surface task)
+    key, what, form = ("final_test_accuracy", "test accuracy", ".3f") if accuracy else \
+        ("final_test_loss", "final loss", ".4g")
+    for height, kappa in dict.fromkeys((r["height"], r["kappa"]) for r in job.rows):
+        cells = [f"{r['alpha']:g}: " + ("-" if r[key] is None else format(r[key], form))
+                 + ("" if r["status"] == "done" else f" ({r['status']})") for r in job.rows
+                 if (r["height"], r["kappa"]) == (height, kappa)]
+        which = f"height {height}" + ("" if kappa is None or len(job.kappas) == 1 else f", kappa {kappa:g}")
+        print(f"{which} {what} by initial alpha: " + ", ".join(cells))
+    print(f"{job.message} ({job.status}); wrote {out}")
+    return 0
 
 
 def _cmd_shared_sweep(args) -> int:
@@ -435,6 +447,10 @@ def _cmd_shared_sweep(args) -> int:
 
     task = args.task or default("task")
     name = args.study or default_study_name(task)
+    if args.kappas is not None:
+        raise ValueError("--kappas is for the local sweep: a sweep shared through --storage takes one --kappa")
+    if args.option:
+        raise ValueError("--option is for the local sweep: a sweep shared through --storage takes no task options")
     if args.report is not None:
         rows = stored_rows(open_study(args.storage, name))
         points = report_rows(rows)

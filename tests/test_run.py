@@ -153,7 +153,7 @@ def test_unknown_json_keys_are_named(tmp_path):
 
 def test_missing_baseline_package_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "prodigyopt", None)  # makes `import prodigyopt` raise ImportError
-    with pytest.raises(ValueError, match=re.escape("pip install gdtuo-explore[baselines]")):
+    with pytest.raises(ValueError, match=re.escape("pip install prodigyopt (or, in a clone of gdtuo-explore, pip install -e '.[baselines]')")):
         RunConfig(baseline="prodigy")
 
 
@@ -422,7 +422,9 @@ def test_export_files(tmp_path):
     run.run()
     paths = run.export(tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        ["config.json", "metrics.csv", "evaluations.csv", "report.html"])
+        ["config.json", "metrics.csv", "evaluations.csv", "nudges.csv", "report.html"])
+    with open(paths["nudges"]) as f:
+        assert f.read().splitlines() == ["step,column,old,new"]   # a header and no nudge
     with open(paths["metrics"]) as f:
         rows = list(csv.reader(f))
     columns = run.optimizer.towers[0].columns()

@@ -212,5 +212,6 @@ def test_a_missing_database_driver_is_one_line_naming_the_package(tmp_path):
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "gdtuo-explore: error: storage postgresql://alice:***@127.0.0.1:1/sweeps needs the database driver "
-        "'psycopg', which is not installed: pip install 'gdtuo-explore[sweeps]' (or pip install 'psycopg[binary]')"]
+        "'psycopg', which is not installed: pip install 'psycopg[binary]' (or, in a clone of gdtuo-explore, pip install "
+        "-e '.[sweeps]')"]
     assert "s3cret" not in result.stdout + result.stderr

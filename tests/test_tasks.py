@@ -75,7 +75,7 @@ def check_model_runs(task: Task, n=5):
 # ---------------------------------------------------------------- registry
 
 def test_menu_order_and_specs():
-    assert list(TASKS) == ["digits", "mnist", "fashion-mnist", "cifar10", "charlm", "spirals"]
+    assert list(TASKS) == ["digits", "mnist", "fashion-mnist", "cifar10", "charlm", "spirals", "surface"]
     for spec in TASKS.values():
         assert spec.default_model in spec.models and spec.description
     assert TASKS["cifar10"].models == ("cnn", "resnet20") and TASKS["cifar10"].default_model == "cnn"

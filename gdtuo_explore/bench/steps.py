@@ -2,6 +2,7 @@
 
     python -m gdtuo_explore.bench            # CPU, and CUDA when there is a GPU
     python -m gdtuo_explore.bench --quick    # fewer rounds
+    python -m gdtuo_explore.bench --recording   # only what recording hypergradients costs
 
 Every comparison is measured side by side in one process, interleaved round by round (so a noisy machine slows
 both sides alike), and printed as a ratio with its target. A training step is the whole iteration (zero_grad,
@@ -126,8 +127,8 @@ def time_interleaved(steppers, device, rounds, steps):
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def ours(spec):
-    return lambda m: HyperOptimizer(m.parameters(), spec)
+def ours(spec, **options):
+    return lambda m: HyperOptimizer(m.parameters(), spec, **options)
 
 
 def wrapper(module, build):
@@ -177,13 +178,7 @@ def speed(device, model_name, rounds, steps, rows):
     diverged = {s.name for s in steppers if s.diverged()}
 
     def add(what, a, b, target, better="lower"):
-        ratio = t[a] / t[b]
-        ok = ratio <= target if better == "lower" else ratio >= target
-        bad = [name for name in (a, b) if name in diverged]
-        if bad:
-            what, ok = f"{what} (INVALID: {', '.join(bad)} diverged while timed)", False
-        rows.append(dict(device=device.type, model=model_name, comparison=what, ms_a=t[a] * 1e3, ms_b=t[b] * 1e3,
-                         ratio=ratio, target=("<= " if better == "lower" else ">= ") + f"{target:g}", ok=ok))
+        rows.append(ratio_row(device, model_name, t, diverged, what, a, b, target, better))
 
     add("SGD/SGD vs torch SGD", "SGD/SGD", "torch SGD", 1.10)
     add("SGD/SGD (wrapper) vs torch SGD", "SGD/SGD (wrapper)", "torch SGD", 1.10)
@@ -204,6 +199,34 @@ def speed(device, model_name, rounds, steps, rows):
         add("reference Adam/SGD vs torch Adam (for comparison)", "reference Adam/SGD", "torch Adam", float("inf"))
         add("reference SGD/SGD vs torch SGD (for comparison)", "reference SGD/SGD", "torch SGD", float("inf"))
     return t
+
+
+def ratio_row(device, model_name, t, diverged, what, a, b, target, better="lower") -> dict:
+    """A result row: ``t[a] / t[b]`` (seconds per step) against ``target`` (``better``: "lower" or "higher"),
+    marked invalid where a stepper in ``diverged`` was timed."""
+    ratio = t[a] / t[b]
+    ok = ratio <= target if better == "lower" else ratio >= target
+    bad = [name for name in (a, b) if name in diverged]
+    if bad:
+        what, ok = f"{what} (INVALID: {', '.join(bad)} diverged while timed)", False
+    return dict(device=device.type, model=model_name, comparison=what, ms_a=t[a] * 1e3, ms_b=t[b] * 1e3,
+                ratio=ratio, target=("<= " if better == "lower" else ">= ") + f"{target:g}", ok=ok)
+
+
+def recording_cost(device, model_name, rounds, steps, rows):
+    """What ``record_hypergrads=True`` costs a step: SGD/SGD and Adam/SGD recording hypergradients (and the last
+    step's details) against the same towers not recording them, side by side. The option is off by default because
+    this costs more than 2 % (see docs/benchmarks.md); the rows are for comparison (no target)."""
+    cfg = {}
+    for name, base in (("SGD/SGD", "sgd"), ("Adam/SGD", "adam")):
+        cfg[name] = ours(tower(base, 1, "sgd(1e-5)"))
+        cfg[f"{name} (record_hypergrads)"] = ours(tower(base, 1, "sgd(1e-5)"), record_hypergrads=True)
+    steppers = [Stepper(name, model_name, device, make) for name, make in cfg.items()]
+    t = time_interleaved(steppers, device, rounds, steps)
+    diverged = {s.name for s in steppers if s.diverged()}
+    for name in ("SGD/SGD", "Adam/SGD"):
+        rows.append(ratio_row(device, model_name, t, diverged, f"{name} recording hypergradients vs not (for "
+                              "comparison)", f"{name} (record_hypergrads)", name, float("inf")))
 
 
 # -- memory ------------------------------------------------------------------------------------------------
@@ -364,6 +387,8 @@ def main(argv=None):
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--browser", action="store_true",
                         help="also drive the explorer in JupyterLab in Chromium (needs /usr/bin/chromium, playwright)")
+    parser.add_argument("--recording", action="store_true",
+                        help="only the cost of recording hypergradients (HyperOptimizer(record_hypergrads=True))")
     parser.add_argument("--memory-child", nargs=3, metavar=("KIND", "DEVICE", "WIDTH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -383,8 +408,14 @@ def main(argv=None):
           + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""), flush=True)
     for device in devices:
         for model_name in MODELS:  # the CNN's steps are 20x longer: fewer per round (and SGD towers stay finite)
-            speed(device, model_name, rounds, steps if model_name == "mlp" else max(2, steps // 4), rows)
+            model_steps = steps if model_name == "mlp" else max(2, steps // 4)
+            recording_cost(device, model_name, rounds, model_steps, rows)
+            if args.recording:
+                continue
+            speed(device, model_name, rounds, model_steps, rows)
             print(f"... {device.type} {model_name} done", flush=True)
+        if args.recording:
+            continue
         peak_memory(device, rows)
         if device.type == "cpu":
             rss_growth(device, rows)

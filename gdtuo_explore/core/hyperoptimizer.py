@@ -37,7 +37,12 @@ class HyperOptimizer(torch.optim.Optimizer):
         hypergrad_clip: clip every hypergradient component to ``[-clip, clip]`` (default: off, as in the paper).
         alpha_bounds: ``(low, high)`` bounds for every learned step size (default: off, as in the paper).
         history: record every step's hyperparameters on the device, read with :meth:`history` (default on).
+        record_hypergrads: also record every step's hypergradients, the history's columns
+            ``levelK.NAME.hypergrad``, and the details of the last step, :meth:`step_details` (default off: see
+            ``docs/benchmarks.md`` for what it costs).
         lr: the multiplier on the weights' update (default 1.0: the tower's own); a schedule changes it per group.
+
+    Between two steps, :meth:`set_hyperparameter` sets any hyperparameter of any level, in natural units.
 
     A step whose new hyperparameters or weight update are not finite is refused (nothing changes) and the
     optimizer stops moving; :meth:`nonfinite` reports the step and the value that went bad.
@@ -48,11 +53,15 @@ class HyperOptimizer(torch.optim.Optimizer):
     they are not finite, so the hyperparameters learn from unscaled gradients and a skipped step changes nothing.
     """
 
-    def __init__(self, params, tower, *, hypergrad_clip=None, alpha_bounds=None, history=True, lr=1.0):
+    def __init__(self, params, tower, *, hypergrad_clip=None, alpha_bounds=None, history=True, lr=1.0,
+                 record_hypergrads=False):
         hypergrad_clip, alpha_bounds = check_hypergrad_clip(hypergrad_clip), check_alpha_bounds(alpha_bounds)
+        if not isinstance(record_hypergrads, bool):
+            raise ValueError(f"record_hypergrads={record_hypergrads!r} is invalid: it must be True or False")
         self._towers: list[Tower] = []
         self._flat: list[_FlatBuffers] = []  # per group
         self._record_history = history
+        self._record_hypergrads = record_hypergrads
         super().__init__(params, dict(tower=parse_tower(tower), hypergrad_clip=hypergrad_clip,
                                       alpha_bounds=alpha_bounds, lr=_check_lr(lr)))
 
@@ -74,7 +83,7 @@ class HyperOptimizer(torch.optim.Optimizer):
         names = group.get("param_names") or [f"param{i}" for i in range(len(params))]
         self._towers.append(Tower(group["tower"], [p.numel() for p in params], names, first,
                                   hypergrad_clip=group["hypergrad_clip"], alpha_bounds=group["alpha_bounds"],
-                                  history=self._record_history))
+                                  history=self._record_history, record_hypergrads=self._record_hypergrads))
         self._flat.append(_FlatBuffers([p.numel() for p in params]))
 
     @torch.no_grad()
@@ -127,8 +136,43 @@ class HyperOptimizer(torch.optim.Optimizer):
         return self._towers[group].values()
 
     def history(self, group: int = 0, since: int = 0) -> dict:
-        """Per-step hyperparameters of a group after step ``since``: ``{"step", "level1.alpha", ..., "ok"}``."""
+        """Per-step hyperparameters of a group after step ``since``: ``{"step", "level1.alpha", ..., "ok"}`` (with
+        ``record_hypergrads``, also ``level1.alpha.hypergrad``, ...: see :meth:`Tower.history`)."""
         return self._towers[group].history(since)
+
+    def set_hyperparameter(self, level: int, name: str, value, group: int = 0) -> float:
+        """Set hyperparameter ``name`` of level ``level`` (1: the level that moves the weights) of a group's tower to
+        ``value``, in natural units, before the next :meth:`step`; returns its value before. A learned one goes on
+        learning from there (the level above moves it at the next step); a fixed one keeps it.
+
+        ValueError naming it, changing nothing, for an unknown group, level or name, or a value outside the
+        hyperparameter's range. See :meth:`Tower.set_hyperparameter`.
+
+        Example (the paper's "kick": multiply the weights' step size by 30 and let the level above pull it back)::
+
+            >>> import torch
+            >>> from gdtuo_explore import HyperOptimizer
+            >>> w = torch.nn.Parameter(torch.ones(3))
+            >>> opt = HyperOptimizer([w], "sgd(0.01)/sgd(0.001)")
+            >>> opt.set_hyperparameter(1, "alpha", 0.3)
+            0.01
+            >>> opt.hyperparameters()[0]["alpha"]
+            0.3
+        """
+        return self._tower(group).set_hyperparameter(level, name, value)
+
+    def step_details(self, group: int = 0) -> list[dict]:
+        """What the last step did to every learning level of a group's tower: each learned hyperparameter's value
+        before, its hypergradient and its value after, and for a level that keeps its last direction the two vectors
+        whose dot product makes its step size's hypergradient (needs ``record_hypergrads=True``; see
+        :meth:`Tower.step_details`)."""
+        return self._tower(group).step_details()
+
+    def _tower(self, group) -> Tower:
+        if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group < len(self._towers):
+            raise ValueError(f"group={group!r} is out of range: this optimizer has parameter groups 0 to "
+                             f"{len(self._towers) - 1}")
+        return self._towers[group]
 
     def nonfinite(self) -> NonFinite | None:
         """None if every step was finite, else the first group's :class:`NonFinite` report (step, kind, values)."""

@@ -24,6 +24,11 @@ CPU too (the tests run both paths).
 Guard rail: if a new hyperparameter or the weights' update is not finite, the step is refused on the device (the
 weights and hyperparameters keep their last finite values) and the tower stays stopped; ``nonfinite()`` says when
 and what. Its sums are taken in the store's dtype, so a float16 update whose sum passes 65504 is not refused.
+
+Between two steps any hyperparameter of any level can be set in natural units (:meth:`Tower.set_hyperparameter`,
+through the level's stored form). With ``record_hypergrads`` the tower also records every step's hypergradients
+(history columns ``levelK.NAME.hypergrad``: ``c_K`` above, what level ``K+1`` moved level ``K``'s hyperparameters
+with) and the details of the last step (:meth:`Tower.step_details`).
 """
 from __future__ import annotations
 
@@ -33,13 +38,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .columns import column
+from .columns import column, hypergrad_column
 from .history import History
 from .hyperparams import Transform, check_alpha_bounds, check_hypergrad_clip
 from .nonfinite import NonFinite
 from .optimizers import Level
 from .optimizers.auto import Automatic
-from .optimizers.base import sub_scaled_, wide_dtype
+from .optimizers.base import dot, sub_scaled_, wide_dtype
 from .spec import parse_tower
 
 
@@ -72,14 +77,18 @@ class Tower:
         hypergrad_clip: if set, every hypergradient component is clipped to ``[-clip, clip]``.
         alpha_bounds: if set, ``(low, high)``: every learned ``alpha`` is kept within these bounds.
         history: record every step's hyperparameters on the device (see :meth:`history`).
+        record_hypergrads: also record every step's hypergradients (history columns ``levelK.NAME.hypergrad``) and
+            the details of the last step (:meth:`step_details`, which reads them back to the host when called).
     """
 
     #: the path of new towers (see the module docstring): None for the host path on the CPU and the tensor path
     #: elsewhere, False for the tensor path everywhere (tests set it to run the accelerator path on the CPU)
     default_host: bool | None = None
 
-    def __init__(self, tower, sizes, names, like, *, hypergrad_clip=None, alpha_bounds=None, history=True):
+    def __init__(self, tower, sizes, names, like, *, hypergrad_clip=None, alpha_bounds=None, history=True,
+                 record_hypergrads=False):
         self.config = parse_tower(tower)
+        self.record_hypergrads = bool(record_hypergrads)
         self.sizes = list(sizes)
         levels = self.config.levels()
         self.floors: list[_Floor] = []
@@ -111,6 +120,9 @@ class Tower:
         self.host = self._host_path()
         self._np_dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(self._row.dtype)
         self.ok = torch.ones((), dtype=torch.bool, device=like.device)
+        self._details: tuple | None = None   # what step_details reads, kept by the last step (record_hypergrads)
+        self._hypergrad_history: History | None = None
+        self._const_changes: list[tuple[int, str, float]] = []   # (step, column, value before), see history()
         self._history = self._new_history() if history else None
         self._reset_state(sum(sizes), like, list(sizes))
         #: whether :meth:`step` needs ``target=``, the weights' values (the bottom level takes them)
@@ -121,8 +133,13 @@ class Tower:
         return self._row.device.type == "cpu" and self.default_host is not False
 
     def _new_history(self) -> History:
-        """An empty history of rows like ``_row``, starting at the current step."""
+        """An empty history of rows like ``_row``, starting at the current step (and, with ``record_hypergrads``, an
+        empty one of the hypergradients)."""
         self._refused_row = None
+        self._const_changes = []
+        width = self.floors[self.top].start   # the learned hyperparameters that a level above moves
+        if self.record_hypergrads and width:
+            self._hypergrad_history = History(width, self._row.dtype, self._row.device, start=self.t)
         return History(self._row.numel(), self._row.dtype, self._row.device, start=self.t)
 
     def _bind_row(self):
@@ -222,10 +239,13 @@ class Tower:
         bottom = floors[0]
         kept = [(key, start, stop, bottom.state[key][start:stop].clone()) for key in bottom.level.RUNNING
                 if isinstance(bottom.state.get(key), torch.Tensor) for start, stop in skip]
+        grads = []
+        details = [] if self.record_hypergrads else None
         try:
-            grads = []
             for k in range(self.top):  # 1. bottom-up hypergradients
                 writing = floors[k].target
+                if details is not None:
+                    details.append(self._product(floors[k], v))
                 v, finite = self._hypergrad(floors[k], v, self.lr if k == 0 else 1.0)
                 if k == 0:
                     g_finite = finite
@@ -262,6 +282,8 @@ class Tower:
                 writing.fill_(math.nan)
             d, a = torch.full_like(g, math.nan), 1.0
         d, a = self._guard(g, d, a, old, d_finite=d is g and g_finite)
+        if details is not None:
+            self._record_hypergrads(grads, old, details)
         self.t += 1
         self.lr, self.skipped = lr, list(skip)
         return d, a
@@ -305,6 +327,73 @@ class Tower:
         self.ok = ~bad
         return d, a
 
+    # -- recording hypergradients (record_hypergrads) ------------------------------------------------------------
+    def _product(self, f: _Floor, v: torch.Tensor) -> dict | None:
+        """For a level that keeps the direction of its previous update (``state["d"]``, like ``v``): the two vectors
+        whose dot product makes its step size's hypergradient (``dL/dalpha = -lr * v . d``), summarised."""
+        d = f.state.get("d")
+        if f.hp is None or not isinstance(d, torch.Tensor) or d.shape != v.shape:
+            return None
+        return {"gradient": _summary(v), "direction": _summary(d), "dot": dot(v, d)}
+
+    def _record_hypergrads(self, grads: list, old, products: list) -> None:
+        """Record this step's hypergradients (one history row) and keep what :meth:`step_details` reads (as tensors:
+        nothing is read back to the host here). ``old``: the store before the step."""
+        width = self.floors[self.top].start
+        if len(grads) == self.top:
+            row = torch.cat([c.reshape(-1).to(self.store.dtype) for c in grads]) if width else self.store[:0]
+        else:  # the step failed before every hypergradient was computed (the guard refused it)
+            row = torch.full((width,), math.nan, dtype=self.store.dtype, device=self.store.device)
+        if self._hypergrad_history is not None:
+            self._hypergrad_history.record(row)
+        old = torch.tensor(old, dtype=self.store.dtype) if self.host else old
+        self._details = (row, old, self.store.clone(), products, self.t + 1)
+
+    def _read_details(self) -> list[dict]:
+        """:meth:`step_details` from what :meth:`_record_hypergrads` kept."""
+        row, old, new, products, step = self._details
+        before = self._naturals(old.detach().cpu().double().numpy())[0]
+        after = self._naturals(new.detach().cpu().double().numpy())[0]
+        hypergrads = row.detach().cpu().double().tolist()
+        products = [None if p is None else {"gradient": _plain(p["gradient"]), "direction": _plain(p["direction"]),
+                                            "dot": float(p["dot"])} for p in products]
+        details, i = [], 0
+        for k, f in enumerate(self.floors[: self.top]):
+            values = {}
+            for j, name in enumerate(f.learn):
+                col = i + f.names.index(name)
+                values[name] = {"before": float(before[col]), "hypergrad": hypergrads[f.start + j],
+                                "after": float(after[col])}
+            details.append({"step": step, "level": k + 1, "kind": f.level.kind,
+                            "moved_by": self.floors[k + 1].level.kind, "values": values,
+                            "product": products[k] if k < len(products) else None})
+            i += len(f.names)
+        return details
+
+    def step_details(self) -> list[dict]:
+        """What the last step did to every level whose hyperparameters learn, bottom level first (needs
+        ``record_hypergrads``; an empty list before the first step). Each level is a dict of plain numbers::
+
+            {"step": 12, "level": 1, "kind": "sgd", "moved_by": "sgd",
+             "values": {"alpha": {"before": 0.01, "hypergrad": -3.2, "after": 0.0132}},
+             "product": {"gradient": {"norm": 1.9, "head": [...]}, "direction": {"norm": 2.1, "head": [...]},
+                         "dot": 3.2}}
+
+        ``step``: the step's number (from 1, as in :meth:`history`); ``before``: the natural value at the start of the
+        step; ``hypergrad``: the hypergradient the level above moved it with, in the stored form's units (the
+        natural ones for every identity-stored hyperparameter such as SGD's and Adam's alpha;
+        ``d loss / d atanh(2 beta - 1)`` for a beta); ``after``: the value the step used.
+        Under an SGD level above, ``after == before - kappa * hypergrad`` for identity-stored ones. ``product``, for a
+        level that keeps its last update's direction (SGD, Adam, ...; None on the first step): ``gradient``, the
+        gradient of the loss at the new point with respect to what the level moves (the weights for level 1, the
+        learned hyperparameters of the level below higher up), ``direction``, its previous update's direction (for
+        SGD without momentum, the previous gradient), each as its norm and first entries (``head``), and ``dot``,
+        their dot product: ``dL/dalpha = -lr * dot`` (``lr``: the group's multiplier, 1 by default).
+        """
+        if not self.record_hypergrads:
+            raise ValueError("this tower does not record hypergradients: make it with record_hypergrads=True")
+        return [] if self._details is None else self._read_details()
+
     # -- reading ---------------------------------------------------------------------------------------------
     def columns(self) -> list[str]:
         """History/metrics column names: ``level1.alpha``, ``level1.beta1``, ..., bottom level first."""
@@ -332,11 +421,15 @@ class Tower:
         return out
 
     def history(self, since: int = 0) -> dict[str, np.ndarray]:
-        """Recorded steps after step ``since``: ``{"step", "level1.alpha", ..., "ok", "gradient_ok"}`` (host arrays).
+        """Recorded steps after step ``since``: ``{"step", "level1.alpha", ..., "ok", "gradient_ok"}`` (host arrays),
+        and with ``record_hypergrads`` the hypergradients, ``level1.alpha.hypergrad``, ... (each learned
+        hyperparameter's, as :meth:`step_details` describes them; 0 on the first step, which has no previous update
+        to differentiate).
 
         Steps are numbered from 1 (the values after that many updates). Fetched from the device in one batch; the
         cost is that of the rows returned. If a step was refused (``ok`` False) the history ends with it, holding
-        the values that step tried to write.
+        the values that step tried to write. A fixed hyperparameter set by :meth:`set_hyperparameter` shows its
+        old value up to the step before it was set.
         """
         if self._history is None:
             raise ValueError("this tower was made with history=False")
@@ -351,9 +444,59 @@ class Tower:
         start = self._history.start + first + 1
         cols = {"step": np.arange(start, start + len(rows))}
         cols.update(zip(self.columns(), self._naturals(rows[:, :-2]).T))
+        for step, name, value in reversed(self._const_changes):   # latest first: earlier ones overwrite
+            cols[name][cols["step"] <= step] = value
         cols["ok"] = rows[:, -1] < 0.5
         cols["gradient_ok"] = np.isfinite(rows[:, -2])
+        if self._hypergrad_history is not None:
+            cols.update(zip(self.hypergrad_columns(), self._hypergrad_history.fetch(first)[: len(rows)].T))
         return cols
+
+    def hypergrad_columns(self) -> list[str]:
+        """The history's hypergradient columns (with ``record_hypergrads``): ``level1.alpha.hypergrad``, ... for
+        every learned hyperparameter that a level above moves, bottom level first."""
+        if self._hypergrad_history is None:
+            return []
+        return [hypergrad_column(k + 1, name) for k, f in enumerate(self.floors[: self.top]) for name in f.learn]
+
+    # -- setting a hyperparameter ----------------------------------------------------------------------------
+    def set_hyperparameter(self, level: int, name: str, value) -> float:
+        """Set hyperparameter ``name`` of level ``level`` (1: the bottom level) to ``value``, in natural units,
+        between two steps; returns its value before. A learned one is written into the store in its stored form
+        (``atanh(2 beta - 1)`` for a beta, the square root for RMSProp's alpha), so the level above goes on moving
+        it from there; a fixed one (every hyperparameter of the top level) keeps the new value.
+
+        ValueError naming it, and nothing changed, for an unknown level or name, or a value outside the
+        hyperparameter's range (:class:`~.hyperparams.Hyper`), outside ``alpha_bounds`` for a learned step size,
+        or one that its stored form cannot hold (a beta so close to 1 that its ``atanh`` overflows).
+        """
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= len(self.floors):
+            raise ValueError(f"level={level!r} is out of range: this tower has levels 1 to {len(self.floors)} "
+                             f"(1: the bottom, {self.config.tower_name()})")
+        f = self.floors[level - 1]
+        if name not in f.names:
+            raise ValueError(f"level {level} ({f.level.kind}) has no hyperparameter {name!r}; its hyperparameters: "
+                             f"{', '.join(f.names)}")
+        hyper = f.level.hyper(name)
+        value = hyper.check(value, f"level {level} ({f.level.kind})")
+        col = column(level, name)
+        if name not in f.learn:
+            old = f.const[name]
+            f.const[name] = value
+            if self._history is not None:
+                self._const_changes.append((self.t, col, old))
+            return old
+        i = f.start + f.learn.index(name)
+        if hyper.name == "alpha" and self.alpha_bounds is not None and not (
+                self.alpha_bounds[0] <= value <= self.alpha_bounds[1]):
+            raise ValueError(f"{col}={value!r} is outside this tower's alpha_bounds {self.alpha_bounds}")
+        raw = f.transforms[name].to_raw(value)
+        if not math.isfinite(raw) or not math.isfinite(f.transforms[name].natural_float(raw)):
+            raise ValueError(f"{col}={value!r} cannot be stored: its stored form ({f.transforms[name].name}) is "
+                             f"{raw!r}; choose a value further from the range's ends ({hyper.allowed()})")
+        old = f.transforms[name].natural_float(float(self.store[i]))
+        self.store[i] = raw
+        return old
 
     def nonfinite(self) -> NonFinite | None:
         """None while every step was finite; else a :class:`NonFinite`: the first refused step, and whether a
@@ -382,9 +525,10 @@ class Tower:
         self._rebind()
         if self._bounds is not None:
             self._bounds = tuple(b.to(device) for b in self._bounds)
-        if self._history is not None:
-            self._history.fetch()
-            self._history.device = self.store.device
+        for history in (self._history, self._hypergrad_history):
+            if history is not None:
+                history.fetch()
+                history.device = self.store.device
         return self
 
     def _rebind(self):
@@ -398,7 +542,8 @@ class Tower:
         return {"spec": self.config.tower_name(), "t": self.t, "lr": self.lr, "skipped": list(self.skipped),
                 "store": self.store.clone(),
                 "ok": self.ok.clone(),
-                "levels": [dict(f.state) for f in self.floors]}
+                "levels": [dict(f.state) for f in self.floors],
+                "const": [dict(f.const) for f in self.floors]}
 
     def load_state_dict(self, sd: dict) -> None:
         spec = self.config.tower_name()
@@ -410,6 +555,8 @@ class Tower:
         self.skipped = [tuple(s) for s in sd.get("skipped", [])]
         self.store.copy_(sd["store"])
         self.ok = sd["ok"].to(device).clone()
+        for f, const in zip(self.floors, sd.get("const", ())):  # fixed values as set_hyperparameter left them
+            f.const.update({name: float(value) for name, value in const.items() if name in f.const})
         for f, saved in zip(self.floors, sd["levels"]):
             for k, v in saved.items():
                 if isinstance(v, torch.Tensor):  # in the dtype this tower keeps it in: running statistics are
@@ -426,3 +573,17 @@ class Tower:
             f.hp = self._natural(f) if (self.t > 0 and k <= self.top) else None
         if self._history is not None:
             self._history = self._new_history()
+
+
+#: entries of a vector that :meth:`Tower.step_details` shows
+HEAD = 5
+
+
+def _summary(x: torch.Tensor) -> dict:
+    """A vector's Euclidean norm and its first :data:`HEAD` entries, as tensors (not read back to the host)."""
+    return {"norm": torch.linalg.vector_norm(x, dtype=wide_dtype(x.dtype)), "head": x[:HEAD].detach().clone()}
+
+
+def _plain(summary: dict) -> dict:
+    """A :func:`_summary` as plain numbers."""
+    return {"norm": float(summary["norm"]), "head": summary["head"].cpu().double().tolist()}

@@ -1,5 +1,5 @@
-"""Learning-rate-free optimizers a run can use instead of a tower, for comparison (``pip install
-gdtuo-explore[baselines]``): Prodigy, Schedule-Free AdamW and D-Adapt Adam, each with its package's defaults.
+"""Learning-rate-free optimizers a run can use instead of a tower, for comparison (the ``baselines``
+extra): Prodigy, Schedule-Free AdamW and D-Adapt Adam, each with its package's defaults.
 
 Their effective Adam step size is recorded as ``level1.alpha`` (``d * lr`` for Prodigy and D-Adaptation, the
 warm-up-scheduled ``lr`` for Schedule-Free), the column that holds a tower's learned step size, so the two plot
@@ -22,13 +22,13 @@ COLUMNS = [column(1, "alpha")]
 
 def _load(name: str):
     if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r}; known baselines: {', '.join(BASELINES)} (or None for the tower)")
+        raise ValueError(f"unknown baseline {name!r}; known baselines: {', '.join(BASELINES)} (or none, for the tower)")
     module, cls, human = BASELINES[name]
     try:
         return getattr(importlib.import_module(module), cls)
     except ImportError:
-        raise ValueError(f"baseline={name!r} ({human}) needs the package {module!r}: "
-                         "pip install gdtuo-explore[baselines]") from None
+        raise ValueError(f"baseline={name!r} ({human}) needs the package {module!r}: pip install {module} "
+                         "(or, in a clone of gdtuo-explore, pip install -e '.[baselines]')") from None
 
 
 def check_baseline(name: str) -> None:

@@ -182,6 +182,9 @@ class RunConfig:
         task_options: keyword options of the task's builder, e.g. ``{"text_file": "war_and_peace.txt"}`` (a copy is
             kept; treat it as read-only).
         hypergrad_clip, alpha_bounds: the tower's guard rails (see :class:`gdtuo_explore.HyperOptimizer`).
+        record_hypergrads: record every learned hyperparameter's hypergradient with each step (the metrics' columns
+            ``levelK.NAME.hypergrad``) and the details of the last step (:meth:`Run.last_update`); default off
+            (see :class:`gdtuo_explore.HyperOptimizer`).
         divergence_factor: a run whose loss explodes stops as ``diverged``, its records kept, like a run whose loss,
             gradient or hyperparameters went non-finite: when the smoothed train loss (the mean of the last 20
             steps' losses, checked at each fetch from the device) exceeds ``divergence_factor`` times its start
@@ -211,6 +214,7 @@ class RunConfig:
     task_options: dict = field(default_factory=dict, hash=False)
     hypergrad_clip: float | None = None
     alpha_bounds: tuple[float, float] | None = None
+    record_hypergrads: bool = False
     divergence_factor: float | None = DEFAULT_DIVERGENCE_FACTOR
     threads: int | None = None
     nice: int | None = None
@@ -220,7 +224,7 @@ class RunConfig:
                  epochs: int | None = None, steps: int | None = None, until_stopped: bool = False, seed: int = 0,
                  device: str = "auto", eval_every: int | None = None, data_root: str | None = None,
                  task_options: dict | None = None, hypergrad_clip: float | None = None,
-                 alpha_bounds: tuple[float, float] | None = None,
+                 alpha_bounds: tuple[float, float] | None = None, record_hypergrads: bool = False,
                  divergence_factor: float | None = DEFAULT_DIVERGENCE_FACTOR, threads: int | None = None,
                  nice: int | None = None):
         from ..core.hyperparams import check_alpha_bounds, check_hypergrad_clip, is_real
@@ -255,6 +259,8 @@ class RunConfig:
         task_options = {} if task_options is None else task_options
         if not isinstance(task_options, dict) or not all(isinstance(k, str) for k in task_options):
             raise ValueError(f"task_options={task_options!r} is invalid: it must be a dict with string keys")
+        if not isinstance(record_hypergrads, bool):
+            raise ValueError(f"record_hypergrads={record_hypergrads!r} is invalid: it must be True or False")
         if divergence_factor is not None:
             if not (is_real(divergence_factor) and math.isfinite(divergence_factor) and divergence_factor > 1):
                 raise ValueError(f"divergence_factor={divergence_factor!r} is out of range: it must be a finite "
@@ -264,7 +270,8 @@ class RunConfig:
                                 budget=budget, seed=seed, device=_check_device_name(device), eval_every=eval_every,
                                 data_root=data_root, task_options=dict(task_options),
                                 hypergrad_clip=check_hypergrad_clip(hypergrad_clip),
-                                alpha_bounds=check_alpha_bounds(alpha_bounds), divergence_factor=divergence_factor,
+                                alpha_bounds=check_alpha_bounds(alpha_bounds), record_hypergrads=record_hypergrads,
+                                divergence_factor=divergence_factor,
                                 threads=threads, nice=nice).items():
             put(self, name, value)
         self._check_int("batch_size", 1)
@@ -311,19 +318,21 @@ class RunConfig:
         """Batches in one pass over ``n_train`` examples (the last one may be smaller)."""
         return max(1, math.ceil(n_train / self.batch_size))
 
-    def total_steps(self, n_train: int) -> int | None:
-        """The run's length in steps over ``n_train`` training examples; None until stopped."""
-        return self.budget.total_steps(self.steps_per_epoch(n_train))
+    def total_steps(self, n_train: int, steps_per_epoch: int | None = None) -> int | None:
+        """The run's length in steps over ``n_train`` training examples; None until stopped. ``steps_per_epoch``:
+        the epoch's length where the task sets it (a task without data); default: from ``n_train``."""
+        return self.budget.total_steps(steps_per_epoch or self.steps_per_epoch(n_train))
 
-    def evaluation_interval(self, n_train: int) -> int:
+    def evaluation_interval(self, n_train: int, steps_per_epoch: int | None = None) -> int:
         """``eval_every``, or by default once per epoch but at least 10 evaluations per run (until stopped: once
-        per epoch)."""
+        per epoch). ``steps_per_epoch``: as in :meth:`total_steps`."""
         if self.eval_every is not None:
             return self.eval_every
-        total = self.total_steps(n_train)
+        epoch = steps_per_epoch or self.steps_per_epoch(n_train)
+        total = self.total_steps(n_train, epoch)
         if total is None:
-            return self.steps_per_epoch(n_train)
-        return max(1, min(self.steps_per_epoch(n_train), math.ceil(total / 10)))
+            return epoch
+        return max(1, min(epoch, math.ceil(total / 10)))
 
     def optimizer_name(self) -> str:
         """The tower spec, or the baseline's name."""

@@ -7,7 +7,13 @@ a state machine whose state is changed only under one lock.
 ``status`` is a :class:`~.status.Status`. The job is a function ``body()`` that runs in the worker thread (a daemon
 thread started by :meth:`start`, or the caller's thread in :meth:`run`) and returns its final ``(status, message)``
 (message None: ``describe(status)``). A body that works in steps calls :meth:`gate` before each one: it honours
-pause, ``step(n)``, stop and the pace. Controls are safe from any thread.
+pause, ``step(n)``, stop and the pace, and runs what :meth:`between_steps` handed it. Controls are safe from any
+thread.
+
+The pace is a schedule: step ``k`` after the pace was set (or the job started or resumed) is due ``k / pace`` seconds
+after the first. A step that comes late (an evaluation, a busy core) is made up by the next ones, as long as the job
+is at most :data:`CATCH_UP` seconds behind, so jobs started together at one pace (:meth:`Control.set_origin`) stay
+together.
 """
 from __future__ import annotations
 
@@ -21,6 +27,9 @@ from .status import FINISHED, Status
 
 log = logging.getLogger(__name__)
 
+#: How far (seconds) a paced job may fall behind its schedule and still make it up by stepping without waiting; a
+#: job further behind forgets the rest (no burst of steps after a long evaluation or a stall).
+CATCH_UP = 0.5
 
 
 class Control:
@@ -47,7 +56,8 @@ class Control:
         self._stop_requested = False
         self._budget: int | None = None    # steps left of a step(n); None: no limit
         self._pace: float | None = None    # at most this many steps per second; None: as fast as possible
-        self._last_step_at = 0.0           # time.monotonic() of the latest paced step
+        self._due: float | None = None     # time.monotonic() at which the next paced step is due (None: now)
+        self._queued: list[list] = []      # [fn, done, error] handed to the worker by between_steps
         self.thread: threading.Thread | None = None   # the worker: the training thread of a run
         self._own_thread = False           # whether start() made the worker (run() borrows the caller's thread)
         self._companions: tuple = ()
@@ -91,7 +101,14 @@ class Control:
                              "number of steps per second > 0")
         with self._cond:
             self._pace = None if value is None else float(value)
+            self._due = None
             self._cond.notify_all()
+
+    def set_origin(self, origin: float) -> None:
+        """Start the pace's schedule at ``origin`` (a ``time.monotonic()`` value): the first paced step is due then.
+        Jobs given one origin and one pace step together (see the module docstring)."""
+        with self._cond:
+            self._due = float(origin)
 
     def _set_status(self, status: Status, message: str) -> None:
         """Change the status (the caller holds ``_cond``), waking waiters."""
@@ -160,7 +177,7 @@ class Control:
         with self._cond:
             if self._status in FINISHED:
                 return self._status
-            self._go, self._budget = True, None
+            self._go, self._budget, self._due = True, None, None
             self._cond.notify_all()
         self.start()
         return self._status
@@ -219,6 +236,38 @@ class Control:
                 self._cond.wait_for(lambda: self._status in FINISHED)
             return self._status
 
+    def between_steps(self, fn):
+        """Call ``fn()`` between two steps of the job, holding the lock, and return what it returns (or raise what it
+        raises): at once in this thread where no step can be under way (the job was not started, is paused, or this
+        is the worker), else in the worker before its next step, which this waits for. ValueError, without calling
+        it, if the job has finished or finishes first."""
+        with self._cond:
+            if self._status in FINISHED:
+                raise ValueError(f"the {self._what} has finished ({self._status})")
+            if self.thread is None or self._status == Status.PAUSED or self.in_worker():
+                return fn()
+            job = [fn, False, None, None]   # fn, done, result, error
+            self._queued.append(job)
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: job[1] or self._status in FINISHED)
+            if not job[1]:
+                self._queued.remove(job)
+                raise ValueError(f"the {self._what} finished ({self._status}) before its next step")
+            if job[3] is not None:
+                raise job[3]
+            return job[2]
+
+    def _run_queued(self) -> None:
+        """In the worker, holding the lock: run what :meth:`between_steps` handed over."""
+        while self._queued:
+            job = self._queued.pop(0)
+            try:
+                job[2] = job[0]()
+            except Exception as err:  # noqa: BLE001 - raised again in the thread that asked
+                job[3] = err
+            job[1] = True
+            self._cond.notify_all()
+
     # -- the worker ----------------------------------------------------------------------------------------------
     def _main(self) -> None:
         """The worker's body: run the job, then set the final status. It never ends without one."""
@@ -239,6 +288,7 @@ class Control:
     def gate(self) -> bool:
         """Called by the worker before each step: honour stop, pause, the step budget and the pace. False: stop."""
         with self._cond:
+            self._run_queued()
             if self._budget == 0:
                 self._go, self._budget = False, None
             if self._pace is not None:
@@ -252,7 +302,12 @@ class Control:
         with self._cond:
             if not self._go and not self._stop_requested:
                 self._set_status(Status.PAUSED, self._describe("paused"))
-                self._cond.wait_for(lambda: self._go or self._stop_requested)
+                while True:   # what was handed over before the status said paused is run here
+                    self._run_queued()
+                    if self._go or self._stop_requested:
+                        break
+                    self._cond.wait()
+                self._due = None
             if self._stop_requested:
                 return False
             self._set_status(Status.RUNNING, self._describe("running"))
@@ -261,12 +316,15 @@ class Control:
             return True
 
     def _wait_for_pace(self) -> None:
-        """Wait (the caller holds ``_cond``) until the pace allows the next step, or a control or a new pace
-        interrupts; the wait releases the lock, so a stop or a pause is seen at once."""
+        """Wait (the caller holds ``_cond``) until the pace's schedule allows the next step, or a control or a new
+        pace interrupts; the wait releases the lock, so a stop or a pause is seen at once."""
         while self._pace is not None and self._go and not self._stop_requested:
-            rest = self._last_step_at + 1.0 / self._pace - time.monotonic()
+            self._run_queued()
+            if self._due is None:
+                self._due = time.monotonic()
+            rest = self._due - time.monotonic()
             if rest <= 0:
                 break
             self._cond.wait(rest)
-        if self._pace is not None:
-            self._last_step_at = time.monotonic()
+        if self._pace is not None and self._due is not None:
+            self._due = max(self._due, time.monotonic() - CATCH_UP) + 1.0 / self._pace

@@ -46,12 +46,14 @@ class Update(Progress):
 
     ``rows`` holds per-step columns (``step``, ``epoch``, ``train_loss``, ``level1.alpha``, ...) and ``evaluations``
     per-evaluation columns (``step``, ``test_loss``, ``test_accuracy``), as numpy arrays (possibly empty).
-    ``final`` is True for the last update of the run (its status is then done, stopped, diverged or error).
+    ``nudges``: the run's nudges (``{"step", "column", "old", "new"}``, see :meth:`Run.nudge`) new since the previous
+    update. ``final`` is True for the last update of the run (its status is then done, stopped, diverged or error).
     """
 
     rows: dict = field(default_factory=dict)
     evaluations: dict = field(default_factory=dict)
     final: bool = False
+    nudges: tuple = ()
 
 
 @dataclass
@@ -61,18 +63,20 @@ class _Subscription:
     observer: object
     rows: int = 0
     evaluations: int = 0
+    nudges: int = 0
     state: tuple = ()
 
 
 class Dispatcher:
     """Sends :class:`Update`\\ s of ``records`` to observers from its own thread (:meth:`start`).
 
-    ``progress()`` returns the run's :class:`Progress`.
+    ``progress()`` returns the run's :class:`Progress`; ``nudges()``, if given, the run's nudges so far (a list).
     Call :meth:`notify` at every change of status; after a finished one the thread sends the final updates and ends.
     """
 
-    def __init__(self, records: Records, progress, observers=(), name: str = "gdtuo-run-observers"):
+    def __init__(self, records: Records, progress, observers=(), name: str = "gdtuo-run-observers", nudges=None):
         self._records, self._progress, self._name = records, progress, name
+        self._nudges = nudges if nudges is not None else list
         self._lock = threading.Lock()       # guards the subscriptions
         self._subscriptions = [_Subscription(o) for o in observers]
         self._wake = threading.Event()
@@ -137,13 +141,16 @@ class Dispatcher:
         """The update for a subscription since its previous one (None if nothing changed), advancing it."""
         before = self._progress()  # the state before the records, the numbers after them
         state = (before.status, before.message)
-        if (*self._records.sizes(), state) == (sub.rows, sub.evaluations, sub.state) and not final:
+        nudges = self._nudges()
+        if ((*self._records.sizes(), len(nudges), state) == (sub.rows, sub.evaluations, sub.nudges, sub.state)
+                and not final):
             return None
         rows, evals = self._records.since(sub.rows, sub.evaluations)
         after = self._progress()
         sub.rows += len(rows["step"])
         sub.evaluations += len(evals["step"])
+        new, sub.nudges = tuple(nudges[sub.nudges:]), len(nudges)
         sub.state = state
         numbers = {f.name: getattr(after, f.name) for f in fields(Progress)}
         return Update(**{**numbers, "status": before.status, "message": before.message}, rows=rows,
-                      evaluations=evals, final=final)
+                      evaluations=evals, final=final, nudges=new)

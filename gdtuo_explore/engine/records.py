@@ -46,8 +46,9 @@ class Table:
 
 
 class Records:
-    """The two tables of a run, ``steps`` (``step``, ``epoch``, ``train_loss``, hyperparameter columns...) and
-    ``evaluations`` (``step``, ``test_loss`` and, for tasks measured by accuracy, ``test_accuracy``)."""
+    """The two tables of a run, ``steps`` (``step``, ``epoch``, ``train_loss``, the task's step columns,
+    hyperparameter columns...) and ``evaluations`` (``step``, ``test_loss`` and the task's metric: ``test_accuracy``
+    for tasks measured by accuracy, ``distance_to_minimum`` for the surface task)."""
 
     def __init__(self, step_columns, evaluation_columns):
         self._lock = threading.Lock()
@@ -82,16 +83,18 @@ class Records:
 
     def latest(self) -> dict:
         """``{"step", "test_loss", "test_accuracy", "train_loss"}`` of the latest evaluation and step row (None where
-        there is none yet)."""
+        there is none yet; ``test_accuracy`` None for a task without that metric), and the latest value of any other
+        evaluation column (``distance_to_minimum``)."""
         with self._lock:
             evals, rows = self._evaluations.read(), self._steps.read(max(0, len(self._steps) - 1))
         out = {"step": None, "test_loss": None, "test_accuracy": None,
                "train_loss": float(rows["train_loss"][-1]) if len(rows["train_loss"]) else None}
+        out.update((c, None) for c in evals if c not in out)
         if len(evals["step"]):
             out["step"] = int(evals["step"][-1])
-            out["test_loss"] = float(evals["test_loss"][-1])
-            if "test_accuracy" in evals:
-                out["test_accuracy"] = float(evals["test_accuracy"][-1])
+            for c in evals:
+                if c != "step":
+                    out[c] = float(evals[c][-1])
         return out
 
 

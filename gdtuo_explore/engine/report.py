@@ -52,6 +52,42 @@ def _loss_figure(steps: dict, evals: dict) -> go.Figure:
     return fig
 
 
+def landscape_figure(surface, xs, ys, title: str = "The path on the landscape") -> go.Figure:
+    """A :class:`~.tasks.surface.Surface` as filled contours of ``log10(f + 1e-3)`` (its minima marked) with the path
+    ``(xs, ys)`` drawn on it (at most ``MAX_POINTS`` points, evenly spaced, the last one kept)."""
+    x, y, z = surface.grid(200)
+    fig = _figure(title, "x", "y", height=480)
+    fig.add_trace(go.Contour(x=x, y=y, z=np.log10(z + 1e-3), colorscale="Viridis", ncontours=30, name="f",
+                             colorbar=dict(title="log10(f + 0.001)"), hoverinfo="skip", showlegend=False))
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    if len(xs) > MAX_POINTS:
+        idx = np.unique(np.append(np.linspace(0, len(xs) - 1, MAX_POINTS).astype(int), len(xs) - 1))
+        xs, ys = xs[idx], ys[idx]
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="path", line=dict(color="#d62728", width=2)))
+    if len(xs):
+        fig.add_trace(go.Scatter(x=xs[:1], y=ys[:1], mode="markers", name="start",
+                                 marker=dict(color="white", size=10, line=dict(color="black", width=1.5))))
+    mx, my = zip(*surface.minima)
+    fig.add_trace(go.Scatter(x=mx, y=my, mode="markers", name="minimum",
+                             marker=dict(symbol="x", color="white", size=11, line=dict(color="black", width=1))))
+    (x0, x1), (y0, y1) = surface.bounds
+    fig.update_xaxes(range=[x0, x1])
+    fig.update_yaxes(range=[y0, y1])
+    return fig
+
+
+def _path(run) -> tuple[np.ndarray, np.ndarray]:
+    """The points a surface run's losses were computed at, and its current point while the run still has it."""
+    steps = run.metrics()
+    xs, ys = list(steps["x"]), list(steps["y"])
+    model = run.model
+    if model is not None and run.steps_done == len(xs):
+        x, y = model.point.detach().double().cpu().tolist()
+        xs.append(x)
+        ys.append(y)
+    return np.asarray(xs), np.asarray(ys)
+
+
 def _accuracy_figure(evals: dict) -> go.Figure:
     fig = _figure("Test accuracy", "step", "accuracy")
     fig.add_trace(_line(evals["step"], evals["test_accuracy"], "test accuracy", mode="lines+markers"))
@@ -128,18 +164,26 @@ def _read(run_or_histories) -> tuple[dict, dict, str, str | None, list[str]]:
              f"device {source.device}"]
     if final["test_accuracy"] is not None:
         lines.append(f"Final test accuracy {final['test_accuracy']:.4f}, test loss {final['test_loss']:.4g}")
+    if final.get("distance_to_minimum") is not None:
+        lines.append(f"Final loss f(x, y) {final['test_loss']:.4g}, distance to the nearest minimum "
+                     f"{final['distance_to_minimum']:.4g}")
     return (source.metrics(), source.evaluations(), config.summary(), None if config.baseline else config.tower,
             lines)
 
 
 def run_figures(run_or_histories) -> list[tuple[str, go.Figure]]:
-    """The report's charts as ``(id, figure)``: ``loss``, ``accuracy`` (if measured), ``level1``, ``level2``, ...
+    """The report's charts as ``(id, figure)``: ``landscape`` (a run of the surface task: its path on the
+    function), ``loss``, ``accuracy`` (if measured), ``level1``, ``level2``, ...
 
     ``run_or_histories``: a :class:`~gdtuo_explore.run.Run`, or a dict ``{"steps": {...}, "evaluations": {...}}``
     of columns (as ``Run.history``) with optional ``"title"``, ``"tower"`` and ``"lines"`` (text under the title).
     """
     steps, evals, _, spec, _ = _read(run_or_histories)
-    figures = [("loss", _loss_figure(steps, evals))]
+    figures = []
+    surface = getattr(getattr(run_or_histories, "task", None), "surface", None)
+    if surface is not None:
+        figures.append(("landscape", landscape_figure(surface, *_path(run_or_histories))))
+    figures.append(("loss", _loss_figure(steps, evals)))
     if "test_accuracy" in evals and len(evals["test_accuracy"]):
         figures.append(("accuracy", _accuracy_figure(evals)))
     return figures + _level_figures(steps, spec)
@@ -153,18 +197,26 @@ def report_html(run_or_histories, path=None) -> str:
 
 
 def sweep_report_html(rows: list[dict], path=None, title: str = "Sensitivity to the initial step size") -> str:
-    """A page with final test loss and accuracy against the initial step size (log axis), one line per height.
+    """A page with final test loss and accuracy against the initial step size (log axis), one line per height (and
+    kappa).
 
-    ``rows``: dicts with ``height``, ``alpha``, ``final_test_loss``, ``final_test_accuracy`` and ``status``, as
-    :func:`gdtuo_explore.sweep.sweep` returns. Runs that did not finish normally are marked by their status in the
-    hover text. Writes the page to ``path`` if given; returns it.
+    ``rows``: dicts with ``height``, ``alpha``, ``final_test_loss``, ``final_test_accuracy``, ``status`` and
+    optionally ``kappa`` (one line per height and kappa where there are several), as
+    :func:`gdtuo_explore.sweep.sweep` returns. The accuracy figure is left out where no row has an accuracy. Runs
+    that did not finish normally are marked by their status in the hover text. Writes the page to ``path`` if given;
+    returns it.
     """
     figures = []
-    for key, label in (("final_test_loss", "final test loss"), ("final_test_accuracy", "final test accuracy")):
+    keys = [("final_test_loss", "final test loss"), ("final_test_accuracy", "final test accuracy")]
+    if not any(row.get("final_test_accuracy") is not None for row in rows):   # a task without accuracy
+        keys = keys[:1]
+    for key, label in keys:
         fig = _figure(label.capitalize() + " vs initial step size", "initial step size (alpha)", label, height=420)
         fig.add_traces(sweep_traces(rows, key))
         fig.update_xaxes(type="log")
         figures.append((key, fig))
     heights = ", ".join(str(h) for h in sorted({row["height"] for row in rows}))
-    lines = [f"{len(rows)} runs; heights {heights}. Height h: sgd(alpha) with h SGD levels above it."]
+    kappas = sorted({row["kappa"] for row in rows if row.get("kappa") is not None})
+    lines = [f"{len(rows)} runs; heights {heights}. Height h: sgd(alpha) with h SGD levels of step size kappa above it"
+             + (f"; kappa {', '.join(f'{k:g}' for k in kappas)}." if kappas else ".")]
     return _write(_page(title, lines, figures), path)

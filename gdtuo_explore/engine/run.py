@@ -4,9 +4,12 @@
     run.start()            # train in the training thread (a daemon thread); or run.run() to train in this thread
     run.pause(); run.step(10); run.resume(); run.stop()
     run.pace = 20          # at most 20 steps per second (None: as fast as possible)
+    run.nudge("level1.alpha", 0.5)   # set a hyperparameter between two steps; run.nudges() lists them
     run.wait()             # -> "done", "stopped", "diverged" or "error"
     run.export("runs/demo")
     run.close()            # stop, end the threads and free the model and data; the records stay
+
+    race([plain, tower], pace=20)    # start runs together, stepping at one pace
 
 A run is made of four parts, each in its own module:
 
@@ -22,9 +25,12 @@ The training thread is the only one that touches the model and the optimizer; th
 """
 from __future__ import annotations
 
+import csv
 import threading
+import time
 from pathlib import Path
 
+from ..core.columns import parse_column
 from .config import RunConfig
 from .control import Control
 from .dispatch import Dispatcher, Progress, Update
@@ -33,7 +39,10 @@ from .status import FINISHED, Status
 from .threads import lower_priority
 from .trainer import Trainer
 
-__all__ = ["FINISHED", "Run", "Status", "Update", "throughput"]
+__all__ = ["FINISHED", "Run", "Status", "Update", "race", "throughput"]
+
+#: The columns of ``nudges.csv`` and the keys of each of :meth:`Run.nudges`.
+NUDGE_COLUMNS = ("step", "column", "old", "new")
 
 
 class Run:
@@ -47,6 +56,7 @@ class Run:
 
     Controls (safe from any thread): :meth:`start`, :meth:`pause`, :meth:`resume`, :meth:`step`, :meth:`stop`,
     :meth:`wait`, :meth:`close`, the :attr:`pace`, or :meth:`run` to train in the calling thread. A run trains once.
+    :meth:`nudge` sets a hyperparameter between two steps; :func:`race` starts several runs together at one pace.
 
     ``observers`` are callables ``observer(update: Update)``, called from a dispatcher thread.
 
@@ -61,7 +71,8 @@ class Run:
         self.config = config
         self._trainer = trainer = Trainer(self.config, distributed)
         self._records = trainer.records
-        self._dispatcher = Dispatcher(self._records, self._progress, observers)
+        self._nudges: list[dict] = []   # appended by whichever thread applies a nudge, under the control's lock
+        self._dispatcher = Dispatcher(self._records, self._progress, observers, nudges=self.nudges)
         self._control = Control(self._training_thread, self._describe, name="gdtuo-run", what="run",
                                 once="a Run trains once", on_launch=lambda: [self._dispatcher.start()],
                                 on_pause=trainer.flush, on_change=self._dispatcher.notify)
@@ -133,6 +144,73 @@ class Run:
     @pace.setter
     def pace(self, value: float | None) -> None:
         self._control.pace = value
+
+    # -- nudges and the last update ------------------------------------------------------------------------------
+    def nudge(self, column: str, value) -> dict:
+        """Set the hyperparameter ``column`` (a column of :meth:`metrics`, such as ``"level1.alpha"`` or
+        ``"level2.alpha"``, the step size of level 1's alpha) to ``value``, in natural units, while the run trains,
+        is paused or has not started. The training thread applies it between two steps (this waits for that, at
+        most one step); a paused run takes it at once. A learned hyperparameter goes on learning from the new value;
+        a fixed one (the top level's) keeps it. Returns the record of the nudge, also kept by :meth:`nudges`:
+        ``{"step": steps done before it, "column", "old": the value before, "new": value}``.
+
+        ValueError naming it, and the run left as it was, for a column that is not one of the run's hyperparameters,
+        a value that is not a finite number in the hyperparameter's range (see
+        :meth:`gdtuo_explore.HyperOptimizer.set_hyperparameter`), a baseline run, or a run that has finished.
+        """
+        if self.baseline is not None:
+            raise ValueError(f"cannot nudge {column!r}: a {self.config.baseline} baseline run has no tower "
+                             "hyperparameters")
+        if not isinstance(column, str) or column not in self.hyperparameter_columns:
+            raise ValueError(f"cannot nudge {column!r}: it is not a hyperparameter of this run; its hyperparameters: "
+                             f"{', '.join(self.hyperparameter_columns)}")
+        level, name = parse_column(column)
+
+        def apply() -> dict:
+            optimizer = self._trainer.optimizer
+            if optimizer is None:
+                raise ValueError(f"cannot nudge {column}: the run was closed")
+            try:
+                old = optimizer.set_hyperparameter(level, name, value)
+            except ValueError as err:
+                raise ValueError(f"cannot nudge {column}: {err}") from None
+            record = {"step": self._trainer.done, "column": column, "old": float(old), "new": float(value)}
+            self._nudges.append(record)
+            self._dispatcher.notify()
+            return dict(record)
+
+        try:
+            return self._control.between_steps(apply)
+        except ValueError as err:
+            if str(err).startswith("cannot nudge"):
+                raise
+            raise ValueError(f"cannot nudge {column}: {err}; a nudge needs a run that trains, is paused or has not "
+                             "started") from None
+
+    def nudges(self) -> list[dict]:
+        """The nudges so far, oldest first: ``{"step", "column", "old", "new"}`` each (see :meth:`nudge`)."""
+        return [dict(n) for n in list(self._nudges)]
+
+    def last_update(self) -> dict:
+        """What the last step did to the tower, as plain data, for a run made with ``record_hypergrads=True``
+        (best read while it is paused): ``{"step": steps done, "levels": [...]}``, one entry per level whose
+        hyperparameters learn, bottom level first, each with every learned hyperparameter's value ``before`` the
+        step, the ``hypergrad`` the level above moved it with and the value ``after``, and for a level that keeps its
+        last direction (SGD, Adam) the two vectors whose dot product makes its step size's hypergradient (their
+        norms, first entries and the dot product). See :meth:`gdtuo_explore.HyperOptimizer.step_details`.
+
+        ValueError for a run without ``record_hypergrads``, a baseline run, or a closed run.
+        """
+        if self.baseline is not None:
+            raise ValueError(f"a {self.config.baseline} baseline run has no tower to describe")
+        if not self.config.record_hypergrads:
+            raise ValueError("this run does not record hypergradients: make it with "
+                             "RunConfig(..., record_hypergrads=True)")
+        optimizer = self._trainer.optimizer
+        if optimizer is None:
+            raise ValueError("the run was closed: its optimizer is gone")
+        levels = optimizer.step_details()
+        return {"step": levels[0]["step"] if levels else self._trainer.done, "levels": levels}
 
     @property
     def divergence(self):
@@ -243,17 +321,22 @@ class Run:
         return {**self._records.latest(), "status": self.status, "message": self.message}
 
     def export(self, directory) -> dict:
-        """Write ``config.json``, ``metrics.csv``, ``evaluations.csv`` and ``report.html`` into ``directory``
-        (created if needed); returns ``{"config", "metrics", "evaluations", "report"}`` -> paths."""
+        """Write ``config.json``, ``metrics.csv``, ``evaluations.csv``, ``nudges.csv`` (a header row and one row per
+        nudge: ``step, column, old, new``) and ``report.html`` into ``directory`` (created if needed); returns
+        ``{"config", "metrics", "evaluations", "nudges", "report"}`` -> paths."""
         from .report import report_html
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"config": out / "config.json", "metrics": out / "metrics.csv",
-                 "evaluations": out / "evaluations.csv", "report": out / "report.html"}
+                 "evaluations": out / "evaluations.csv", "nudges": out / "nudges.csv", "report": out / "report.html"}
         self.config.to_json(paths["config"])
         write_csv(paths["metrics"], self.metrics())
         write_csv(paths["evaluations"], self.evaluations())
+        with open(paths["nudges"], "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, NUDGE_COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.nudges())
         report_html(self, paths["report"])
         return paths
 
@@ -269,6 +352,29 @@ class Run:
     def __repr__(self) -> str:
         total = "until stopped" if self.total_steps is None else self.total_steps
         return f"Run({self.config.summary()}, status='{self.status}', step {self.steps_done}/{total})"
+
+
+def race(runs, pace: float | None = None) -> list[Run]:
+    """Start ``runs`` (not started yet) together, each at most ``pace`` steps per second (None: as fast as each
+    goes), on one schedule: step ``k`` of every run is due at the same moment, ``k / pace`` seconds after they start,
+    and a run that falls behind (an evaluation, a busy core) makes it up (see :mod:`.control`), so that runs watched
+    side by side stay side by side. Returns ``runs`` as a list. ValueError for a bad pace or a run that was already
+    started, naming it; then none is started."""
+    runs = list(runs)
+    for i, run in enumerate(runs):
+        if not isinstance(run, Run):
+            raise ValueError(f"runs[{i}] is a {type(run).__name__}, not a Run")
+        if run.status != Status.IDLE:
+            raise ValueError(f"runs[{i}] ({run.config.summary()}) was already started (status {run.status}): a race "
+                             "starts runs together")
+    for run in runs:
+        run.pace = pace   # checked by the first run, before any is started
+    origin = time.monotonic()
+    for run in runs:
+        run._control.set_origin(origin)
+    for run in runs:
+        run.start()
+    return runs
 
 
 def throughput(config: RunConfig, observers=()) -> float:

@@ -197,19 +197,26 @@ def value_axis(arrays, max_ticks: int = MAX_TICKS) -> ValueAxis:
 
 # -- the sweep -------------------------------------------------------------------------------------------------------
 def sweep_traces(rows: list[dict], key: str) -> list[go.Scatter]:
-    """One line per tower height of ``key`` (``final_test_loss`` or ``final_test_accuracy``) against the initial
-    step size, for the sweep's rows (dicts with ``height``, ``alpha``, ``status`` and ``key``). A run that did not
-    finish normally is marked by its status in the hover text; lines differ in colour and dash, so equal heights'
-    lines stay visible."""
-    heights = defaultdict(list)
+    """One line per tower height (and per ``kappa``, where the rows hold several) of ``key`` (``final_test_loss`` or
+    ``final_test_accuracy``) against the initial step size, for the sweep's rows (dicts with ``height``, ``alpha``,
+    ``status``, ``key`` and optionally ``kappa``). A run that did not finish normally is marked by its status in the
+    hover text; lines differ in colour (by height) and dash (by kappa, else by height), so equal lines stay
+    visible."""
+    kappas = sorted({row["kappa"] for row in rows if row.get("kappa") is not None})
+    by_kappa = len(kappas) > 1
+    lines = defaultdict(list)
     for row in rows:
-        heights[row["height"]].append(row)
+        lines[(row["height"], row.get("kappa") if by_kappa else None)].append(row)
+    heights = sorted({height for height, _ in lines})
     out = []
-    for i, height in enumerate(sorted(heights)):
-        points = sorted(heights[height], key=lambda r: r["alpha"])
+    for height, kappa in sorted(lines, key=lambda hk: (hk[0], -1 if hk[1] is None else hk[1])):
+        points = sorted(lines[(height, kappa)], key=lambda r: r["alpha"])
+        i = heights.index(height)
+        dash = DASHES[(kappas.index(kappa) if kappa is not None else 0) % len(DASHES)] if by_kappa else \
+            DASHES[i % len(DASHES)]
+        name = f"height {height}" + (f", kappa {kappa:g}" if kappa is not None else "")
         out.append(go.Scatter(x=[r["alpha"] for r in points], y=[np.nan if r[key] is None else r[key] for r in points],
-                              mode="lines+markers", name=f"height {height}", text=[r["status"] for r in points],
+                              mode="lines+markers", name=name, text=[r["status"] for r in points],
                               hovertemplate="alpha %{x:g}: %{y:.4g} (%{text})",
-                              line=dict(color=HEIGHT_COLORS[i % len(HEIGHT_COLORS)], width=2,
-                                        dash=DASHES[i % len(DASHES)])))
+                              line=dict(color=HEIGHT_COLORS[i % len(HEIGHT_COLORS)], width=2, dash=dash)))
     return out

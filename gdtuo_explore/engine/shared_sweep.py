@@ -2,7 +2,7 @@
 
     gdtuo-explore sweep --storage sqlite:///sweep.db --alphas 1e-4,1e-2,1 --heights 0,1,2 --seeds 0,1 --steps 300
 
-The grid (initial alpha x tower height x seed) is an Optuna study (``pip install gdtuo-explore[sweeps]``) in any
+The grid (initial alpha x tower height x seed) is an Optuna study (the ``sweeps`` extra) in any
 storage Optuna takes: a SQLite file or a journal file (a path ending in ``.log``) on one machine, PostgreSQL or MySQL
 for many. Every process started with the same grid and study name joins the same study and takes grid points until
 none is left:
@@ -70,8 +70,8 @@ def _optuna():
     try:
         import optuna
     except ImportError:
-        raise ValueError("a sweep with a storage needs Optuna: pip install 'gdtuo-explore[sweeps]' "
-                         "(or pip install optuna)") from None
+        raise ValueError("a sweep with a storage needs Optuna: pip install optuna (or, in a clone of gdtuo-explore, "
+                         "pip install -e '.[sweeps]')") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     # ask/tell with a heartbeat: this module beats it itself (SharedSweep._train)
@@ -194,8 +194,8 @@ def _missing_driver(url: str, err: ImportError) -> str:
     cause = err.__cause__ if isinstance(err.__cause__, ImportError) else err
     module = (cause.name or "").split(".")[0] or "its driver"
     package = DRIVERS.get(module, module)
-    how = (f"pip install 'gdtuo-explore[sweeps]' (or pip install '{package}')" if module == "psycopg"
-           else f"pip install '{package}'")
+    how = (f"pip install '{package}' (or, in a clone of gdtuo-explore, pip install -e '.[sweeps]')"
+           if module == "psycopg" else f"pip install '{package}'")
     return f"storage {mask_url(url)} needs the database driver {module!r}, which is not installed: {how}"
 
 

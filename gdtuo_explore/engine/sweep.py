@@ -2,10 +2,13 @@
 initial step sizes. Taller towers should care less about the initial choice.
 
 Height 0 is ``sgd(alpha)``; height ``h`` is ``sgd(alpha)`` with ``h`` SGD levels of step ``kappa`` above it, e.g.
-height 2 is ``sgd(alpha)/sgd(kappa)/sgd(kappa)``. Every run is independent, so they go to a ``multiprocessing``
-pool (spawn start method; a script calling this at top level needs the usual ``if __name__ == "__main__":``).
+height 2 is ``sgd(alpha)/sgd(kappa)/sgd(kappa)``. The grid can also vary ``kappa`` (``kappas=``): heights x kappas x
+alphas, where height 0, which has no level above, is run once per alpha. Every run is independent, so they go to a
+``multiprocessing`` pool (spawn start method; a script calling this at top level needs the usual
+``if __name__ == "__main__":``).
 
     rows = sweep("digits", alphas=(1e-4, 1e-2, 1), heights=(0, 1, 2), steps=200)
+    rows = sweep("digits", alphas=(1e-4, 1e-2, 1), heights=(1, 2), kappas=(1e-4, 1e-3, 1e-2), steps=200)
     s = Sweep(...).start(); s.progress; s.stop(); s.wait(); s.rows      # in the background
 """
 from __future__ import annotations
@@ -14,6 +17,7 @@ import csv
 import multiprocessing
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from .config import RunConfig
 from .control import Control
@@ -30,7 +34,8 @@ DEFAULT_KAPPA = 1e-2
 QUICK_ALPHAS = (1e-6, 1e-4, 1e-2, 1.0)
 QUICK_HEIGHTS = (0, 1, 2)
 QUICK_STEPS = 300
-COLUMNS = ["height", "alpha", "tower", "final_test_loss", "final_test_accuracy", "status", "message"]
+#: The columns of ``sweep.csv`` and the keys of a row; ``kappa`` is empty (None) for height 0.
+COLUMNS = ["height", "kappa", "alpha", "tower", "final_test_loss", "final_test_accuracy", "status", "message"]
 
 
 def tower_spec(alpha: float, height: int, kappa: float = DEFAULT_KAPPA) -> str:
@@ -38,24 +43,48 @@ def tower_spec(alpha: float, height: int, kappa: float = DEFAULT_KAPPA) -> str:
     return str(parse_tower("/".join([f"sgd({alpha!r})"] + [f"sgd({kappa!r})"] * height)))
 
 
-def grid(base: RunConfig, alphas, heights, kappa: float, seeds=None) -> list[tuple[int, float, int, RunConfig]]:
-    """The sensitivity grid, height by height then alpha (then seed): ``(height, alpha, seed, config)`` for each
-    point, ``config`` being ``base`` with the tower :func:`tower_spec` ``(alpha, height, kappa)`` and the seed
-    (``base.seed`` where ``seeds`` is None), validated. ValueError for a height that is not an integer >= 0, or an
-    alpha or kappa that a tower refuses, naming it."""
+class GridPoint(NamedTuple):
+    """One run of a sweep: its tower height, the step size ``kappa`` of the levels above (None for height 0), the
+    initial ``alpha``, the seed and the validated config."""
+
+    height: int
+    kappa: float | None
+    alpha: float
+    seed: int
+    config: RunConfig
+
+
+def grid_points(base: RunConfig, alphas, heights, kappas, seeds=None) -> list[GridPoint]:
+    """The sensitivity grid, height by height, then kappa, then alpha (then seed), each point's ``config`` being
+    ``base`` with the tower :func:`tower_spec` ``(alpha, height, kappa)`` and the seed (``base.seed`` where
+    ``seeds`` is None). Height 0 has no level above, so it is one point per alpha (and seed), with kappa None.
+    ValueError for a height that is not an integer >= 0, a kappa given twice, or an alpha or kappa that a tower
+    refuses, naming it."""
     for h in heights:
         if isinstance(h, bool) or not isinstance(h, int) or h < 0:
             raise ValueError(f"height {h!r} is out of range: heights are integers >= 0")
+    kappas = list(kappas)
+    if not kappas:
+        raise ValueError("kappas=[] is empty: give at least one step size for the levels above")
+    if len(set(kappas)) != len(kappas):
+        raise ValueError(f"kappas={kappas} repeats a value: each grid point must be unique")
     points = []
     for height in heights:
-        for alpha in alphas:
-            try:
-                spec = tower_spec(alpha, height, kappa)
-            except ValueError as err:
-                raise ValueError(f"alpha={alpha!r}, kappa={kappa!r}: {err}") from None
-            for seed in [base.seed] if seeds is None else seeds:
-                points.append((height, alpha, seed, base.replace(tower=spec, seed=seed)))
+        for kappa in [None] if height == 0 else kappas:
+            for alpha in alphas:
+                try:
+                    spec = tower_spec(alpha, height, kappas[0] if kappa is None else kappa)
+                except ValueError as err:
+                    raise ValueError(f"alpha={alpha!r}, kappa={kappa!r}: {err}") from None
+                for seed in [base.seed] if seeds is None else seeds:
+                    points.append(GridPoint(height, kappa, alpha, seed, base.replace(tower=spec, seed=seed)))
     return points
+
+
+def grid(base: RunConfig, alphas, heights, kappa: float, seeds=None) -> list[tuple[int, float, int, RunConfig]]:
+    """The sensitivity grid for one ``kappa``, height by height then alpha (then seed): ``(height, alpha, seed,
+    config)`` for each point (see :func:`grid_points`)."""
+    return [(p.height, p.alpha, p.seed, p.config) for p in grid_points(base, alphas, heights, [kappa], seeds)]
 
 
 def _init_worker(threads: int) -> None:
@@ -67,13 +96,13 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_job(job: tuple[int, dict, int, float]) -> dict:
+def _run_job(job: tuple[int, dict, int, float | None, float]) -> dict:
     """Train one config (in a worker process); the row of its results. Never raises: failures become rows."""
     from .run import Run
 
-    index, config, height, alpha = job
-    row = {"index": index, "height": height, "alpha": alpha, "tower": config["tower"], "final_test_loss": None,
-           "final_test_accuracy": None}
+    index, config, height, kappa, alpha = job
+    row = {"index": index, "height": height, "kappa": kappa, "alpha": alpha, "tower": config["tower"],
+           "final_test_loss": None, "final_test_accuracy": None}
     try:
         run = Run(RunConfig.from_dict(config))
         run.run()
@@ -86,23 +115,28 @@ def _run_job(job: tuple[int, dict, int, float]) -> dict:
 
 
 class Sweep:
-    """A grid of runs over ``heights`` x ``alphas``, trained in ``processes`` worker processes.
+    """A grid of runs over ``heights`` x ``alphas`` (x ``kappas``), trained in ``processes`` worker processes.
 
-    Other keywords are :class:`RunConfig` fields shared by every run (``steps=300``, ``batch_size``, ``seed``,
-    ``device`` ...; unset ones take RunConfig's defaults).
-    Every config is validated here, so bad input raises ValueError at once. ``progress(done, total, row)`` is called
-    after each run finishes (from the thread that runs the sweep).
+    ``kappa``: the step size of the levels above (default :data:`DEFAULT_KAPPA`); or ``kappas``, several, to vary
+    it too (height 0 is then run once per alpha). Other keywords are :class:`RunConfig` fields shared by every run
+    (``steps=300``, ``batch_size``, ``seed``, ``device``, ``task_options`` ...; unset ones take RunConfig's
+    defaults). Every config is validated here, so bad input raises ValueError at once. ``progress(done, total,
+    row)`` is called after each run finishes (from the thread that runs the sweep).
     """
 
     def __init__(self, task: str = "digits", alphas=DEFAULT_ALPHAS, heights=DEFAULT_HEIGHTS,
-                 kappa: float = DEFAULT_KAPPA, *, processes: int | None = None, progress=None, **fields):
+                 kappa: float | None = None, *, kappas=None, processes: int | None = None, progress=None,
+                 **fields):
         alphas, heights = list(alphas), list(heights)
         if not alphas or not heights:
             raise ValueError(f"a sweep needs at least one alpha and one height (got alphas={alphas}, "
                              f"heights={heights})")
+        if kappa is not None and kappas is not None:
+            raise ValueError(f"kappa={kappa!r} and kappas={list(kappas)} are both given: give one")
+        self.kappas = [DEFAULT_KAPPA if kappa is None else kappa] if kappas is None else list(kappas)
         base = RunConfig(task=task, **fields)
-        self.jobs = [(i, config.to_dict(), height, alpha)
-                     for i, (height, alpha, _, config) in enumerate(grid(base, alphas, heights, kappa))]
+        self.jobs = [(i, p.config.to_dict(), p.height, p.kappa, p.alpha)
+                     for i, p in enumerate(grid_points(base, alphas, heights, self.kappas))]
         if processes is not None and (isinstance(processes, bool) or not isinstance(processes, int)
                                       or processes < 1):
             raise ValueError(f"processes={processes!r} is out of range: it must be an integer >= 1 (or unset: one "
@@ -140,7 +174,7 @@ class Sweep:
 
     @property
     def rows(self) -> list[dict]:
-        """The finished runs' rows, in grid order (by height, then alpha as given)."""
+        """The finished runs' rows, in grid order (by height, then kappa, then alpha as given)."""
         rows = list(self._rows)
         return [{k: r[k] for k in COLUMNS} for r in sorted(rows, key=lambda r: r["index"])]
 
@@ -203,9 +237,10 @@ class Sweep:
         return paths
 
 
-def sweep(task: str = "digits", alphas=DEFAULT_ALPHAS, heights=DEFAULT_HEIGHTS, kappa: float = DEFAULT_KAPPA,
+def sweep(task: str = "digits", alphas=DEFAULT_ALPHAS, heights=DEFAULT_HEIGHTS, kappa: float | None = None,
           **options) -> list[dict]:
-    """Run the sensitivity grid and return its rows ``{height, alpha, tower, final_test_loss, final_test_accuracy,
-    status, message}``, in grid order (by height, then alpha). ``options``: as :class:`Sweep` (``steps``, ``epochs``,
-    ``batch_size``, ``seed``, ``model``, ``device``, ``data_root``, ``processes``, ``progress``)."""
+    """Run the sensitivity grid and return its rows ``{height, kappa, alpha, tower, final_test_loss,
+    final_test_accuracy, status, message}``, in grid order (by height, then kappa, then alpha). ``options``: as
+    :class:`Sweep` (``kappas``, ``steps``, ``epochs``, ``batch_size``, ``seed``, ``model``, ``device``,
+    ``data_root``, ``task_options``, ``processes``, ``progress``)."""
     return Sweep(task, alphas, heights, kappa, **options).run()

@@ -25,7 +25,7 @@ from .divergence import Divergence, ExplodingLoss, nonfinite
 from .records import Records
 from .status import Status
 from .threads import apply_threads
-from .tasks import make_task
+from .tasks import METRIC_COLUMNS, make_task
 
 FLUSH_STEPS = 64          # fetch from the device at least every this many steps...
 FLUSH_SECONDS = 0.25      # ...and at least this often
@@ -71,25 +71,31 @@ class Trainer:
         self._train_x, self._train_y, self._test_x, self._test_y = (
             t.to(self.device) for t in (self.task.train_x, self.task.train_y, self.task.test_x, self.task.test_y))
         n_train = len(self._train_x)
-        self.steps_per_epoch = c.steps_per_epoch(n_train)
-        self.total_steps = c.total_steps(n_train)     # None: until stopped
-        self.eval_every = c.evaluation_interval(n_train)
+        self.steps_per_epoch = self.task.steps_per_epoch or c.steps_per_epoch(n_train)
+        self.total_steps = c.total_steps(n_train, self.steps_per_epoch)     # None: until stopped
+        self.eval_every = c.evaluation_interval(n_train, self.steps_per_epoch)
         self.baseline = Baseline(c.baseline, self.model.parameters()) if c.baseline is not None else None
         if self.baseline is not None:
             self.optimizer = self.baseline.optimizer
             self.hyperparameter_columns = list(BASELINE_COLUMNS)
         else:
             self.optimizer = HyperOptimizer(self.model.named_parameters(), c.tower, hypergrad_clip=c.hypergrad_clip,
-                                            alpha_bounds=c.alpha_bounds)
+                                            alpha_bounds=c.alpha_bounds, record_hypergrads=c.record_hypergrads)
             self.hyperparameter_columns = self.optimizer.towers[0].columns()
+        #: the hypergradients' columns (``level1.alpha.hypergrad``, ...; with ``record_hypergrads``)
+        self.hypergrad_columns = [] if self.baseline is not None else self.optimizer.towers[0].hypergrad_columns()
         self._generator = torch.Generator(device=self.device).manual_seed(c.seed)
         self._perm = None
-        self.records = Records(["step", "epoch", "train_loss"] + self.hyperparameter_columns,
-                               ["step", "test_loss"] + (["test_accuracy"] if self.task.metric == "accuracy" else []))
+        self.step_columns = list(self.task.step_columns)   # recorded with each loss (the surface task's x, y)
+        self.metric_column = METRIC_COLUMNS.get(self.task.metric)
+        self.records = Records(["step", "epoch", "train_loss"] + self.step_columns + self.hyperparameter_columns
+                               + self.hypergrad_columns,
+                               ["step", "test_loss"] + ([self.metric_column] if self.metric_column else []))
         self._exploding = ExplodingLoss(c.divergence_factor) if c.divergence_factor is not None else None
         self.divergence: Divergence | None = None
         self._pending: list[torch.Tensor] = []      # device losses not fetched yet
         self._pending_sizes: list[float] = []       # baseline step sizes not recorded yet
+        self._pending_values: list[torch.Tensor] = []  # the task's step values (step_columns) not fetched yet
         self.done = 0                                # steps trained
         self._recorded = 0                           # steps fetched into the records
         self._last_flush = time.perf_counter()
@@ -137,6 +143,8 @@ class Trainer:
             loss.backward()
         else:  # this rank's share of the global batch; returns the global batch's loss
             loss = self.distributed.backward(self._ddp_model, self.task.loss_fn, self._train_x, self._train_y, idx)
+        if self.step_columns:
+            self._pending_values.append(self.task.step_values(self.model))
         self.optimizer.step()
         self._pending.append(loss.detach())
         if self.baseline is not None:
@@ -155,10 +163,14 @@ class Trainer:
         self._pending.clear()
         steps = np.arange(first + 1, first + n + 1)
         cols = {"step": steps, "epoch": (steps - 1) // self.steps_per_epoch + 1, "train_loss": losses}
+        if self.step_columns:
+            values = torch.stack(self._pending_values).double().cpu().numpy().reshape(n, len(self.step_columns))
+            self._pending_values.clear()
+            cols.update(zip(self.step_columns, values.T))
         history = None
         if self.baseline is None:
             history = self.optimizer.history(since=first)
-            cols.update((c, history[c][:n]) for c in self.hyperparameter_columns)
+            cols.update((c, history[c][:n]) for c in self.hyperparameter_columns + self.hypergrad_columns)
         else:
             cols[BASELINE_COLUMNS[0]] = np.array(self._pending_sizes)
             self._pending_sizes.clear()
@@ -190,8 +202,8 @@ class Trainer:
         if self.baseline is not None:
             self.baseline.train()
         row = {"step": [self.done], "test_loss": [result["loss"]]}
-        if self.task.metric == "accuracy":
-            row["test_accuracy"] = [result["accuracy"]]
+        if self.metric_column:
+            row[self.metric_column] = [result[self.task.metric]]
         self.records.add_evaluation(row)
 
     def _done_message(self) -> str:
@@ -201,6 +213,8 @@ class Trainer:
             parts.append(f"test accuracy {final['test_accuracy']:.4f}")
         if final.get("test_loss") is not None:
             parts.append(f"test loss {final['test_loss']:.4g}")
+        if final.get("distance_to_minimum") is not None:
+            parts.append(f"distance to the nearest minimum {final['distance_to_minimum']:.4g}")
         return ", ".join(parts)
 
     def release(self) -> None:
@@ -208,6 +222,7 @@ class Trainer:
         self.model = self.optimizer = self._perm = self._ddp_model = None
         self._train_x = self._train_y = self._test_x = self._test_y = None
         self._pending.clear()
+        self._pending_values.clear()
         if self.baseline is not None:
             self.baseline.optimizer = None
         self.task = dataclasses.replace(self.task, train_x=None, train_y=None, test_x=None, test_y=None)

@@ -17,13 +17,16 @@ class SweepState(HasTraits):
     """The sweep's settings (as the panel shows them), its progress and its result rows.
 
     The defaults are the engine's quick grid (:data:`gdtuo_explore.engine.sweep.QUICK_ALPHAS` ...). The grid is
-    ``heights`` x ``alphas``: height ``h`` is ``sgd(alpha)`` with ``h`` levels ``sgd(kappa)`` above it.
+    ``heights`` x ``alphas``: height ``h`` is ``sgd(alpha)`` with ``h`` levels ``sgd(kappa)`` above it; with
+    ``kappas`` set (comma-separated), ``heights`` x ``kappas`` x ``alphas`` instead of the one ``kappa``.
     Task, model, batch size, seed and device come from the explorer's setup when :meth:`start` is called.
     """
 
     alphas = Unicode(", ".join(f"{a:g}" for a in QUICK_ALPHAS), help="initial step sizes, comma-separated")
     heights = Unicode(", ".join(map(str, QUICK_HEIGHTS)), help="tower heights above the bottom level")
     kappa = Float(DEFAULT_KAPPA, help="step size of every level above the bottom one")
+    kappas = Unicode("", help="several step sizes of the levels above, comma-separated, to vary kappa too (empty: "
+                              "the one kappa)")
     steps = Int(QUICK_STEPS, help="training steps per run")
     status = StatusTrait()
     message = Unicode("Not started.")
@@ -38,11 +41,12 @@ class SweepState(HasTraits):
 
     def settings(self) -> dict:
         """The settings, JSON-ready (for the explorer's saved state)."""
-        return {"alphas": self.alphas, "heights": self.heights, "kappa": self.kappa, "steps": self.steps}
+        return {"alphas": self.alphas, "heights": self.heights, "kappa": self.kappa, "kappas": self.kappas,
+                "steps": self.steps}
 
     def load(self, settings: dict) -> None:
         """Restore settings saved by :meth:`settings` (missing keys keep their values)."""
-        for key in ("alphas", "heights", "kappa", "steps"):
+        for key in ("alphas", "heights", "kappa", "kappas", "steps"):
             if key in settings:
                 setattr(self, key, settings[key])
 
@@ -54,8 +58,9 @@ class SweepState(HasTraits):
         try:
             alphas = parse_numbers(self.alphas, "initial step sizes", float)
             heights = parse_numbers(self.heights, "heights", int)
-            sweep = Sweep(task, alphas, heights, self.kappa, steps=self.steps, batch_size=batch_size, seed=seed,
-                          model=model, device=device, progress=self._progress)
+            kappas = parse_numbers(self.kappas, "kappas", float) if self.kappas.strip() else None
+            sweep = Sweep(task, alphas, heights, None if kappas else self.kappa, kappas=kappas, steps=self.steps,
+                          batch_size=batch_size, seed=seed, model=model, device=device, progress=self._progress)
         except ValueError as err:
             self.status, self.message = Status.ERROR, str(err)
             return False

@@ -5,7 +5,9 @@ Importing this package registers the built-in tasks; torchvision is imported onl
 image dataset is loaded.
 """
 
-from .registry import TASKS, DatasetNotFound, Task, TaskSpec, default_data_root, make_task, register_task
-from . import vision, text, synthetic  # noqa: F401  (registers the built-in tasks, in menu order)
+from .registry import (METRIC_COLUMNS, TASKS, DatasetNotFound, Task, TaskSpec, default_data_root, make_task,
+                       register_task)
+from . import vision, text, synthetic, surface  # noqa: F401  (registers the built-in tasks, in menu order)
 
-__all__ = ["TASKS", "DatasetNotFound", "Task", "TaskSpec", "default_data_root", "make_task", "register_task"]
+__all__ = ["METRIC_COLUMNS", "TASKS", "DatasetNotFound", "Task", "TaskSpec", "default_data_root", "make_task",
+           "register_task", "surface"]

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 
 DEFAULT_DATA_ROOT = "~/.cache/gdtuo-explore/data"
+#: A task's metric (``Task.metric``) -> the evaluations' column that records it, besides ``test_loss``.
+METRIC_COLUMNS = {"accuracy": "test_accuracy", "distance": "distance_to_minimum"}
 
 
 class DatasetNotFound(ValueError):
@@ -38,8 +40,15 @@ class Task:
     """A built task: the whole dataset as CPU tensors, a model factory and a loss.
 
     ``make_model`` draws its initial weights from torch's global RNG, so the caller's
-    ``torch.manual_seed`` decides the initialisation. ``vocab`` is set by text tasks only
-    (``vocab[i]`` is the character of token ``i``).
+    ``torch.manual_seed`` decides the initialisation. ``metric``: ``"accuracy"``, ``"distance"`` (to the nearest
+    minimum, the surface task's) or None; :meth:`evaluate` reports it under that name, a run's evaluations in the
+    column :data:`METRIC_COLUMNS` names. ``vocab`` is set by text tasks only (``vocab[i]`` is the character of token
+    ``i``).
+
+    A task without data (the surface task) sets ``steps_per_epoch``, the length of an epoch in steps (None: one pass
+    over ``train_x`` in batches). ``step_columns`` name values recorded with every step's loss, which
+    ``step_values(model)`` gives as one tensor, taken before the optimizer's step (the surface task's ``x`` and
+    ``y``: the point at which the loss was computed).
     """
 
     name: str
@@ -54,6 +63,9 @@ class Task:
     source: str
     classes: int
     vocab: list[str] | None = None
+    steps_per_epoch: int | None = None
+    step_columns: tuple[str, ...] = ()
+    step_values: Callable[[nn.Module], torch.Tensor] | None = None
 
     def evaluate(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> dict:
         """Mean loss (and accuracy, if the task has that metric) of `model` on (x, y), in batches.
