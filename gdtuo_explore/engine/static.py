@@ -144,7 +144,8 @@ def show(fig, format: str = "png", *, scale: float = 1.0, width: float | None = 
 
 # -- drawing -------------------------------------------------------------------------------------------------------
 _RC = {"svg.fonttype": "none", "svg.hashsalt": "gdtuo-explore", "lines.scale_dashes": False,
-       "font.family": "sans-serif", "axes.unicode_minus": True, "path.simplify": True}
+       "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
+       "axes.unicode_minus": True, "path.simplify": True}
 
 
 def _merge(base, over):
