@@ -943,7 +943,7 @@ def _small_png(data: bytes) -> bytes:
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
-        reduced = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+        reduced = image.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE,
                                                 dither=Image.Dither.NONE)
         out = io.BytesIO()
         reduced.save(out, format="png", optimize=True)
