@@ -112,6 +112,19 @@ def colorscale(scale, reverse: bool = False):
     return LinearSegmentedColormap.from_list("plotly", stops)
 
 
+def value_at(d, path: str, default=None):
+    """``d["a"]["b"]`` for ``path`` ``"a.b"``, or ``default`` where a key is missing or None."""
+    for key in path.split("."):
+        if not isinstance(d, dict) or d.get(key) is None:
+            return default
+        d = d[key]
+    return d
+
+def title_text(value) -> str | None:
+    """The text of a Plotly title: a dict's ``text``, or the value itself (a plain string)."""
+    return value.get("text") if isinstance(value, dict) else value
+
+
 # -- dashes ------------------------------------------------------------------------------------------------------
 def dashes(dash, width: float) -> tuple[float, list[float]] | None:
     """A Plotly dash (``solid``, ``dot``, ``dash``, ``longdash``, ``dashdot``, ``longdashdot``, or a list of lengths

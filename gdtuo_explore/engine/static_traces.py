@@ -6,7 +6,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from .static_style import PX, array, colorscale, dashes, rgba
+from .static_style import PX, array, colorscale, dashes, number, plain, rgba, title_text
+
+MARKERS = {"circle": "o", "square": "s", "diamond": "D", "cross": "P", "x": "X", "triangle-up": "^",
+           "triangle-down": "v", "triangle-left": "<", "triangle-right": ">", "pentagon": "p", "hexagon": "h",
+           "star": "*", "line-ns": "|", "line-ew": "_", "hourglass": "$\u29d7$", "asterisk": "+"}
+MARKER_CODES = ("circle", "square", "diamond", "cross", "x", "triangle-up", "triangle-down", "triangle-left",
+                "triangle-right")
+
+
+def _sym(symbol) -> tuple[str, bool]:
+    """matplotlib's marker for a Plotly symbol, and whether it is open (``circle-open``)."""
+    if isinstance(symbol, (int, float)) and not isinstance(symbol, bool):
+        code = int(symbol)
+        symbol = MARKER_CODES[code % 100 % len(MARKER_CODES)] + ("-open" if code % 200 >= 100 else "")
+    name = str(symbol or "circle")
+    hollow = name.endswith("-open") or name.endswith("-open-dot")
+    base = name.replace("-open-dot", "").replace("-open", "").replace("-dot", "")
+    return MARKERS.get(base, "o"), hollow
+
+
 
 
 def _xy(t: dict, n_from) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -72,8 +91,6 @@ def scatter(d, i: int, t: dict, ax, xa, ya) -> None:
         if dash:
             artist.set_dashes(dash[1])
         artist.set_gid(f"trace{i}-lines")
-    from .static import _sym
-
     symbol, hollow = _sym(marker.get("symbol"))
     size = marker.get("size", 6)
     marker_color = marker.get("color") if marker.get("color") is not None else (line.get("color") or color)
@@ -321,8 +338,6 @@ def heatmap(d, i: int, t: dict, ax, xa, ya) -> None:
 def colorbar(d, t: dict, cmap, lo: float, hi: float, bands) -> None:
     """A colour bar at the right of the plot area (``colorbar.x``, ``len``, ``thickness``, ``title``,
     ``tickvals``/``ticktext``): bands of a filled contour, or a gradient."""
-    from .static import _title_text
-    from .static_style import number, plain
 
     cb = t.get("colorbar") or {}
     cax = d.fig.add_axes((0, 0, 0.01, 0.01))
@@ -360,7 +375,7 @@ def colorbar(d, t: dict, cmap, lo: float, hi: float, bands) -> None:
         cax.set_yticks(ticks, [number(v, cb.get("tickformat"), cb.get("exponentformat")) for v in ticks])
     cax.tick_params(axis="y", length=0, labelsize=float(font["size"]) * PX, pad=3,
                     labelcolor=rgba(font.get("color")) or (0.27, 0.27, 0.27, 1))
-    title = _title_text(cb.get("title"))
+    title = title_text(cb.get("title"))
     if title:
         cax.set_title(plain(title), fontsize=float(font["size"]) * PX, loc="left", pad=6,
                       color=rgba(font.get("color")) or (0.27, 0.27, 0.27, 1))
