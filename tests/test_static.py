@@ -273,6 +273,28 @@ def test_a_trace_it_cannot_draw_gets_a_placeholder_not_a_crash():
     assert len(png(fig)) > 0
 
 
+ODD = {
+    "empty figure": go.Figure(),
+    "only NaN": go.Figure(go.Scatter(y=[np.nan, np.nan])),
+    "empty arrays": go.Figure(go.Scatter(x=[], y=[])),
+    "infinities and huge values": go.Figure(go.Scatter(y=[np.inf, 1e300, -1e300, 1e-300, -np.inf])),
+    "a 1x1 contour": go.Figure(go.Contour(z=[[1.0]])),
+    "a flat contour": go.Figure(go.Contour(z=np.ones((5, 5)))),
+    "a 1x1 heatmap": go.Figure(go.Heatmap(z=[[3]])),
+    "a log axis with nothing positive": go.Figure(go.Scatter(y=[-1, 0, -3]), layout=dict(yaxis_type="log")),
+    "marker sizes and colours per point": go.Figure(go.Scatter(y=[1, 2, 3], mode="markers",
+                                                               marker=dict(size=[5, 10, 15], color=[1, 2, 3]))),
+    "a bar with no value": go.Figure(go.Bar(x=["a"], y=[None])),
+}
+
+
+@pytest.mark.parametrize("name", ODD)
+def test_odd_data_gives_an_image_not_an_error(name):
+    with Image.open(io.BytesIO(static.render(ODD[name]))) as image:
+        assert image.size == (static.DEFAULT_WIDTH, static.DEFAULT_HEIGHT)
+    assert static.render(ODD[name], "svg").startswith(b"<?xml")
+
+
 # -- the API ------------------------------------------------------------------------------------------------------
 def test_a_figurewidget_and_a_figure_dict_render_like_the_figure():
     fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[3, 1, 2], name="a"), layout=dict(title="Same", width=300, height=200))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import io
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +88,8 @@ def render(fig, format: str = "png", *, scale: float = 1.0, width: float | None 
     d = _check(fig, format, scale, width, height)
     with _lock:
         import matplotlib
-        with matplotlib.rc_context(_RC):
+        with matplotlib.rc_context(_RC), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # matplotlib's notes on odd data (a log axis with none > 0)
             drawing = _Drawing(d, width, height)
             return drawing.save(format, scale)
 

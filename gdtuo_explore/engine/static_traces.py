@@ -126,13 +126,13 @@ def scatter(d, i: int, t: dict, ax, xa, ya) -> None:
                             va="bottom", fontsize=float(font["size"]) * PX, color=rgba(font.get("color")),
                             zorder=z + 2e-4)
     padded = has_markers or "text" in mode   # Plotly pads x only for markers or text; y always
-    radius = (float(np.nanmax(array(size))) if isinstance(size, (list, tuple, dict)) else float(size)) / 2 \
-        if has_markers else 0.0
+    sized = array(size) if isinstance(size, (list, tuple, dict, np.ndarray)) else np.array([float(size)])
+    radius = float(np.nanmax(sized)) / 2 if has_markers and len(sized) else 0.0
     xa.extent(xs, pad=padded and fill not in ("tozeroy", "tonexty"), px=(radius, radius))
     ya.extent(ys, pad=True, px=(radius, radius))
     if has_markers or lines:
         handle = Line2D([], [], color=line_color, linewidth=width * PX if lines else 0, alpha=opacity,
-                        marker=symbol if has_markers else None, markersize=min(float(size), 10) * PX,
+                        marker=symbol if has_markers else None, markersize=min(radius * 2 or 6, 10) * PX,
                         markerfacecolor="none" if hollow else (rgba(marker_color) if not isinstance(
                             marker_color, (list, tuple, dict)) else line_color),
                         markeredgecolor=rgba(marker_color) if hollow and isinstance(marker_color, str)
@@ -243,7 +243,8 @@ def _levels(t: dict, z: np.ndarray) -> np.ndarray:
     if t.get("autocontour") is not False and None in (start, end, size) or not size or float(size) <= 0:
         n = int(t.get("ncontours", 15))
         levels = MaxNLocator(nbins=max(1, n), steps=[1, 2, 2.5, 5, 10]).tick_values(finite.min(), finite.max())
-        return levels[(levels > finite.min()) & (levels < finite.max())] if len(levels) > 2 else levels
+        inside = levels[(levels > finite.min()) & (levels < finite.max())]
+        return inside if len(inside) else np.array([float(finite.min())])
     count = int(np.floor((float(end) - float(start)) / float(size) + 1e-9)) + 1
     return float(start) + float(size) * np.arange(max(1, min(count, 1000)))
 
@@ -255,6 +256,8 @@ def contour(d, i: int, t: dict, ax, xa, ya) -> None:
     if grid is None:
         return
     xs, ys, z = grid
+    if min(z.shape) < 2:   # no area to draw contours in (Plotly draws nothing either)
+        return
     c = t.get("contours") or {}
     coloring = c.get("coloring") or "fill"
     cmap = colorscale(t.get("colorscale"), bool(t.get("reversescale")))
@@ -340,6 +343,8 @@ def colorbar(d, t: dict, cmap, lo: float, hi: float, bands) -> None:
     ``tickvals``/``ticktext``): bands of a filled contour, or a gradient."""
 
     cb = t.get("colorbar") or {}
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
     cax = d.fig.add_axes((0, 0, 0.01, 0.01))
     cax.set_gid("colorbar")
     if bands is not None:
