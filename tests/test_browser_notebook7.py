@@ -3,6 +3,7 @@
 starts, and after Run All the explorer's widgets and charts are on the page, with no cell raising. Saves
 test-artifacts/notebook7.png. Fails (never skips) when the notebook package, Chromium or playwright is missing."""
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -31,9 +32,7 @@ KERNEL = """() => {
 def notebook_server(notebook: Path, timeout: float = TIMEOUT):
     """``jupyter notebook`` on a temp copy of ``notebook``; yields its base URL; always stopped by its process
     group."""
-    try:
-        import notebook as _  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("notebook") is None:
         pytest.fail("Jupyter Notebook 7 is not installed (the `notebook` package). " + INSTALL_HINT, pytrace=False)
     tmp = Path(tempfile.mkdtemp(prefix="gdtuo-nb7-"))
     root, home = tmp / "root", tmp / "home"

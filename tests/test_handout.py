@@ -3,7 +3,6 @@ request that is not a local file refused, and must show its maths typeset by Mat
 error) and every figure as an image of non-zero size; nothing may even try to load from the network. Also: a
 notebook whose figures were stored by fig.show() (Plotly's JSON only) gets them as images, --execute runs a notebook
 stored without outputs, and bad input exits 2 with a one-line message (a cell that raises: 1)."""
-import json
 import os
 import re
 import subprocess
@@ -122,10 +121,11 @@ def test_figures_stored_by_fig_show_and_a_notebook_run_with_execute(tmp_path):
 def test_bad_input_exits_2_and_a_cell_that_raises_exits_1(tmp_path):
     run = cli(tmp_path / "missing.ipynb", cwd=tmp_path)
     assert run.returncode == 2 and "missing.ipynb' is not a file" in run.stderr
-    text = tmp_path / "notes.ipynb"
-    text.write_text("not a notebook")
-    run = cli(text, cwd=tmp_path)
-    assert run.returncode == 2 and "is not a notebook" in run.stderr
+    for name, content in (("notes.ipynb", "not a notebook"), ("empty.ipynb", "{}"), ("cells.ipynb", '{"cells": 3}')):
+        (tmp_path / name).write_text(content)
+        run = cli(tmp_path / name, cwd=tmp_path)
+        assert run.returncode == 2 and f"{name}' is not a notebook (" in run.stderr, run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1
     run = cli(REPO / "notebooks" / "towers.ipynb", "--out", tmp_path / "towers.pdf", cwd=tmp_path)
     assert run.returncode == 2 and "out must be an .html file" in run.stderr
     run = cli(REPO / "notebooks" / "towers.ipynb", "--mathjax", tmp_path / "none.js", cwd=tmp_path)

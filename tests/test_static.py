@@ -72,7 +72,7 @@ def test_a_line_is_drawn_where_the_layout_puts_its_data(scale):
 
 
 def test_a_log_axis_range_is_in_decades_and_places_values_logarithmically():
-    W, H, l, r, t, b = 400, 300, 60, 20, 40, 50
+    H, t, b = 300, 40, 50
     fig = go.Figure(go.Scatter(x=[0, 10], y=[0.01, 10], mode="lines", line=dict(color=RED, width=2)),
                     layout=frame(xaxis=dict(range=[0, 10]), yaxis=dict(type="log", range=[-3, 2])))
     rows, _ = pixels(png(fig), RED)

@@ -124,8 +124,10 @@ def handout(notebook, out=None, *, execute: bool = False, timeout: float = 600, 
         raise ValueError(f"notebook must be an .ipynb file, and {str(notebook)!r} is not a file")
     try:
         nb = nbformat.read(notebook, as_version=4)
-    except nbformat.reader.NotJSONError as err:
-        raise ValueError(f"{str(notebook)!r} is not a notebook (not JSON: {err})") from err
+        nbformat.validate(nb)
+    except (nbformat.reader.NotJSONError, nbformat.ValidationError, KeyError, TypeError, AttributeError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"{str(notebook)!r} is not a notebook ({reason})") from err
     out = Path(out) if out is not None else Path(notebook.stem + ".html")
     if out.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"out must be an .html file, not {str(out)!r}")
