@@ -354,3 +354,13 @@ def test_it_renders_with_no_browser_and_without_plotlys_image_export():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "b'\\x89PNG'" in out.stdout
+
+
+def test_importing_show_does_not_load_matplotlib():
+    """``import gdtuo_explore`` stays light: matplotlib loads when a figure is first drawn."""
+    code = ("import sys\nfrom gdtuo_explore import show\n"
+            "assert callable(show) and 'matplotlib' not in sys.modules, sorted(m for m in sys.modules if 'matplotlib' in m)\n"
+            "from gdtuo_explore.engine.static import render\nimport plotly.graph_objects as go\n"
+            "render(go.Figure())\nassert 'matplotlib' in sys.modules\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
