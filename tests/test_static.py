@@ -262,6 +262,14 @@ def test_a_fill_between_the_paper_band_and_dotted_lines():
     assert "stroke-dasharray" in dotted
 
 
+def test_a_legendonly_trace_is_in_the_legend_but_not_drawn():
+    fig = go.Figure([go.Scatter(y=[1, 2, 3], name="shown"), go.Scatter(y=[3, 2, 1], name="hidden",
+                                                                       visible="legendonly")])
+    root = svg(fig)
+    assert group(root, "trace0-lines") is not None and group(root, "trace1-lines") is None
+    assert {"shown", "hidden"} <= set(texts(root))
+
+
 def test_a_trace_it_cannot_draw_gets_a_placeholder_not_a_crash():
     fig = make_subplots(rows=1, cols=2, specs=[[{"type": "xy"}, {"type": "domain"}]])
     fig.add_trace(go.Scatter(y=[1, 3, 2]), 1, 1)

@@ -298,6 +298,11 @@ class _Drawing:
         for i, kind, t in self.traces:
             if t.get("visible", True) is False:
                 continue
+            if t.get("visible") == "legendonly":   # hidden until clicked in the legend: only its entry, greyed
+                from matplotlib.lines import Line2D
+
+                self.add_legend(i, t, Line2D([], [], color="#c8c8c8", linewidth=2 * PX))
+                continue
             where = self._ax_for(t) if kind in DRAWN else None
             if where is None:
                 self.missing.append(t)
