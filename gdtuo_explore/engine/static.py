@@ -23,6 +23,8 @@ What is drawn, with Plotly's meaning (its template included: colours, grid, font
   text markup (``<b>``, ``<i>``, ``<br>``, ``<span style='color:...;font-size:...'>``, entities).
 
 A trace of another kind (``pie``, ``scatter3d``, ...) is not drawn: the image says so in its plot area instead.
+Dates are drawn as categories. The axes are in :mod:`.static_axes`, the traces in :mod:`.static_traces`, the reading
+of colours, markup, numbers and arrays in :mod:`.static_style`.
 Sizes are Plotly's CSS pixels; ``scale`` multiplies the image's pixels (PNG). A figure with no ``width`` or
 ``height`` gets :data:`DEFAULT_WIDTH` x :data:`DEFAULT_HEIGHT` (about what a notebook shows).
 """
