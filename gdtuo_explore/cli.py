@@ -9,6 +9,7 @@
     gdtuo-explore versus-tuning --task digits --steps 300 --trials 20       # a tower or a tuner?
     torchrun --nproc_per_node=2 -m gdtuo_explore run --task digits              # DDP, rank 0 writes
     gdtuo-explore tasks
+    gdtuo-explore handout notebooks/hypergradient.ipynb --out hypergradient.html   # renders offline, maths included
 
     gdtuo-explore run --task digits --until-stopped --out runs/long   # train until Ctrl-C, then write the files
 
@@ -247,6 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     tasks = commands.add_parser("tasks", help="list the tasks", description="List the tasks and their models.")
     tasks.set_defaults(func=_cmd_tasks)
+
+    handout = commands.add_parser("handout", help="a notebook as one HTML file that renders offline",
+                                  description="Write a notebook as one HTML file that shows its maths (MathJax "
+                                              "inlined) and its figures (as images) with no internet and no kernel.")
+    handout.add_argument("notebook", help="the .ipynb file")
+    handout.add_argument("--out", help="the HTML file to write (default: the notebook's name with .html, here)")
+    handout.add_argument("--execute", action="store_true", help="run the notebook first (one stored without outputs)")
+    handout.add_argument("--timeout", type=float, default=600, help="with --execute: seconds a cell may take "
+                                                                     "(default 600)")
+    handout.add_argument("--mathjax", metavar="FILE", help="a MathJax 3 tex-svg-full.js to inline (default: the "
+                                                           "django-static-mathjax package's)")
+    handout.set_defaults(func=_cmd_handout)
     return parser
 
 
@@ -540,6 +553,20 @@ def _cmd_tasks(args) -> int:
         models = ", ".join(m + (" (default)" if m == spec.default_model else "") for m in spec.models)
         where = "downloads once" if spec.needs_download else "offline"
         print(f"{spec.name:14} models: {models}; {where}\n{'':14} {spec.description}")
+    return 0
+
+
+def _cmd_handout(args) -> int:
+    from nbclient.exceptions import CellExecutionError
+
+    from .engine.handout import handout
+
+    try:
+        out = handout(args.notebook, args.out, execute=args.execute, timeout=args.timeout, mathjax=args.mathjax)
+    except CellExecutionError as err:
+        print(f"{PROG}: error: a cell of {args.notebook} raised {err.ename}: {err.evalue}", file=sys.stderr)
+        return 1
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): open it in any browser, no internet needed")
     return 0
 
 

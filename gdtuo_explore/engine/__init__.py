@@ -9,7 +9,9 @@
   workers through an Optuna storage), :mod:`.distributed` (DDP under ``torchrun``);
 * :mod:`.series`: thinning, smoothing, columns and axes, for the reports and the explorer's charts alike;
   :mod:`.report`: self-contained HTML reports; :mod:`.baselines`: the learning-rate-free optimizers runs are
-  compared with.
+  compared with;
+* :mod:`.static`: Plotly figures as PNG or SVG with no browser (matplotlib), and ``show(fig)`` for notebooks;
+  :mod:`.handout`: a notebook as one HTML file that renders offline, maths included.
 
 The engine builds on :mod:`gdtuo_explore.core` and knows nothing of widgets (``tests/test_layers.py``).
 """

@@ -29,6 +29,7 @@ import math
 from pathlib import Path
 
 from .config import RunConfig
+from .static import render
 from .status import Status
 
 DEFAULT_TUNED = ("adam", "sgd")
@@ -222,7 +223,7 @@ class VersusTuning:
 
     def export(self, directory) -> dict:
         """Write ``versus_tuning.csv`` (one row per run), ``versus_tuning.html`` (the figure, interactive,
-        offline) and ``versus_tuning.png`` (the same figure, static) into ``directory``; returns the paths."""
+        offline) and ``versus_tuning.png`` (the same figure, drawn by :mod:`.static`: no browser) into ``directory``; returns the paths."""
         from .report import _page, _write
 
         out = Path(directory)
@@ -235,7 +236,7 @@ class VersusTuning:
             writer.writerows(self.rows)
         fig = self.figure()
         _write(_page("A tower or a tuner?", summary_lines(self.summary()), [("versus", fig)]), paths["report"])
-        paths["image"].write_bytes(figure_png(fig))
+        paths["image"].write_bytes(render(fig, "png"))
         return paths
 
 
@@ -261,39 +262,6 @@ def summary_lines(summary: list[dict]) -> list[str]:
                      else f"; did not match {tower}")
         lines.append(text)
     return lines
-
-
-def figure_png(fig, width: float = 9.0, height: float = 4.6) -> bytes:
-    """A static PNG of a Plotly figure of line/marker traces, drawn by matplotlib (Agg: no browser, no display),
-    for places that cannot run plotly.js: a notebook opened with no kernel, a document, a terminal session.
-
-    It draws what these figures use: each trace's x and y, name, color, dash, markers and ``hv`` step shape,
-    hidden legends, the axes' titles and log type, the title."""
-    import io
-
-    from matplotlib.figure import Figure   # not pyplot: no backend is chosen or changed, Agg draws the PNG
-
-    dashes = {"dash": "--", "dot": ":", "dashdot": "-."}
-    figure = Figure(figsize=(width, height), dpi=110)
-    ax = figure.add_subplot()
-    for trace in fig.data:
-        line, marker = trace.line, trace.marker
-        mode = trace.mode or "lines"
-        ax.plot(list(trace.x), list(trace.y), color=line.color, linestyle=dashes.get(line.dash, "-") if "lines"
-                in mode else "none", linewidth=line.width or 1.8, marker="o" if "markers" in mode else None,
-                markersize=3.5, drawstyle="steps-post" if trace.line.shape == "hv" else "default",
-                label=trace.name if trace.showlegend is not False else None)
-    layout = fig.layout
-    ax.set_xscale("log" if layout.xaxis.type == "log" else "linear")
-    ax.set_xlabel(layout.xaxis.title.text or "")
-    ax.set_ylabel(layout.yaxis.title.text or "")
-    ax.set_title(layout.title.text or "", fontsize=11)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 def versus_tuning(task: str = "digits", **options) -> VersusTuning:
