@@ -1,8 +1,6 @@
 """The explorer's widgets, driven without a browser: set widget values, click buttons, wait for the run, and check
 the run and the figures' data. (The real-browser test is test_browser_explorer.py.)"""
-import html
 import json
-import re
 import subprocess
 import sys
 import time
@@ -13,55 +11,9 @@ import pytest
 from gdtuo_explore import Explorer
 from gdtuo_explore.engine.config import Budget, RunConfig, baseline_spec
 from gdtuo_explore.explorer import tower_edits
-from gdtuo_explore.bench.explorer import explorer_throughput_ratio
-from gdtuo_explore.engine.series import smooth, thin
 from gdtuo_explore.explorer.charts import LIVE_POINTS as MAX_POINTS
 from gdtuo_explore.engine.tasks import TASKS
-
-LONG = 1_000_000  # steps: a run that only ends when stopped
-
-
-def wait_until(predicate, what, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def trace(fig, name):
-    matches = [t for t in fig.data if t.name == name]
-    assert len(matches) == 1, f"expected one trace {name!r} in {[t.name for t in fig.data]}"
-    return matches[0]
-
-
-def points(fig, name):
-    t = [t for t in fig.data if t.name == name]
-    return 0 if not t or t[0].x is None else len(t[0].x)
-
-
-def text(widget):
-    """The visible text of an HTML widget."""
-    return html.unescape(re.sub(r"<[^>]+>", "", widget.value))
-
-
-def explorer_for(tower, steps, **setup):
-    """An explorer set to train ``tower`` for ``steps`` steps, as fast as it goes unless ``setup`` sets a pace."""
-    e = Explorer()
-    e.state.set_tower(tower)
-    e.state.unit, e.state.budget = "steps", steps
-    e.state.pace = None
-    for key, value in setup.items():
-        setattr(e.state, key, value)
-    return e
-
-
-def no_observer_errors(e):
-    runs = [e.current_run] + [s.run for s in e.state.compared]
-    errors = [err for r in runs if r is not None for err in r.observer_errors]
-    assert not errors, errors[0]
-
+from helpers import LONG, explorer_for, no_observer_errors, points, text, trace, wait_until
 
 # -- a newcomer's first run -----------------------------------------------------------------------------------------
 def test_the_first_run_of_a_fresh_explorer_trains_for_a_while_then_stops_with_the_charts_moving():
@@ -236,17 +188,6 @@ def test_time_from_click_to_first_chart_points_on_the_default_task():
     loss_s, alpha_s = map(float, out.stdout.split()[-2:])
     print(f"\nfresh process, click -> first loss points {loss_s:.2f} s, first step-size points {alpha_s:.2f} s")
     assert loss_s < 10.0 and alpha_s < 10.0   # the target is 2 s on a quiet CPU; this machine is shared
-
-
-def test_thinning_keeps_long_series_short_and_their_spikes():
-    x = np.arange(1, 100_001)
-    y = np.sin(x / 500.0)
-    y[31_337] = -50.0                                                  # a spike, e.g. a negative step size
-    tx, ty = thin(x, y, MAX_POINTS)
-    assert len(tx) <= MAX_POINTS + 2 and tx[0] == 1 and tx[-1] == 100_000
-    assert -50.0 in ty and 31_338 in tx and np.all(np.diff(tx) > 0)
-    assert np.array_equal(thin(x[:10], y[:10], MAX_POINTS)[1], y[:10])            # short series stay whole
-    assert np.allclose(smooth(np.ones(1000)), 1.0) and smooth(np.arange(5.0))[0] == 0.0
 
 
 def test_a_long_run_is_drawn_thinned_and_its_status_line_counts_steps():
@@ -453,14 +394,6 @@ def test_export_writes_files_and_the_explorer_json_restores_the_setup(tmp_path):
     elsewhere = Explorer(config={"tower": "sgd", "device": "cuda:7"})  # saved on a bigger machine
     assert elsewhere.state.device == e.task_controls.device.options[0][1] and "no device 'cuda:7'" in \
         elsewhere.state.notice
-
-
-def test_the_benchmarks_explorer_measurement_runs():
-    """The benchmark (python -m gdtuo_explore.bench) checks the ratio against its target (>= 0.9); here only that its
-    explorer measurement works: it raises unless every explorer run and headless run ends done."""
-    ratio = explorer_throughput_ratio(RunConfig(steps=200, device="cpu"), repeats=1)
-    print(f"\nthroughput with the explorer / headless: {ratio:.2f} (one noisy repeat)")
-    assert np.isfinite(ratio) and ratio > 0
 
 
 def test_a_view_that_connects_after_the_run_sees_the_charts():

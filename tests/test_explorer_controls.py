@@ -17,7 +17,7 @@ from gdtuo_explore.explorer.controls import SPEEDS, counts, found_offline, statu
 from gdtuo_explore.explorer.defaults import EXPLORER_BUDGET, EXPLORER_PACE
 from gdtuo_explore.explorer.state import UNTIL_STOPPED, ExplorerState
 
-from test_explorer import LONG, explorer_for, points, text, wait_until
+from helpers import LONG, explorer_for, points, text, wait_until
 
 
 def gdtuo_threads():

@@ -8,7 +8,7 @@ import pytest
 import plotly.graph_objects as go
 
 from gdtuo_explore.explorer import figure
-from test_explorer import explorer_for
+from helpers import explorer_for
 
 
 def synced_bytes(widget) -> int:

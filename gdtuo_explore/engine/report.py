@@ -12,7 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..core.spec import parse_tower
-from .series import axis_of, by_level, smooth, sweep_traces, thin_indices, value_axis
+from .series import axis_of, by_level, sweep_traces, value_axis
+from .thinning import smooth, thin_indices
 
 MAX_POINTS = 4000
 

@@ -219,7 +219,7 @@ class ExplorerState(HasTraits):
             config = self.config()
             shown = ShownRun(config, self._observe, pace=self.pace)
             self._clear(Status.STARTING, f"Preparing {config.task} / {config.model} ...")
-            kept = previous is not None and previous.run is not None and len(previous.run.metrics()["step"])
+            kept = previous is not None and previous.run is not None and previous.run.steps_done > 0
             evicted = self._keep(previous) if kept else []
             self.current = shown
         for old in evicted + ([previous] if previous is not None and not kept else []):
