@@ -84,3 +84,9 @@ def test_the_redraw_benchmark_feeds_the_charts_the_rows_it_times():
         assert np.array_equal(charted.run.metrics()["step"], np.arange(1, 5_000 + ROWS + 1))
     finally:
         charted.close()
+
+
+def test_the_first_points_benchmark_times_both_charts_in_a_fresh_process():
+    """The loss chart is drawn before level 1's (STAGGER apart while the run trains), so its first points come first."""
+    first = explorer_bench.first_points_seconds()
+    assert set(first) == {"loss", "alpha"} and 0 < first["loss"] <= first["alpha"] < 120, first
