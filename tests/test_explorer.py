@@ -155,7 +155,7 @@ def test_run_button_trains_and_the_charts_get_the_data():
     assert "alpha = 0.01" in e.charts.fixed.value and "fixed" in e.charts.fixed.value   # the top level
     assert e.charts.levels[0].layout.yaxis.type == "log"              # positive step sizes: log axis
     assert "negative" not in e.charts.levels[0].layout.title.text
-    assert e.state.alerts == []
+    assert e.alerts.alerts == []
     no_observer_errors(e)
 
 
@@ -284,8 +284,26 @@ def test_a_negative_step_size_is_shown_and_flagged():
     level1 = e.charts.levels[0].layout
     assert level1.yaxis.type == "linear" and level1.yaxis.zeroline
     assert "went negative" in level1.title.text
-    assert "went negative at step" in e.run_controls.alerts.value
     assert "alpha = 100" in e.charts.fixed.value                      # the top level's step size stays put
+    run = e.current_run
+    alpha = run.metrics()["level1.alpha"]
+    step = int(run.metrics()["step"][np.argmax(alpha < 0)])
+    assert e.alerts.alerts == [f"Level 1's alpha went negative at step {step} ({alpha[alpha < 0][0]:.3g}): that level "
+                               "now steps uphill."]                    # once, where it first happened
+    assert f"went negative at step {step} " in e.run_controls.alerts.value
+    e.state.budget = 3                                                 # a run too short to go negative
+    e.run(wait=True)
+    assert e.alerts.alerts == [] and e.run_controls.alerts.value == ""   # a new run: its own alerts only
+    e.alerts._on_update(e.state.compared[-1], _update_of(run))        # a late update of the old run adds nothing
+    assert e.alerts.alerts == []
+
+
+def _update_of(run):
+    from gdtuo_explore.engine.dispatch import Update
+
+    return Update(status=run.status, message=run.message, step=run.steps_done, total_steps=run.total_steps,
+                  epoch=run.epoch, progress=run.progress, elapsed=run.elapsed, steps_per_second=0.0,
+                  rows=run.metrics(), evaluations=run.evaluations())
 
 
 def test_divergence_shows_the_step_and_the_reason():
