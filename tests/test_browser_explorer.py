@@ -165,9 +165,9 @@ print("logging")
 def test_clicks_in_quick_succession_are_handled_in_order():
     """A user who clicks Stop, Clear overlays, Reset and Run one right after the other, without waiting for the
     page to answer, gets what each click means in that order: the kernel handles them in the order clicked and in one
-    thread, the stopped run is forgotten (not an overlay) and a new run trains. Before
-    gdtuo_explore/explorer/message_order.py, JupyterLab 4.6 with ipykernel 7.4 had some buttons' clicks handled in the
-    main shell and others in a subshell, at the same time: Run could overtake Reset (3 test runs in 15)."""
+    thread, the stopped run is forgotten (not an overlay) and a new run trains. Without
+    gdtuo_explore/explorer/message_order.py, JupyterLab 4.6 with ipykernel 7.4 handles some buttons' clicks in the
+    main shell and others in a subshell, at the same time, and Run can overtake Reset."""
     with explorer_lab("explorer-clicks") as (lab, page):
         assert "logging" in lab.kernel_execute(LOG_COMMANDS)
         lab.fill("Train for", 1_000_000)

@@ -34,7 +34,6 @@ import html
 import math
 import threading
 import time
-from copy import deepcopy
 
 import ipywidgets as widgets
 import numpy as np
@@ -48,7 +47,7 @@ from . import tower_edits
 from .figure import Figure
 from .run_series import SMOOTHED, RunSeries
 
-__all__ = ["Charts", "is_step_size", "level_title", "publish"]
+__all__ = ["Charts", "is_step_size", "level_title"]
 
 CHART_WIDTH, CHART_HEIGHT, LEVEL_HEIGHT = 420, 320, 290
 LIVE_POINTS = 300     # points per trace, about (the plot area is about 320 px wide; each bucket keeps min and max)
@@ -78,16 +77,6 @@ def _figure(title: str, ytitle: str, height: int) -> go.FigureWidget:
         legend=dict(orientation="h", x=0, y=-0.2, yanchor="top", font=dict(size=10), tracegroupgap=2),
         font=dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=11))
     return fig
-
-
-def publish(fig: go.FigureWidget) -> None:
-    """Copy the figure into its synced widget state, as plotly does when a FigureWidget is displayed on its own.
-
-    Later changes reach open views as one-off messages, so without this a view that connects later (Voila, a page
-    reload) would draw the figure as it was made: empty. Views already open ignore the change.
-    """
-    fig._widget_layout = deepcopy(fig._layout_obj._props)
-    fig._widget_data = deepcopy(fig._data)
 
 
 def level_title(spec: str, k: int) -> str:
@@ -244,7 +233,7 @@ class Charts:
 
     def _publish(self) -> None:
         for fig in self.figures:
-            publish(fig)
+            fig.publish()
 
     def _add_traces(self, shown, current, spec: str) -> None:
         """The traces of ``shown``: bold if it is ``current``, else dashed; ``spec`` is the tower on the charts."""
