@@ -136,7 +136,7 @@ def _read(run_or_histories) -> tuple[dict, dict, str, str | None, list[str]]:
 def run_figures(run_or_histories) -> list[tuple[str, go.Figure]]:
     """The report's charts as ``(id, figure)``: ``loss``, ``accuracy`` (if measured), ``level1``, ``level2``, ...
 
-    ``run_or_histories``: a :class:`~gdtuo_explore.run.Run`, or a dict ``{"steps": {...}, "evaluations": {...}}``
+    ``run_or_histories``: a :class:`~gdtuo_explore.engine.run.Run`, or a dict ``{"steps": {...}, "evaluations": {...}}``
     of columns (as ``Run.history``) with optional ``"title"``, ``"tower"`` and ``"lines"`` (text under the title).
     """
     steps, evals, _, spec, _ = _read(run_or_histories)
@@ -157,7 +157,7 @@ def sweep_report_html(rows: list[dict], path=None, title: str = "Sensitivity to 
     """A page with final test loss and accuracy against the initial step size (log axis), one line per height.
 
     ``rows``: dicts with ``height``, ``alpha``, ``final_test_loss``, ``final_test_accuracy`` and ``status``, as
-    :func:`gdtuo_explore.sweep.sweep` returns. Runs that did not finish normally are marked by their status in the
+    :func:`gdtuo_explore.engine.sweep.sweep` returns. Runs that did not finish normally are marked by their status in the
     hover text. Writes the page to ``path`` if given; returns it.
     """
     figures = []
