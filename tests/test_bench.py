@@ -90,3 +90,11 @@ def test_the_first_points_benchmark_times_both_charts_in_a_fresh_process():
     """The loss chart is drawn before level 1's (STAGGER apart while the run trains), so its first points come first."""
     first = explorer_bench.first_points_seconds()
     assert set(first) == {"loss", "alpha"} and 0 < first["loss"] <= first["alpha"] < 120, first
+
+
+def test_the_live_benchmark_drives_the_page_with_the_tests_harness():
+    from gdtuo_explore.bench import live
+
+    harness = live.harness()
+    assert harness.__file__ == str(live.HARNESS) and live.HARNESS.parent.name == "tests"
+    assert callable(harness.jupyter_lab) and harness.LOSS == ("<b>Loss</b>", "train loss")
