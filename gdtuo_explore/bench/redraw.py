@@ -95,7 +95,7 @@ class _Charted:
         self.state.close()
 
 
-def redraw_costs(short: int = 2_000, long: int = 200_000, rounds: int = 15) -> tuple[list, list]:
+def redraw_costs(short: int = 2_000, long: int = 200_000, rounds: int = 25) -> tuple[list, list]:
     """CPU seconds of the charts' update handler per redraw for a run of ``short`` and of ``long`` steps, ``rounds``
     redraws each, taking turns."""
     a, b = _Charted(seed=0), _Charted(seed=1)
@@ -114,7 +114,7 @@ def redraw_costs(short: int = 2_000, long: int = 200_000, rounds: int = 15) -> t
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gdtuo_explore.bench.redraw", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--short", type=int, default=2_000)
     parser.add_argument("--long", type=int, default=200_000)
     args = parser.parse_args(argv)

@@ -341,7 +341,7 @@ def observer_throughput(device, rows, steps=1500, rounds=3):
                          ok=first < 2.0))
 
 
-def redraw_row(rows, rounds=15):
+def redraw_row(rows, rounds=25):
     """The explorer's live charts: the Python cost of one redraw after 200,000 steps over its cost after 2,000,
     measured side by side (:mod:`.redraw`)."""
     from .redraw import redraw_costs
@@ -408,7 +408,7 @@ def main(argv=None):
         if device.type == "cpu":
             rss_growth(device, rows)
         observer_throughput(device, rows)
-    redraw_row(rows, rounds=7 if args.quick else 15)
+    redraw_row(rows, rounds=11 if args.quick else 25)
     if args.browser:
         browser_rows(rows)
     print("a, b: milliseconds per step (memory rows: parameter-sized buffers or MB; engine rows: steps per second;"
