@@ -80,6 +80,14 @@ def test_a_short_series_stays_whole_and_a_long_one_keeps_its_spikes_in_few_point
     assert np.array_equal(thin(x[:300], y[:300], 300)[1], y[:300])   # up to max_points: every point
 
 
+def test_an_empty_series_keeps_nothing():
+    assert thin_indices([], 300).tolist() == [] and [a.tolist() for a in thin([], [], 300)] == [[], []]
+    fed = Thinned(10)
+    fed.extend([], [])
+    fed.extend([1, 2], [3.0, 4.0])
+    assert fed.count == 2 and fed.points()[1].tolist() == [3.0, 4.0] and smooth([]).tolist() == []
+
+
 def test_memory_stays_bounded_as_the_series_grows():
     fed = Thinned(300)
     for k in range(400):

@@ -103,12 +103,12 @@ class Thinned:
     def extend(self, x, y) -> None:
         """Add points: ``x`` of shape (n,), ``y`` of shape (n,) or (n, columns) (the same columns every time)."""
         x, y = np.asarray(x), np.asarray(y, dtype=float)
-        y = y.reshape(len(y), -1)
         n = len(y)
         if len(x) != n:
             raise ValueError(f"x has {len(x)} points and y {n}: they must have as many")
         if n == 0:
             return
+        y = y.reshape(n, -1)
         self._cache.clear()
         first = self._ends[:2] if self._ends is not None else (x[0], y[0])
         self._ends = (*first, x[-1], y[-1])
