@@ -179,10 +179,9 @@ def test_pause_step_and_stop_from_button_clicks():
     wait_until(lambda: e.state.status == "paused", "Pause")
     assert "Paused at step" in rc.status.value and not rc.run.disabled
     done = e.current_run.steps_done
-    time.sleep(0.3)
-    assert e.current_run.steps_done == done
-    rc.step.click()
+    rc.step.click()                                                   # exactly one more: none while paused
     wait_until(lambda: e.current_run.steps_done == done + 1 and e.state.status == "paused", "one Step")
+    assert e.current_run.metrics()["step"].tolist() == list(range(1, done + 2))
     wait_until(lambda: points(e.charts.loss, "train loss") == done + 1, "the step on the chart")
     rc.run.click()                                                    # Run resumes a paused run
     wait_until(lambda: e.current_run.steps_done > done + 5, "the resumed run to train")
