@@ -1,5 +1,5 @@
 """Shared helpers for tests that use the reference package as an oracle (the same model, init and batches), and the
-tiny problem of the hypergradient tests."""
+tiny problem of the hypergradient tests (with a tower trained on it through Tower.step)."""
 from __future__ import annotations
 
 import copy
@@ -7,6 +7,9 @@ import copy
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from gdtuo_explore.core.optimizers.base import scaled
+from gdtuo_explore.core.tower import Tower
 
 
 class MLP(nn.Module):
@@ -67,3 +70,18 @@ def least_squares(seed=0, n=7):
         return torch.autograd.grad(loss(w), w)[0]
 
     return torch.randn(n, generator=g) * 0.5, loss, grad
+
+
+def train_tower(spec, steps, host=True, seed=0):
+    """``steps`` steps of ``spec`` on the problem, through Tower.step as HyperOptimizer calls it (two gradient
+    buffers in turn, the other one the spare); returns the losses, the history and the tower."""
+    w, loss, grad = least_squares(seed)
+    tower = Tower(spec, [w.numel()], ["param0"], w)
+    tower.host = host
+    buffers, losses = [torch.empty_like(w), torch.empty_like(w)], []
+    for t in range(steps):
+        g = buffers[t % 2]
+        g.copy_(grad(w))
+        losses.append(loss(w).item())
+        w = w - scaled(*tower.step(g, buffers[1 - t % 2], target=w.clone() if tower.takes_target else None))
+    return losses, tower.history(), tower

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import pytest
 
-from gdtuo_explore.bench.browser import free_port
+from browser import free_port
 
 INSTALL_HINT = ("the PostgreSQL server binaries (initdb, postgres) are missing: apt-get install -y postgresql "
                 "(`make test` installs it)")

@@ -14,7 +14,7 @@ from gdtuo_explore.core.optimizers import KINDS, AdamW, Automatic, AutoLevel, Li
 from gdtuo_explore.core.optimizers.base import scaled
 from gdtuo_explore.core.spec import parse_level
 from gdtuo_explore.core.tower import Tower
-from oracle import MLP, batches, least_squares as _problem
+from oracle import MLP, batches, least_squares as _problem, train_tower as _train
 
 
 @pytest.fixture(autouse=True)
@@ -22,21 +22,6 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(torch.float32)
-
-
-def _train(spec, steps, host=True, seed=0):
-    """``steps`` steps of ``spec`` on the problem, through Tower.step as HyperOptimizer calls it (two gradient
-    buffers in turn, the other one the spare); returns the losses, the history and the tower."""
-    w, loss, grad = _problem(seed)
-    tower = Tower(spec, [w.numel()], ["param0"], w)
-    tower.host = host
-    buffers, losses = [torch.empty_like(w), torch.empty_like(w)], []
-    for t in range(steps):
-        g = buffers[t % 2]
-        g.copy_(grad(w))
-        losses.append(loss(w).item())
-        w = w - scaled(*tower.step(g, buffers[1 - t % 2], target=w.clone() if tower.takes_target else None))
-    return losses, tower.history(), tower
 
 
 def _auto(spec: str) -> str:

@@ -9,7 +9,7 @@ from gdtuo_explore.core.optimizers import AutoLevel, auto
 from gdtuo_explore.core.optimizers.base import scaled
 from gdtuo_explore.core.spec import parse_level
 from gdtuo_explore.core.tower import Tower
-from test_auto import _train
+from oracle import train_tower as _train
 
 
 @pytest.fixture(autouse=True)

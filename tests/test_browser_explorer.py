@@ -5,18 +5,10 @@ import contextlib
 import re
 import time
 
-from browser import ARTIFACTS, LOSS, REPO, TRACE, jupyter_lab
+from browser import ARTIFACTS, LAST_STEP, LOSS, REPO, TRACE, jupyter_lab
+from gdtuo_explore.explorer.charts import CHART_WIDTH
 
 ALPHA = ("<b>Level 1</b>", "alpha")
-LAST_STEP = """([title, name]) => {   // the last x of a trace (-1 if none)
-    for (const el of document.querySelectorAll('.js-plotly-plot')) {
-        const t = (el.layout && el.layout.title && el.layout.title.text) || '';
-        if (!t.startsWith(title)) continue;
-        const tr = (el.data || []).find(d => d.name === name);
-        return tr && tr.x && tr.x.length ? tr.x[tr.x.length - 1] : -1;
-    }
-    return -1;
-}"""
 COUNT_MESSAGES = """
 _keys = []   # the state keys of every message the page sent a chart
 for _fig in explorer.charts.figures:
@@ -46,9 +38,7 @@ def explorer_lab(name: str):
 def test_explorer_runs_and_draws_live_in_a_real_browser():
     with explorer_lab("explorer") as (lab, page):
         lab.wait_plots(4)
-        reloads = lab.revive_charts()
-        print(f"\npage reloads for empty chart views: {reloads}")
-        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+        lab.check_charts(width=CHART_WIDTH)   # every view drawn from its model, as it was first shown
         trace = lambda which: page.evaluate(TRACE, list(which))  # noqa: E731
         assert trace(LOSS)["n"] > 0 and trace(ALPHA)["n"] > 0, "the notebook's own run is on the charts"
         assert "Done after" in lab.output_text()
@@ -74,10 +64,8 @@ def test_explorer_runs_and_draws_live_in_a_real_browser():
         lab.click_button("Stop")
         lab.wait_for(lambda: "Stopped at step" in lab.output_text(), "the status line to say stopped")
         step = int(re.search(r"Stopped at step ([\d,]+)", lab.output_text()).group(1).replace(",", ""))
-        # the status line may reach the page a moment before the chart's last points: wait for them, then for none
-        lab.wait_for(lambda: page.evaluate(LAST_STEP, list(LOSS)) == step, f"the chart to reach step {step}")
-        page.wait_for_timeout(700)
-        assert page.evaluate(LAST_STEP, list(LOSS)) == step, "the chart still grows after Stop"
+        # the status line may reach the page a moment before the chart's last points: the chart ends on that step
+        lab.wait_for(lambda: page.evaluate(LAST_STEP, list(LOSS)) == step, f"the chart to end on step {step}")
         assert first_points < 10.0   # the target is 2 s on a quiet CPU; this machine is shared
         keys = lab.kernel_execute("print(sorted(set(_keys)))").strip()
         assert "Delta" not in keys, f"the page sent the kernel what plotly.js drew: {keys}"
@@ -103,9 +91,12 @@ def test_explorer_runs_and_draws_live_in_a_real_browser():
             print(lab.kernel_execute(STATE))
             raise
         lab.click_button("Add frozen baseline")
-        lab.wait_for(lambda: page.evaluate(LAST_STEP, ["<b>Loss</b>", "frozen: sgd"]) == 1500,
-                     "the frozen baseline's overlay", timeout=600)
-        page.wait_for_timeout(500)
+        label = lab.kernel_execute("from gdtuo_explore.engine.config import baseline_spec as _b; "
+                                   "print('frozen:', _b(explorer.state.tower))").strip()
+        lab.wait_for(lambda: page.evaluate(LAST_STEP, ["<b>Loss</b>", label]) == 1500
+                     and page.evaluate(LAST_STEP, ["<b>Level 1</b>", f"{label}: alpha"]) == 1500
+                     and re.search(rf"{re.escape(label)}\s+done", page.locator(".gd-table").inner_text()) is not None,
+                     f"the overlays of {label!r} and its row in the Compare table", timeout=600)
         lab.dismiss_toasts()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / "explorer.png"
@@ -119,8 +110,7 @@ def test_a_step_size_that_goes_negative_draws_with_few_ticks_and_the_page_stays_
     page answers a script within a second and no chart axis has more than a few ticks."""
     with explorer_lab("explorer-negative") as (lab, page):
         lab.wait_plots(3)
-        lab.revive_charts()
-        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+        lab.check_charts(width=CHART_WIDTH)
         lab.select("Preset", "SGD / SGD(100): step size goes negative")
         lab.fill("Train for", 500)
         lab.select("Speed", "max")
@@ -138,7 +128,7 @@ def test_a_step_size_that_goes_negative_draws_with_few_ticks_and_the_page_stays_
             slowest = max(slowest, time.perf_counter() - start)
             ticks = max(ticks, page.evaluate(TICKS))
             page.wait_for_timeout(250)
-        page.wait_for_timeout(1000)
+        lab.wait_for(lambda: page.evaluate(LAST_STEP, ["<b>Level 1</b>", "alpha"]) == 500, "the run's last points")
         ticks = max(ticks, page.evaluate(TICKS))
         print(f"\nSGD/SGD(100): slowest page answer {slowest * 1000:.0f} ms, most ticks on an axis {ticks}")
         level1 = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(
@@ -166,9 +156,9 @@ print("logging")
 def test_clicks_in_quick_succession_are_handled_in_order():
     """A user who clicks Stop, Clear overlays, Reset and Run one right after the other, without waiting for the
     page to answer, gets what each click means in that order: the kernel handles them in the order clicked and in one
-    thread, the stopped run is forgotten (not an overlay) and a new run trains. Before
-    gdtuo_explore/explorer/message_order.py, JupyterLab 4.6 with ipykernel 7.4 had some buttons' clicks handled in the
-    main shell and others in a subshell, at the same time: Run could overtake Reset (3 test runs in 15)."""
+    thread, the stopped run is forgotten (not an overlay) and a new run trains. Without
+    gdtuo_explore/explorer/message_order.py, JupyterLab 4.6 with ipykernel 7.4 handles some buttons' clicks in the
+    main shell and others in a subshell, at the same time, and Run can overtake Reset."""
     with explorer_lab("explorer-clicks") as (lab, page):
         assert "logging" in lab.kernel_execute(LOG_COMMANDS)
         lab.fill("Train for", 1_000_000)

@@ -1,10 +1,12 @@
 """The explorer's layout in a real browser (JupyterLab + the system Chromium) at laptop sizes with the file browser
 open: no widget sticks out of the notebook's output area, nothing needs a horizontal scroll bar and no button's text
 is cut. Saves test-artifacts/layout-1280.png and layout-1440.png (what the user sees) and layout-*-explorer.png (the
-whole explorer). The notebook's own run and a frozen baseline are on the charts and in the Compare table."""
+whole explorer). The notebook's own run and a frozen baseline are on the charts and in the Compare table, in the views
+made when the notebook ran."""
 import pytest
 
 from browser import ARTIFACTS, REPO, jupyter_lab
+from gdtuo_explore.explorer.charts import CHART_WIDTH
 
 SIZES = [(1280, 800), (1440, 900)]
 
@@ -34,6 +36,25 @@ MEASURE = """() => {
 }"""
 
 
+# What the layout depends on: the output area's box and every chart's and button's box (stable once laid out).
+BOXES = """() => JSON.stringify([...document.querySelectorAll('.jp-OutputArea-output, .gd-root .js-plotly-plot, '
+    + '.gd-root button')].map(el => { const r = el.getBoundingClientRect();
+        return [Math.round(r.left), Math.round(r.top), Math.round(r.width), Math.round(r.height)]; }))"""
+
+
+def laid_out(lab):
+    """Wait until JupyterLab and the widgets have laid the page out again: the same boxes in two readings 0.2 s
+    apart."""
+    seen = [None]
+
+    def stable():
+        boxes = lab.page.evaluate(BOXES)
+        same, seen[0] = boxes == seen[0], boxes
+        return same
+
+    lab.wait_for(stable, "the page to lay out again", poll=0.2)
+
+
 def test_the_explorer_fits_laptop_screens_with_the_file_browser_open():
     with jupyter_lab(REPO / "notebooks" / "explorer.ipynb", name="layout", timeout=120,
                      env={"GDTUO_FAST": "1"}) as lab:
@@ -45,36 +66,17 @@ def test_the_explorer_fits_laptop_screens_with_the_file_browser_open():
         lab.click_button("Add frozen baseline")   # a second row in the Compare table, with its remove button
         lab.wait_for(lambda: page.locator(".gd-table button").count() == 2
                      and lab.output_text().count("done") >= 2, "the baseline's row in the Compare table")
-        # Fresh views of the finished state (a chart view made while its figure changes can miss its layout and
-        # draw 700 px wide: a charts defect of its own, not this test's subject).
-        # A reload can itself come up with "Error displaying widget: model not found" (the page asked for the
-        # widget before the kernel's models were restored; seen once in a CI run): then reload again, at most 3 times.
-        lab.execute_command("docmanager:save")
-        page.wait_for_timeout(1000)
-        for attempt in range(4):
-            page.reload()
-            page.wait_for_selector(".jp-Notebook")
-            page.wait_for_function("() => !!window.jupyterapp")
-            lab.wait_kernel_idle()
-            lab.dismiss_toasts()
-            page.evaluate("() => window.jupyterapp.shell.activateById('filebrowser')")
-            try:
-                page.wait_for_function("() => document.querySelectorAll('.gd-root .js-plotly-plot').length >= 4",
-                                       timeout=30_000)
-                break
-            except Exception:  # noqa: BLE001 - playwright's TimeoutError: the views did not come back
-                if attempt == 3:
-                    raise
+        lab.check_charts(width=CHART_WIDTH)       # the views as first shown, each drawn from its model
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         problems = []
         for width, height in SIZES:
             page.set_viewport_size({"width": width, "height": height})
-            page.wait_for_timeout(1200)                # JupyterLab and the widgets lay out again
+            laid_out(lab)
             lab.dismiss_toasts()
             page.screenshot(path=str(ARTIFACTS / f"layout-{width}.png"))
             m = page.evaluate(MEASURE)
             page.set_viewport_size({"width": width, "height": 2400})   # the whole explorer, at the same width
-            page.wait_for_timeout(800)
+            laid_out(lab)
             page.locator(".gd-root").first.screenshot(path=str(ARTIFACTS / f"layout-{width}-explorer.png"))
             print(f"\n{width}x{height}: output area {m['area']} of {m['window']} px, sidebar open {m['sidebar']}")
             assert m["sidebar"], "the file browser should be open"

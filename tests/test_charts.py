@@ -1,14 +1,13 @@
 """The charts' decisions, without a browser: the value axis (log, or symmetric log with bounded explicit ticks) for
 any values a tower can produce, hyperparameter columns, one colour per run, the fixed top level as a line, and
 the axis after Reset. (The real-browser checks are in test_browser_explorer.py.)"""
-import time
-
 import numpy as np
 import pytest
 
-from gdtuo_explore.engine.series import (is_step_size, parse_column, plotted_columns, symlog, thin, value_axis)
+from gdtuo_explore.engine.series import is_step_size, parse_column, plotted_columns, symlog, value_axis
+from gdtuo_explore.engine.thinning import smooth, thin
 from gdtuo_explore.explorer.charts import LIVE_POINTS, STAGGER
-from test_explorer import explorer_for, no_observer_errors, trace
+from helpers import explorer_for, no_observer_errors, points, trace
 
 
 @pytest.mark.parametrize("values, kind", [
@@ -60,14 +59,6 @@ def test_step_sizes_and_plotted_columns():
     assert is_step_size("alpha") and is_step_size("fc.weight_alpha") and not is_step_size("beta1")
     columns = ["level1.alpha", "level1.beta1", "level1.log_eps", "level2.alpha", "level2.mu"]
     assert plotted_columns("adam/sgd(0.01, mu=0.5)", columns) == ["level1.alpha", "level1.beta1", "level2.alpha"]
-
-
-def test_thin_keeps_at_most_the_live_points_and_the_extremes():
-    x = np.arange(100_000)
-    y = np.ones(100_000)
-    y[777] = -3.0
-    tx, ty = thin(x, y, LIVE_POINTS)
-    assert len(tx) <= LIVE_POINTS + 2 and -3.0 in ty and 777 in tx
 
 
 def test_level_charts_draw_each_run_in_its_own_colour():
@@ -122,28 +113,73 @@ def test_a_running_run_is_redrawn_a_few_times_a_second_at_most():
 
 
 def test_a_running_runs_figures_leave_apart_and_its_end_at_once():
-    """While a run trains, the figures of one redraw are sent STAGGER s apart (the page draws each in a task of its
-    own); its last redraw, when it ends, is sent at once."""
-    e = explorer_for("adam/sgd(1e-5)", 3000)
-    sends = []
+    """While a run trains, the charts wait STAGGER s between the figures of one redraw (the page draws each in a task
+    of its own); its last redraw, when it ends, sends every figure without waiting. The charts' own waits are
+    recorded in the order of the figures' messages, so the check needs no clock."""
+    e = explorer_for("adam/sgd(1e-5)", 900, pace=300)   # 3 s at least: running redraws 1 to 2 s apart
+    events = []   # ("send", figure) and ("sleep", seconds), in the order they happened
+    e.charts.sleep = lambda seconds: events.append(("sleep", seconds))
     for fig in e.charts.figures:
         fig.on_msg(lambda *_: None)
         original = fig._send_update_msg
         fig._send_update_msg = lambda *a, _fig=fig, _send=original, **k: (
-            sends.append((time.perf_counter(), _fig, e.state.status)), _send(*a, **k))[1]
-    e.run(wait=True)
-    assert len(e.charts.figures) == 3 and e.state.status == "done"
-    rounds = []   # a redraw's sends: each starts with the loss chart
-    for t, fig, status in sends:
-        if fig is e.charts.loss or not rounds:
+            events.append(("send", _fig)), _send(*a, **k))[1]
+    assert e.run(wait=True) == "done"
+    assert len(e.charts.figures) == 3
+    rounds = []   # a redraw's events: each starts with the loss chart's message
+    for event in events:
+        if event[0] == "send" and event[1] is e.charts.loss or not rounds:
             rounds.append([])
-        rounds[-1].append(t)
-    assert len(rounds) >= 3, len(rounds)
-    gaps = [b - a for r in rounds[:-1] for a, b in zip(r, r[1:])]
-    assert gaps and min(gaps) >= STAGGER, (min(gaps), STAGGER)
-    last = rounds[-1]
-    assert len(last) == 3 and last[-1] - last[0] < 2 * STAGGER, last   # the end: no pause between charts
+        rounds[-1].append(event)
+    running, last = rounds[:-1], rounds[-1]
+    assert len(running) >= 2, [[kind for kind, *_ in r] for r in rounds]
+    for r in running:   # a wait between any two figures' messages (and before a figure that had nothing new)
+        kinds = "".join(kind[1] for kind, *_ in r)   # e: send, l: sleep
+        assert kinds.startswith("e") and "ee" not in kinds and kinds.count("e") >= 2, kinds
+        assert {seconds for kind, seconds, *_ in r if kind == "sleep"} == {STAGGER}
+    assert [kind for kind, *_ in last] == ["send", "send", "send"], last   # the end: no wait between charts
     no_observer_errors(e)
+
+
+def test_the_charts_draw_from_the_rows_each_update_pushes_and_never_read_the_history(monkeypatch):
+    """The lines of a run are the thinned rows its updates carried (the train loss smoothed first): the charts keep
+    them as the rows arrive and read no run's records, while it trains, when it becomes an overlay, or when the
+    overlays change. A run that comes onto the charts after it trained is read once."""
+    from gdtuo_explore.engine.run import Run
+
+    reads = []
+    for name in ("metrics", "evaluations"):
+        monkeypatch.setattr(Run, name, lambda self, _read=getattr(Run, name), _name=name: (
+            reads.append(_name), _read(self))[1])
+    e = explorer_for("adam(0.01)/sgd(1e-5)/sgd(1e-6)", 1500)
+    assert e.run(wait=True) == "done"
+    first = e.state.current
+    assert e.run(wait=True) == "done"
+    e.add_baseline(wait=True)
+    e.state.compared = [s for s in e.state.compared if s is not first]   # the overlays change: a rebuild
+    assert reads == [], reads
+    no_observer_errors(e)
+    run = e.current_run
+    m, ev = run.metrics(), run.evaluations()
+    for fig, name, x, y in [(e.charts.loss, "train loss", m["step"], m["train_loss"]),
+                            (e.charts.loss, "test loss", ev["step"], ev["test_loss"]),
+                            (e.charts.accuracy, "test accuracy", ev["step"], ev["test_accuracy"]),
+                            (e.charts.levels[0], "beta1", m["step"], m["level1.beta1"]),
+                            (e.charts.levels[1], "alpha", m["step"], m["level2.alpha"])]:
+        tx, ty = thin(x, y, LIVE_POINTS)
+        assert np.array_equal(trace(fig, name).x, tx) and np.array_equal(trace(fig, name).y, ty), name
+    assert len(trace(e.charts.loss, "train loss").x) < 1500
+    smoothed = trace(e.charts.loss, "train loss (smoothed)")
+    assert smoothed.x[-1] == 1500 and np.allclose(smoothed.y, smooth(m["train_loss"])[np.asarray(smoothed.x) - 1])
+
+    other = explorer_for("sgd(0.01)/sgd(1e-4)", 200)
+    assert other.run(wait=True) == "done"
+    reads.clear()
+    e.state.compared = [*e.state.compared, other.state.current]           # a run these charts never saw
+    assert reads == ["metrics", "evaluations"]
+    assert points(e.charts.loss, other.state.current.label) == 200
+    other.close()
+    e.close()
 
 
 @pytest.mark.parametrize("tower, expected", [

@@ -1,10 +1,6 @@
 """The explorer's widgets, driven without a browser: set widget values, click buttons, wait for the run, and check
 the run and the figures' data. (The real-browser test is test_browser_explorer.py.)"""
-import html
 import json
-import re
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -13,55 +9,9 @@ import pytest
 from gdtuo_explore import Explorer
 from gdtuo_explore.engine.config import Budget, RunConfig, baseline_spec
 from gdtuo_explore.explorer import tower_edits
-from gdtuo_explore.bench.explorer import explorer_throughput_ratio
-from gdtuo_explore.engine.series import smooth, thin
 from gdtuo_explore.explorer.charts import LIVE_POINTS as MAX_POINTS
 from gdtuo_explore.engine.tasks import TASKS
-
-LONG = 1_000_000  # steps: a run that only ends when stopped
-
-
-def wait_until(predicate, what, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def trace(fig, name):
-    matches = [t for t in fig.data if t.name == name]
-    assert len(matches) == 1, f"expected one trace {name!r} in {[t.name for t in fig.data]}"
-    return matches[0]
-
-
-def points(fig, name):
-    t = [t for t in fig.data if t.name == name]
-    return 0 if not t or t[0].x is None else len(t[0].x)
-
-
-def text(widget):
-    """The visible text of an HTML widget."""
-    return html.unescape(re.sub(r"<[^>]+>", "", widget.value))
-
-
-def explorer_for(tower, steps, **setup):
-    """An explorer set to train ``tower`` for ``steps`` steps, as fast as it goes unless ``setup`` sets a pace."""
-    e = Explorer()
-    e.state.set_tower(tower)
-    e.state.unit, e.state.budget = "steps", steps
-    e.state.pace = None
-    for key, value in setup.items():
-        setattr(e.state, key, value)
-    return e
-
-
-def no_observer_errors(e):
-    runs = [e.current_run] + [s.run for s in e.state.compared]
-    errors = [err for r in runs if r is not None for err in r.observer_errors]
-    assert not errors, errors[0]
-
+from helpers import LONG, explorer_for, no_observer_errors, points, text, trace, wait_until
 
 # -- a newcomer's first run -----------------------------------------------------------------------------------------
 def test_the_first_run_of_a_fresh_explorer_trains_for_a_while_then_stops_with_the_charts_moving():
@@ -207,48 +157,8 @@ def test_run_button_trains_and_the_charts_get_the_data():
     assert "alpha = 0.01" in e.charts.fixed.value and "fixed" in e.charts.fixed.value   # the top level
     assert e.charts.levels[0].layout.yaxis.type == "log"              # positive step sizes: log axis
     assert "negative" not in e.charts.levels[0].layout.title.text
-    assert e.state.alerts == []
+    assert e.alerts.alerts == []
     no_observer_errors(e)
-
-
-FIRST_POINTS = """
-import time
-from gdtuo_explore import Explorer
-e = Explorer()
-e.state.unit, e.state.budget = "steps", 2000
-start = time.perf_counter()
-e.run_controls.run.click()
-first = {}
-while len(first) < 2 and time.perf_counter() - start < 60:
-    for key, fig, name in (("loss", e.charts.loss, "train loss"), ("alpha", e.charts.levels[0], "alpha")):
-        t = [t for t in fig.data if t.name == name]
-        if key not in first and t and t[0].x is not None and len(t[0].x):
-            first[key] = time.perf_counter() - start
-    time.sleep(0.01)
-e.stop()
-e.wait(60)
-print(first.get("loss", 99), first.get("alpha", 99))
-"""
-
-
-def test_time_from_click_to_first_chart_points_on_the_default_task():
-    """In a fresh process (nothing imported or loaded yet), Run is clicked right after the explorer is made."""
-    out = subprocess.run([sys.executable, "-c", FIRST_POINTS], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    loss_s, alpha_s = map(float, out.stdout.split()[-2:])
-    print(f"\nfresh process, click -> first loss points {loss_s:.2f} s, first step-size points {alpha_s:.2f} s")
-    assert loss_s < 10.0 and alpha_s < 10.0   # the target is 2 s on a quiet CPU; this machine is shared
-
-
-def test_thinning_keeps_long_series_short_and_their_spikes():
-    x = np.arange(1, 100_001)
-    y = np.sin(x / 500.0)
-    y[31_337] = -50.0                                                  # a spike, e.g. a negative step size
-    tx, ty = thin(x, y, MAX_POINTS)
-    assert len(tx) <= MAX_POINTS + 2 and tx[0] == 1 and tx[-1] == 100_000
-    assert -50.0 in ty and 31_338 in tx and np.all(np.diff(tx) > 0)
-    assert np.array_equal(thin(x[:10], y[:10], MAX_POINTS)[1], y[:10])            # short series stay whole
-    assert np.allclose(smooth(np.ones(1000)), 1.0) and smooth(np.arange(5.0))[0] == 0.0
 
 
 def test_a_long_run_is_drawn_thinned_and_its_status_line_counts_steps():
@@ -271,10 +181,9 @@ def test_pause_step_and_stop_from_button_clicks():
     wait_until(lambda: e.state.status == "paused", "Pause")
     assert "Paused at step" in rc.status.value and not rc.run.disabled
     done = e.current_run.steps_done
-    time.sleep(0.3)
-    assert e.current_run.steps_done == done
-    rc.step.click()
+    rc.step.click()                                                   # exactly one more: none while paused
     wait_until(lambda: e.current_run.steps_done == done + 1 and e.state.status == "paused", "one Step")
+    assert e.current_run.metrics()["step"].tolist() == list(range(1, done + 2))
     wait_until(lambda: points(e.charts.loss, "train loss") == done + 1, "the step on the chart")
     rc.run.click()                                                    # Run resumes a paused run
     wait_until(lambda: e.current_run.steps_done > done + 5, "the resumed run to train")
@@ -376,8 +285,26 @@ def test_a_negative_step_size_is_shown_and_flagged():
     level1 = e.charts.levels[0].layout
     assert level1.yaxis.type == "linear" and level1.yaxis.zeroline
     assert "went negative" in level1.title.text
-    assert "went negative at step" in e.run_controls.alerts.value
     assert "alpha = 100" in e.charts.fixed.value                      # the top level's step size stays put
+    run = e.current_run
+    alpha = run.metrics()["level1.alpha"]
+    step = int(run.metrics()["step"][np.argmax(alpha < 0)])
+    assert e.alerts.alerts == [f"Level 1's alpha went negative at step {step} ({alpha[alpha < 0][0]:.3g}): that level "
+                               "now steps uphill."]                    # once, where it first happened
+    assert f"went negative at step {step} " in e.run_controls.alerts.value
+    e.state.budget = 3                                                 # a run too short to go negative
+    e.run(wait=True)
+    assert e.alerts.alerts == [] and e.run_controls.alerts.value == ""   # a new run: its own alerts only
+    e.alerts._on_update(e.state.compared[-1], _update_of(run))        # a late update of the old run adds nothing
+    assert e.alerts.alerts == []
+
+
+def _update_of(run):
+    from gdtuo_explore.engine.dispatch import Update
+
+    return Update(status=run.status, message=run.message, step=run.steps_done, total_steps=run.total_steps,
+                  epoch=run.epoch, progress=run.progress, elapsed=run.elapsed, steps_per_second=0.0,
+                  rows=run.metrics(), evaluations=run.evaluations())
 
 
 def test_divergence_shows_the_step_and_the_reason():
@@ -455,14 +382,6 @@ def test_export_writes_files_and_the_explorer_json_restores_the_setup(tmp_path):
     elsewhere = Explorer(config={"tower": "sgd", "device": "cuda:7"})  # saved on a bigger machine
     assert elsewhere.state.device == e.task_controls.device.options[0][1] and "no device 'cuda:7'" in \
         elsewhere.state.notice
-
-
-def test_the_benchmarks_explorer_measurement_runs():
-    """The benchmark (python -m gdtuo_explore.bench) checks the ratio against its target (>= 0.9); here only that its
-    explorer measurement works: it raises unless every explorer run and headless run ends done."""
-    ratio = explorer_throughput_ratio(RunConfig(steps=200, device="cpu"), repeats=1)
-    print(f"\nthroughput with the explorer / headless: {ratio:.2f} (one noisy repeat)")
-    assert np.isfinite(ratio) and ratio > 0
 
 
 def test_a_view_that_connects_after_the_run_sees_the_charts():

@@ -17,7 +17,7 @@ from gdtuo_explore.explorer.controls import SPEEDS, counts, found_offline, statu
 from gdtuo_explore.explorer.defaults import EXPLORER_BUDGET, EXPLORER_PACE
 from gdtuo_explore.explorer.state import UNTIL_STOPPED, ExplorerState
 
-from test_explorer import LONG, explorer_for, points, text, wait_until
+from helpers import LONG, explorer_for, points, text, wait_until
 
 
 def gdtuo_threads():
@@ -305,7 +305,7 @@ def test_export_goes_to_a_new_folder_in_the_home_folder_by_default(tmp_path, mon
     monkeypatch.setenv("HOME", str(tmp_path))
     e = explorer_for("sgd/sgd", 20)
     folder = e.export_panel.folder.value
-    assert re.fullmatch(r"~/gdtuo-explore-exports/explorer-\d{8}-\d{6}", folder) and e.state.export_folder == folder
+    assert re.fullmatch(r"~/gdtuo-explore-exports/explorer-\d{8}-\d{6}", folder) and e.exporter.folder == folder
     e.run(wait=True)
     e.export_panel.export.click()
     written = next((tmp_path / "gdtuo-explore-exports").iterdir())

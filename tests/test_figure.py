@@ -1,14 +1,20 @@
 """The charts' FigureWidget brings plotly's 5 MB page-side bundle once per page, not once per chart (the page side
-is checked by the real-browser tests, which draw every chart through it)."""
+is checked by the real-browser tests, which draw every chart through it), and what it uses of plotly's widget code
+is still there."""
+import inspect
 import json
+from importlib.metadata import version
 
 import numpy as np
 import pytest
+from packaging.specifiers import SpecifierSet
 
 import plotly.graph_objects as go
+from plotly.basewidget import BaseFigureWidget
+from traitlets import ObserveHandler
 
 from gdtuo_explore.explorer import figure
-from test_explorer import explorer_for
+from helpers import explorer_for
 
 
 def synced_bytes(widget) -> int:
@@ -54,3 +60,46 @@ def test_the_trace_properties_plotly_js_filled_in_are_ignored_without_an_error()
     fig.add_scatter(x=np.arange(3.0), y=np.arange(3.0))
     fig.set_state(filled_in(fig))
     assert list(fig.data[0].x) == [0.0, 1.0, 2.0] and fig.data[0]._prop_defaults == {}
+
+
+@pytest.mark.parametrize("package", sorted(figure.MADE_FOR))
+def test_plotly_and_anywidget_are_the_versions_figure_py_was_made_for(package):
+    installed, made_for = version(package), figure.MADE_FOR[package]
+    assert installed in SpecifierSet(made_for), (
+        f"{package} {installed} is installed, but gdtuo_explore/explorer/figure.py was made for {package}{made_for}: "
+        "it reaches into plotly's widget code. Run tests/test_figure.py and the browser tests "
+        "(tests/test_browser_*.py), look at their screenshots, then widen MADE_FOR")
+
+
+def test_plotlys_widget_code_still_has_what_figure_py_uses():
+    """The bundle's exports and FigureView methods the shared module patches, the kernel-side handler a Figure
+    replaces, and the two synced traits publish() writes as plotly's own display does."""
+    assert figure.missing(figure.BUNDLE.read_text(encoding="utf-8")) == [], \
+        f"plotly's widget bundle changed: {figure.missing(figure.BUNDLE.read_text(encoding='utf-8'))}"
+    handler = BaseFigureWidget.__dict__.get("_handler_js2py_traceDeltas")
+    assert isinstance(handler, ObserveHandler) and handler.trait_names == ("_js2py_traceDeltas",), \
+        "plotly's kernel side no longer handles what plotly.js drew in _handler_js2py_traceDeltas"
+    shown = inspect.getsource(BaseFigureWidget._repr_mimebundle_)
+    for line in ("self._widget_layout = deepcopy(self._layout_obj._props)", "self._widget_data = deepcopy(self._data)"):
+        assert line in shown, f"plotly's FigureWidget no longer syncs its figure on display with {line!r}"
+    traits = go.FigureWidget.class_traits()
+    assert all(traits[name].metadata.get("sync") for name in ("_widget_layout", "_widget_data"))
+
+
+def test_a_changed_bundle_is_named_and_the_figures_fall_back_to_plotlys_own_page_side():
+    bundle = figure.BUNDLE.read_text(encoding="utf-8")
+    changed = bundle.replace("as FigureView", "as FigureRenderer").replace("_sendLayoutDelta(", "_sendLayout(")
+    assert figure.missing(changed) == ["the export 'FigureView'", "FigureView's method _sendLayoutDelta"]
+    assert figure.Figure._esm == figure._FIGURE_ESM      # the installed bundle has everything: the shared module
+
+
+def test_publish_syncs_what_the_figure_shows():
+    fig = figure.Figure()
+    fig.add_scatter(x=[1, 2], y=[3, 4], name="a")
+    fig.update_layout(title_text="T", width=420)
+    made = fig.get_state()                                                # what the figure was made with
+    assert "title" not in made["_widget_layout"] and made["_widget_data"] == []
+    fig.publish()
+    state = fig.get_state()
+    assert state["_widget_layout"]["title"]["text"] == "T" and state["_widget_layout"]["width"] == 420
+    assert [t["name"] for t in state["_widget_data"]] == ["a"] and list(state["_widget_data"][0]["y"]) == [3, 4]

@@ -304,11 +304,19 @@ def test_a_levels_state_is_training_state_only_and_checkpoints_hold_no_configura
     opt = HyperOptimizer(model.parameters(), "sgd_per_param(0.05)/adam(1e-3)/sgd(0.1, mu=0.5)/rmsprop(1e-4)/"
                                              "adamw(1e-3)/sgd(0.1, mu=0.5, hypergrad=auto)/lion/sgd")
     train(model, opt, data, 3)
-    for floor in opt.towers[0].floors:
+    floors = opt.towers[0].floors
+    levels = opt.state_dict()["state"][0]["levels"]
+    assert len(levels) == len(floors)
+    same = lambda a, b: torch.equal(a.to(b), b) if isinstance(b, torch.Tensor) else a == b  # noqa: E731
+    for floor, saved in zip(floors, levels):
+        assert saved.keys() == floor.state.keys(), floor.level.kind     # the checkpoint holds the state, all of it
         for key, value in floor.state.items():
             assert isinstance(value, (torch.Tensor, int, float)), (floor.level.kind, key, value)
-    for level in opt.state_dict()["state"][0]["levels"]:
-        assert all(isinstance(v, (torch.Tensor, int, float)) for v in level.values())
+            assert same(saved[key], value), (floor.level.kind, key)
+    before = [{k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in f.state.items()} for f in floors]
+    train(model, opt, data[3:], 1)
+    for floor, old in zip(floors[:2], before):   # the weights' level and the one tuning it: their state moves with a
+        assert any(not same(old[k], v) for k, v in floor.state.items()), floor.level.kind   # step (configuration would not)
 
 
 def test_a_tower_without_a_text_form_checkpoints_under_its_kinds(data):

@@ -16,7 +16,7 @@ from gdtuo_explore.engine.config import RunConfig
 from gdtuo_explore.explorer.defaults import EXPLORER_NICE, EXPLORER_THREADS
 from gdtuo_explore.engine.run import Run
 from gdtuo_explore.engine.trainer import FLUSH_STEPS
-from test_explorer import explorer_for, no_observer_errors
+from helpers import explorer_for, no_observer_errors
 
 
 @pytest.fixture

@@ -156,7 +156,7 @@ def test_optuna_dashboard_shows_the_study_with_the_password_in_pgpassword(postgr
     import shutil
     import urllib.request
 
-    from gdtuo_explore.bench.browser import free_port
+    from browser import free_port
     from gdtuo_explore.engine.shared_sweep import SharedSweep
 
     dashboard = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent)) or \

@@ -1,9 +1,13 @@
-"""What the live charts cost in the kernel alone: training throughput with an Explorer updating its widgets, NO
-browser attached, relative to a headless run of the same configuration. This never sees the page's cost (the
-browser's CPU, redraws, comm traffic): :mod:`.live` measures the explorer in JupyterLab in Chromium."""
+"""What the live charts cost in the kernel alone, NO browser attached: training throughput with an Explorer updating
+its widgets, relative to a headless run of the same configuration, and the time from a click on Run to the charts'
+first points in a fresh process. This never sees the page's cost (the browser's CPU, redraws, comm traffic):
+:mod:`.live` measures the explorer in JupyterLab in Chromium."""
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 
 from ..engine.config import RunConfig
 from ..engine.run import Run
@@ -40,3 +44,34 @@ def explorer_throughput_ratio(config: RunConfig | None = None, repeats: int = 3)
         ratios.append(explorer.current_run.steps_per_second / ((before + after) / 2))
         before = after
     return statistics.median(ratios)
+
+
+FIRST_POINTS = """
+import json, time
+from gdtuo_explore import Explorer
+e = Explorer()
+e.state.unit, e.state.budget = "steps", 2000
+start = time.perf_counter()
+e.run_controls.run.click()
+first = {}
+while len(first) < 2 and time.perf_counter() - start < 120:
+    for key, fig, name in (("loss", e.charts.loss, "train loss"), ("alpha", e.charts.levels[0], "alpha")):
+        t = [t for t in fig.data if t.name == name]
+        if key not in first and t and t[0].x is not None and len(t[0].x):
+            first[key] = time.perf_counter() - start
+    time.sleep(0.005)
+e.close()
+print(json.dumps(first))
+"""
+
+
+def first_points_seconds() -> dict:
+    """``{"loss": s, "alpha": s}``: seconds from a click on Run to the first points of the loss chart and of level
+    1's step-size chart, in a fresh process (nothing imported or loaded before the explorer is made; the click comes
+    right after), on the explorer's default setup. Raises if either chart got no points in 120 s."""
+    out = subprocess.run([sys.executable, "-c", FIRST_POINTS], capture_output=True, text=True, timeout=300,
+                         check=True)
+    first = json.loads(out.stdout.strip().splitlines()[-1])
+    if set(first) != {"loss", "alpha"}:
+        raise RuntimeError(f"no first points in 120 s: {first}")
+    return first

@@ -1,33 +1,49 @@
-"""What the live charts cost with the page open: the explorer in a real JupyterLab in Chromium (the harness of
-:mod:`.browser`) trains a run while its charts draw; the same config is trained headless in this process before
-and after, and the live speed is compared with their mean. Also measured: the time from the Run click to the first
-loss points in the page, and every Plotly redraw in the page (its duration, per chart) and the page's long tasks.
+"""What the live charts cost with the page open: the explorer in a real JupyterLab in Chromium trains a run while its
+charts draw; the same config is trained headless in this process before and after, and the live speed is compared
+with their mean. Also measured: the time from the Run click to the first loss points in the page, and every Plotly
+redraw in the page (its duration, per chart) and the page's long tasks.
 
 ``python -m gdtuo_explore.bench.live [--steps N] [--tower SPEC] [--threads N]`` prints one table; the benchmark
 (``python -m gdtuo_explore.bench --browser``) prints its row. Targets: live >= 0.8 of headless, first points
 < 1 s after the click, no redraw > 50 ms.
+
+It drives the page with the browser tests' harness, ``tests/browser.py`` of the clone, so that the tests and this
+measurement start the server, open the page and time the redraws one way; like those tests it needs the clone's
+development set-up (``make test`` installs Chromium, playwright and jupyterlab).
 """
 from __future__ import annotations
 
 import argparse
-import sys
+import importlib.util
 import json
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from ..engine.config import RunConfig
 from ..explorer.defaults import EXPLORER_THREADS
-from .browser import LOSS, TRACE, jupyter_lab
 from .explorer import headless_steps_per_second
+
+HARNESS = Path(__file__).resolve().parents[2] / "tests" / "browser.py"
 
 CELL = """from gdtuo_explore import Explorer
 explorer = Explorer(config={config!r})
 explorer.state.pace = None   # as fast as it goes: live against headless
 explorer"""
+
+
+def harness():
+    """The browser tests' harness module (``tests/browser.py``); RuntimeError outside a clone."""
+    if not HARNESS.is_file():
+        raise RuntimeError(f"the live benchmark drives the page with the browser tests' harness, {HARNESS}, which "
+                           "only a clone of the repository has: run it from a clone")
+    spec = importlib.util.spec_from_file_location("gdtuo_browser_harness", HARNESS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _say(what: str, t0=[None]) -> None:
@@ -49,7 +65,6 @@ class LiveResult:
     long_task_max_ms: float
     long_task_times: list       # s after the click at which each long task began
     threads: int
-    reloads: int                # page reloads until every chart's view was alive
     slowest: list               # the three slowest redraws: (chart, Plotly call, s after the click, ms)
 
     @property
@@ -62,7 +77,7 @@ class LiveResult:
 
     def lines(self) -> list[str]:
         return [f"live {self.live:.0f} steps/s, headless {self.headless:.0f} steps/s: {self.ratio:.2f} "
-                f"(torch threads {self.threads}; page reloads for empty chart views: {self.reloads})",
+                f"(torch threads {self.threads})",
                 f"click Run -> first loss points in the page: {self.first_points:.2f} s",
                 f"{self.redraws} Plotly redraws: median {self.redraw_median_ms:.1f} ms, max {self.redraw_max_ms:.1f} "
                 f"ms ({self.slowest_chart}); {self.long_tasks} long tasks, longest {self.long_task_max_ms:.0f} ms"
@@ -89,28 +104,28 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
     fields = {"task": "digits", "steps": steps, "threads": threads or EXPLORER_THREADS,
               **({"tower": tower} if tower else {})}
     config = RunConfig(**fields)
+    browser = harness()
     _say("headless run (before)")
     before = headless_steps_per_second(config)
     _say(f"headless: {before:.0f} steps/s; starting JupyterLab")
     with tempfile.TemporaryDirectory() as tmp:
         notebook = _notebook(Path(tmp) / "live.ipynb", fields)
-        with jupyter_lab(notebook, name="bench-live", timeout=120) as lab:
+        with browser.jupyter_lab(notebook, name="bench-live", timeout=120) as lab:
             page = lab.open()
             _say("page open; running the cell")
             page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
             page.set_viewport_size({"width": 1500, "height": 1400})
             lab.run_all(timeout=300)
             lab.wait_plots(3)
-            reloads = lab.revive_charts()
-            _say(f"charts alive after {reloads} reloads; clicking Run")
-            if not lab.watch_redraws():
-                raise RuntimeError("the page has no window.Plotly to time")
-            page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+            lab.check_charts()
+            _say("charts drawn; clicking Run")
+            lab.watch_redraws()
             lab.redraws(clear=True)
             clicked = page.evaluate("() => performance.now()")
             start = time.perf_counter()
             lab.click_button("Run")
-            lab.wait_for(lambda: page.evaluate(TRACE, list(LOSS))["n"] > 0, "the first loss points", poll=0.02)
+            lab.wait_for(lambda: page.evaluate(browser.TRACE, list(browser.LOSS))["n"] > 0, "the first loss points",
+                         poll=0.02)
             first = time.perf_counter() - start
             _say(f"first points after {first:.2f} s")
             # wait in the kernel, not by polling the page: reading the outputs' text forces a layout of the whole
@@ -129,7 +144,7 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
              for r in sorted(log["redraws"], key=lambda r: -r["ms"])[:3]]
     return LiveResult(live, (before + after) / 2, first, len(log["redraws"]), max(times), statistics.median(times),
                       len(log["longtasks"]), max(long_ms), [(t["t"] - clicked) / 1e3 for t in log["longtasks"]], used,
-                      reloads, worst)
+                      worst)
 
 
 def main(argv=None) -> int:

@@ -355,6 +355,25 @@ def observer_throughput(device, rows, steps=1500, rounds=3):
     ratio = explorer_throughput_ratio(config)
     rows.append(dict(device=device.type, model="digits mlp", comparison="explorer widgets, NO browser: steps/s / "
                      "headless", ms_a=ratio, ms_b=1.0, ratio=ratio, target=">= 0.9", ok=ratio >= 0.9))
+    if device.type == "cpu":
+        from .explorer import first_points_seconds
+
+        first = max(first_points_seconds().values())
+        rows.append(dict(device="cpu", model="digits mlp", comparison="explorer widgets, NO browser: s from Run to "
+                         "the first points, fresh process", ms_a=first, ms_b=2.0, ratio=first / 2.0, target="< 2 s",
+                         ok=first < 2.0))
+
+
+def redraw_row(rows, rounds=25):
+    """The explorer's live charts: the Python cost of one redraw after 200,000 steps over its cost after 2,000,
+    measured side by side (:mod:`.redraw`)."""
+    from .redraw import redraw_costs
+
+    short, long = redraw_costs(2_000, 200_000, rounds)
+    a, b = statistics.median(long) * 1e3, statistics.median(short) * 1e3
+    rows.append(dict(device="cpu", model="digits mlp", comparison="explorer charts: one redraw's Python cost (ms) "
+                     "after 200,000 steps / after 2,000", ms_a=a, ms_b=b, ratio=a / b, target="<= 1.2",
+                     ok=a / b <= 1.2))
 
 
 def browser_rows(rows):
@@ -420,10 +439,11 @@ def main(argv=None):
         if device.type == "cpu":
             rss_growth(device, rows)
         observer_throughput(device, rows)
+    redraw_row(rows, rounds=11 if args.quick else 25)
     if args.browser:
         browser_rows(rows)
-    print("a, b: milliseconds per step (memory rows: parameter-sized buffers or MB; engine rows: steps per second);"
-          " ratio = a / b (peak memory: a - b)\n")
+    print("a, b: milliseconds per step (memory rows: parameter-sized buffers or MB; engine rows: steps per second;"
+          " the charts' row: milliseconds per redraw); ratio = a / b (peak memory: a - b)\n")
     print_table(rows)
     return 0 if all(r["ok"] for r in rows) else 1
 

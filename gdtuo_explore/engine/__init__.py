@@ -7,7 +7,8 @@
   :mod:`.divergence` (non-finite values and exploding losses, as data);
 * :mod:`.sweep`: the sensitivity sweep (a local process pool), :mod:`.shared_sweep` (the same grid shared by many
   workers through an Optuna storage), :mod:`.distributed` (DDP under ``torchrun``);
-* :mod:`.series`: thinning, smoothing, columns and axes, for the reports and the explorer's charts alike;
+* :mod:`.series`: columns and axes, and :mod:`.thinning`: thinning and smoothing long series as they grow, for the
+  reports and the explorer's charts alike;
   :mod:`.report`: self-contained HTML reports; :mod:`.baselines`: the learning-rate-free optimizers runs are
   compared with;
 * :mod:`.static`: Plotly figures as PNG or SVG with no browser (matplotlib), and ``show(fig)`` for notebooks;

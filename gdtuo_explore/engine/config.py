@@ -165,7 +165,7 @@ class RunConfig:
     copy.
 
     Fields (all keywords; unset ones take the defaults below):
-        task, model: a task of :data:`gdtuo_explore.tasks.TASKS` and one of its models (unset: the task's default
+        task, model: a task of :data:`gdtuo_explore.engine.tasks.TASKS` and one of its models (unset: the task's default
             model, which the config then holds).
         tower: a tower spec, bottom level first, e.g. ``"adam/sgd(1e-5)"`` (held as its canonical text).
         baseline: ``"prodigy"``, ``"schedulefree"`` or ``"dadaptation"`` to train with that optimizer instead of the

@@ -46,12 +46,16 @@ class Update(Progress):
 
     ``rows`` holds per-step columns (``step``, ``epoch``, ``train_loss``, ``level1.alpha``, ...) and ``evaluations``
     per-evaluation columns (``step``, ``test_loss``, ``test_accuracy``), as numpy arrays (possibly empty).
+    ``first_row`` and ``first_evaluation`` are the row numbers (from 0) of their first rows: an observer that also
+    read the run's records itself can tell which rows it already has.
     ``nudges``: the run's nudges (``{"step", "column", "old", "new"}``, see :meth:`Run.nudge`) new since the previous
     update. ``final`` is True for the last update of the run (its status is then done, stopped, diverged or error).
     """
 
     rows: dict = field(default_factory=dict)
     evaluations: dict = field(default_factory=dict)
+    first_row: int = 0
+    first_evaluation: int = 0
     final: bool = False
     nudges: tuple = ()
 
@@ -147,10 +151,12 @@ class Dispatcher:
             return None
         rows, evals = self._records.since(sub.rows, sub.evaluations)
         after = self._progress()
+        first_row, first_evaluation = sub.rows, sub.evaluations
         sub.rows += len(rows["step"])
         sub.evaluations += len(evals["step"])
         new, sub.nudges = tuple(nudges[sub.nudges:]), len(nudges)
         sub.state = state
         numbers = {f.name: getattr(after, f.name) for f in fields(Progress)}
         return Update(**{**numbers, "status": before.status, "message": before.message}, rows=rows,
-                      evaluations=evals, final=final, nudges=new)
+                      evaluations=evals, first_row=first_row, first_evaluation=first_evaluation, final=final,
+                      nudges=new)

@@ -14,7 +14,8 @@ import numpy as np
 class Table:
     """Named columns appended in chunks; reads return numpy arrays. Not thread-safe by itself.
 
-    Reading from row ``start`` joins only the chunks from there on; a full read merges all chunks into one.
+    Reading from row ``start`` copies only the rows from there on (the chunks that hold them); a full read also
+    merges all chunks into one, so that the next full read joins few chunks.
     """
 
     def __init__(self, columns):
@@ -34,13 +35,16 @@ class Table:
         return self._length
 
     def read(self, start: int = 0) -> dict:
+        """The rows from row ``start`` on, as ``{column: array}`` (empty arrays when there are none)."""
         if not self._chunks:
             return {c: np.zeros(0) for c in self.columns}
-        i = max(0, bisect.bisect_right(self._starts, start) - 1)
-        if i == 0 and len(self._chunks) > 1:
+        if start >= self._length:
+            return {c: self._chunks[-1][c][:0] for c in self.columns}
+        if start <= 0 and len(self._chunks) > 1:
             self._chunks = [{c: np.concatenate([ch[c] for ch in self._chunks]) for c in self.columns}]
             self._starts = [0]
-        chunks, offset = self._chunks[i:], start - self._starts[i]
+        i = max(0, bisect.bisect_right(self._starts, start) - 1)
+        chunks, offset = self._chunks[i:], max(0, start - self._starts[i])
         return {c: np.concatenate([ch[c][offset:] if k == 0 else ch[c] for k, ch in enumerate(chunks)])
                 for c in self.columns}
 
@@ -86,7 +90,8 @@ class Records:
         there is none yet; ``test_accuracy`` None for a task without that metric), and the latest value of any other
         evaluation column (``distance_to_minimum``)."""
         with self._lock:
-            evals, rows = self._evaluations.read(), self._steps.read(max(0, len(self._steps) - 1))
+            evals = self._evaluations.read(len(self._evaluations) - 1)
+            rows = self._steps.read(len(self._steps) - 1)
         out = {"step": None, "test_loss": None, "test_accuracy": None,
                "train_loss": float(rows["train_loss"][-1]) if len(rows["train_loss"]) else None}
         out.update((c, None) for c in evals if c not in out)

@@ -12,7 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..core.spec import parse_tower
-from .series import axis_of, by_level, smooth, sweep_traces, thin_indices, value_axis
+from .series import axis_of, by_level, sweep_traces, value_axis
+from .thinning import smooth, thin_indices
 
 MAX_POINTS = 4000
 
@@ -175,7 +176,7 @@ def run_figures(run_or_histories) -> list[tuple[str, go.Figure]]:
     """The report's charts as ``(id, figure)``: ``landscape`` (a run of the surface task: its path on the
     function), ``loss``, ``accuracy`` (if measured), ``level1``, ``level2``, ...
 
-    ``run_or_histories``: a :class:`~gdtuo_explore.run.Run`, or a dict ``{"steps": {...}, "evaluations": {...}}``
+    ``run_or_histories``: a :class:`~gdtuo_explore.engine.run.Run`, or a dict ``{"steps": {...}, "evaluations": {...}}``
     of columns (as ``Run.history``) with optional ``"title"``, ``"tower"`` and ``"lines"`` (text under the title).
     """
     steps, evals, _, spec, _ = _read(run_or_histories)
@@ -202,9 +203,9 @@ def sweep_report_html(rows: list[dict], path=None, title: str = "Sensitivity to 
 
     ``rows``: dicts with ``height``, ``alpha``, ``final_test_loss``, ``final_test_accuracy``, ``status`` and
     optionally ``kappa`` (one line per height and kappa where there are several), as
-    :func:`gdtuo_explore.sweep.sweep` returns. The accuracy figure is left out where no row has an accuracy. Runs
-    that did not finish normally are marked by their status in the hover text. Writes the page to ``path`` if given;
-    returns it.
+    :func:`gdtuo_explore.engine.sweep.sweep` returns. The accuracy figure is left out where no row has an accuracy.
+    Runs that did not finish normally are marked by their status in the hover text. Writes the page to ``path`` if
+    given; returns it.
     """
     figures = []
     keys = [("final_test_loss", "final test loss"), ("final_test_accuracy", "final test accuracy")]

@@ -1,6 +1,6 @@
 """Series for charts, one place for both users (the HTML report, :mod:`.report`, and the explorer's live charts):
-thinning and smoothing long series, reading a hyperparameter column's level and name, which columns get a line
-and on which axis, a y axis any values can be drawn on, and the sweep's lines.
+which hyperparameter columns get a line and on which axis, a y axis any values can be drawn on, and the sweep's
+lines. (Long series are thinned and smoothed by :mod:`.thinning`.)
 
 A y axis for any values (:func:`value_axis`): a log axis while every finite value is positive; otherwise a
 symmetric log scale, ``sign(y) * log10(1 + |y| / c)`` on a linear axis whose ticks name the real values, so huge,
@@ -58,41 +58,6 @@ def by_level(columns) -> dict[int, list[str]]:
         if parsed is not None:
             out[parsed[0]].append(column)
     return dict(sorted(out.items()))
-
-
-# -- thinning and smoothing --------------------------------------------------------------------------------------
-def thin_indices(y, max_points: int) -> np.ndarray:
-    """Indices of at most about ``max_points`` points of ``y``: the first and last, and in each of
-    ``max_points / 2`` buckets its lowest and highest finite value; non-finite values are kept."""
-    y = np.asarray(y, dtype=float)
-    n = len(y)
-    if n <= max_points:
-        return np.arange(n)
-    size = -(-n // max(1, max_points // 2))
-    pad = (-n) % size
-    finite = np.isfinite(y)
-    padded = np.concatenate([np.where(finite, y, np.nan), np.full(pad, np.nan)]).reshape(-1, size)
-    low = np.where(np.isnan(padded), np.inf, padded).argmin(axis=1)
-    high = np.where(np.isnan(padded), -np.inf, padded).argmax(axis=1)
-    base = np.arange(len(padded)) * size
-    keep = np.concatenate([base + low, base + high, [0, n - 1], np.flatnonzero(~finite)[:max_points]])
-    return np.unique(keep[keep < n])
-
-
-def thin(x, y, max_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """The points of the series ``(x, y)`` that :func:`thin_indices` keeps."""
-    idx = thin_indices(y, max_points)
-    return np.asarray(x)[idx], np.asarray(y, dtype=float)[idx]
-
-
-def smooth(y) -> np.ndarray:
-    """Trailing moving average over about 2 % of the series (between 1 and 500 points)."""
-    y = np.asarray(y, dtype=float)
-    window = int(np.clip(len(y) // 50, 1, 500))
-    c = np.concatenate([[0.0], np.cumsum(y)])
-    end = np.arange(1, len(y) + 1)
-    start = np.maximum(0, end - window)
-    return (c[end] - c[start]) / (end - start)
 
 
 # -- a y axis for any values ---------------------------------------------------------------------------------------

@@ -4,12 +4,15 @@ above it tunes it), so it gets one line of text instead of a chart. Every line o
 (its hyperparameters differ by dash and name); overlays (finished and reference runs) are drawn thinner and dashed.
 
 The charts observe :class:`ExplorerState`: a new current run or a changed overlay list rebuilds the traces. Run
-updates arrive from the engine's dispatcher thread (a few a second); what they cost the training thread (Python's
-GIL) and the browser (a redraw per changed chart) is bounded here:
+updates arrive from the engine's dispatcher thread (a few a second), each with the rows recorded since the previous
+one; the charts keep each run's lines from those rows (:class:`~.run_series.RunSeries`: thinned to at most about
+``LIVE_POINTS`` points, spikes kept, as the rows arrive) and read a run's records only when a run they have no lines
+of yet comes onto the charts. What the updates cost the training thread (Python's GIL) and the browser (a redraw per
+changed chart) is bounded here, and does not grow with the run's length:
 
 * a running run's charts are redrawn at most every ``interval`` seconds (``MIN_INTERVAL``..``MAX_INTERVAL``, at
   least ``COST_FACTOR`` times what the last redraw took in Python); a pause, stop or end is drawn at once;
-* each trace gets at most ``LIVE_POINTS`` points (thinned, spikes kept), and only traces whose data grew are sent;
+* each trace gets at most about ``LIVE_POINTS`` points, and only traces whose data grew are sent;
 * each figure is changed in one ``batch_update``, and its layout only where it changed;
 * while a run trains, the figures' messages of one redraw leave ``STAGGER`` seconds apart. Sent together they reached
   the page together and JupyterLab handled them in one task: one redraw of three charts was a 100 ms task in the page,
@@ -31,7 +34,6 @@ import html
 import math
 import threading
 import time
-from copy import deepcopy
 
 import ipywidgets as widgets
 import numpy as np
@@ -39,14 +41,15 @@ import plotly.graph_objects as go
 
 from ..core.columns import column, parse_column
 from ..engine.status import Status
-from ..engine.series import axis_of, is_step_size, plotted_columns, smooth, thin, value_axis
+from ..engine.series import axis_of, is_step_size, plotted_columns, value_axis
 from . import tower_edits
 from .figure import Figure
+from .run_series import SMOOTHED, RunSeries
 
-__all__ = ["Charts", "is_step_size", "level_title", "publish"]
+__all__ = ["Charts", "is_step_size", "level_title"]
 
 CHART_WIDTH, CHART_HEIGHT, LEVEL_HEIGHT = 420, 320, 290
-LIVE_POINTS = 300     # points per trace at most (the plot area is about 320 px wide; each bucket keeps min and max)
+LIVE_POINTS = 300     # points per trace, about (the plot area is about 320 px wide; each bucket keeps min and max)
 MARKER_POINTS = 60    # an evaluation line shows markers up to this many points (300 markers doubled a redraw)
 MIN_INTERVAL = 1.0    # seconds between redraws of a running run, at least...
 MAX_INTERVAL = 2.0    # ...and at most
@@ -73,16 +76,6 @@ def _figure(title: str, ytitle: str, height: int) -> go.FigureWidget:
         legend=dict(orientation="h", x=0, y=-0.2, yanchor="top", font=dict(size=10), tracegroupgap=2),
         font=dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=11))
     return fig
-
-
-def publish(fig: go.FigureWidget) -> None:
-    """Copy the figure into its synced widget state, as plotly does when a FigureWidget is displayed on its own.
-
-    Later changes reach open views as one-off messages, so without this a view that connects later (Voila, a page
-    reload) would draw the figure as it was made: empty. Views already open ignore the change.
-    """
-    fig._widget_layout = deepcopy(fig._layout_obj._props)
-    fig._widget_data = deepcopy(fig._data)
 
 
 def level_title(spec: str, k: int) -> str:
@@ -136,7 +129,8 @@ def _comparable(shown, spec: str) -> bool:
 
 
 class _Line:
-    """One trace and what was last sent to it: ``sent`` source points, ``real`` (its thinned values)."""
+    """One trace and what was last sent to it: ``sent`` (the version of its series), ``x`` and ``real`` (its
+    thinned values)."""
 
     def __init__(self, fig, trace, column: str, role: str):
         self.fig, self.trace, self.column, self.role = fig, trace, column, role
@@ -168,11 +162,13 @@ class Charts:
         self.interval = MIN_INTERVAL
         self._lock = threading.RLock()
         self._lines: dict[int, list[_Line]] = {}   # shown.number -> its lines
+        self._series: dict[int, RunSeries] = {}    # shown.number -> its lines' data
         self._traced: dict[int, set] = {}          # shown.number -> hyperparameter columns with a line
         self._drawn_at: dict[int, float] = {}      # shown.number -> when its lines were last drawn
         self._deferred: dict[int, dict] = {}       # id(figure) -> the layout reset its next draw sends (see rebuild)
         self._layout: dict[int, dict] = {}         # id(figure) -> the layout values last set
         self._revision = 0
+        self.sleep = time.sleep   # how a redraw waits between figures (STAGGER); a test records it
         state.observe(lambda _: self.rebuild(), names=["current", "compared"])
         state.observe(self._setup_changed, names="tower")
         state.on_update(self._on_update)
@@ -218,7 +214,10 @@ class Charts:
             self._lines.clear()
             self._traced.clear()
             self._drawn_at.clear()
-            for shown in self._shown():
+            shown_runs = self._shown()
+            self._series = {s.number: self._series.get(s.number) or RunSeries.of(s.run, LIVE_POINTS)
+                            for s in shown_runs}
+            for shown in shown_runs:
                 self._add_traces(shown, current, spec)
             # a new set of runs: forget zoom and old ranges, in the same message as the data. Each message to a
             # figure is a redraw in the page (~75 ms on a 2-core machine) and a new run's first points queue behind
@@ -233,7 +232,7 @@ class Charts:
 
     def _publish(self) -> None:
         for fig in self.figures:
-            publish(fig)
+            fig.publish()
 
     def _add_traces(self, shown, current, spec: str) -> None:
         """The traces of ``shown``: bold if it is ``current``, else dashed; ``spec`` is the tower on the charts."""
@@ -291,14 +290,16 @@ class Charts:
                     if id(fig) in self._deferred:
                         self._draw_figure(fig, force=True)
             return
-        if shown.number not in self._lines:
-            return
-        if not (len(update.rows.get("step", ())) or len(update.evaluations.get("step", ())) or update.final
-                or update.status != Status.RUNNING):
+        with self._lock:
+            series = self._series.get(shown.number)
+            if series is None:
+                return   # not on the charts
+            grew = series.add(update.rows, update.evaluations, update.first_row, update.first_evaluation)
+        if not (grew or update.final or update.status != Status.RUNNING):
             return
         running = update.status == Status.RUNNING and not update.final
         if running and time.monotonic() - self._drawn_at.get(shown.number, -math.inf) < self.interval:
-            return   # drawn a moment ago; a later update draws everything recorded by then
+            return   # drawn a moment ago; a later update draws everything taken in by then
         with self._lock:
             if shown.number not in self._lines:
                 return
@@ -311,7 +312,7 @@ class Charts:
         cost, sent = 0.0, False
         for fig in figures:
             if sent and running:   # the page draws each figure in a task of its own (see the module docstring)
-                time.sleep(STAGGER)
+                self.sleep(STAGGER)
             with self._lock:
                 if self._revision != revision:
                     return   # rebuilt meanwhile: the rebuild drew everything
@@ -325,23 +326,21 @@ class Charts:
 
     def _figures_of(self, shown) -> list:
         """The figures with a line of ``shown``, and those waiting for a rebuild's draw (caller holds the lock)."""
-        figures = []
+        figures = {}   # by id: a figure's == compares the whole figure's JSON
         for line in self._lines[shown.number]:
-            if line.fig not in figures:
-                figures.append(line.fig)
-        return figures + [fig for fig in self.figures if id(fig) in self._deferred and fig not in figures]
+            figures.setdefault(id(line.fig), line.fig)
+        return list(figures.values()) + [fig for fig in self.figures
+                                         if id(fig) in self._deferred and id(fig) not in figures]
 
-    def _series(self, line: _Line, shown):
+    def _grown(self, line: _Line, shown):
         """The thinned ``(x, y)`` of a line, or None if its data did not grow since it was sent."""
-        run = shown.run
-        if run is None:
+        series = self._series.get(shown.number)
+        column = SMOOTHED if line.role == "smooth" else line.column
+        found = series.line(column, evaluation=line.role == "eval") if series is not None else None
+        if found is None or found[0] == line.sent:
             return None
-        source = run.evaluations() if line.role == "eval" else run.metrics()
-        if line.column not in source or len(source["step"]) == line.sent:
-            return None
-        y = np.asarray(source[line.column], dtype=float)
-        line.sent = len(y)
-        return thin(source["step"], smooth(y) if line.role == "smooth" else y, LIVE_POINTS)
+        line.sent = found[0]
+        return found[1:]
 
     def _draw_figure(self, fig, shown=None, force: bool = False, reset: dict | None = None) -> bool:
         """Redraw ``fig``: the lines of ``shown`` (every run's, with ``force``) whose data grew, the lines on its
@@ -355,9 +354,9 @@ class Charts:
         fresh = {}
         for line, owner in lines:
             if owner is not None and (force or owner is shown):
-                series = self._series(line, owner)
-                if series is not None:
-                    line.x, line.real = series
+                grown = self._grown(line, owner)
+                if grown is not None:
+                    line.x, line.real = grown
                     fresh[id(line)] = line
         if not fresh and not force:
             return False

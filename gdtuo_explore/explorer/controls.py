@@ -1,7 +1,7 @@
 """The task controls (task, model, batch size, budget or "until stopped", seed, device) and the run bar (Run, Pause,
-Step, Stop, Reset, a speed limit, a progress bar, a status line and why Run is off). Widgets are linked to
-:class:`ExplorerState` traits or call its commands; the run bar redraws from the state's status traits, which the
-engine's dispatcher thread updates."""
+Step, Stop, Reset, a speed limit, a progress bar, a status line, why Run is off, notices and step-size alerts).
+Widgets are linked to :class:`ExplorerState` traits or call its commands; the run bar redraws from the state's
+status traits and the alerts' list, which the engine's dispatcher thread updates."""
 from __future__ import annotations
 
 import glob
@@ -114,9 +114,10 @@ class TaskControls:
 
 
 class RunControls:
-    """The run bar, as ``widget``: buttons, progress, status line, notices and alerts."""
+    """The run bar, as ``widget``: buttons, progress, status line, notices and the ``alerts`` of a
+    :class:`~.alerts.StepSizeAlerts`."""
 
-    def __init__(self, state):
+    def __init__(self, state, alerts):
         self.state = state
         self.run = widgets.Button(description="Run", button_style="primary",
                                   tooltip="Train the tower (or resume a paused run)")
@@ -148,9 +149,10 @@ class RunControls:
         self.reset.on_click(lambda _: state.reset())
         state.observe(self._status_changed, ["status", "message", "progress", "steps_done", "steps_per_second",
                                              "total_steps", "setup_error"])
-        state.observe(self._notes_changed, ["notice", "alerts"])
+        state.observe(self._notice_changed, "notice")
+        alerts.observe(self._alerts_changed, "alerts")
         self._status_changed(None)
-        self._notes_changed(None)
+        self._notice_changed(None)
         bar = widgets.HBox([self.run, self.pause, self.step, self.stop, self.reset, self.speed, self.progress,
                             self.status], layout=_L(align_items="center", flex_flow="row wrap", grid_gap="6px"))
         bar.add_class("gd-bar")
@@ -176,7 +178,9 @@ class RunControls:
         self.status.value = (f"<div class='gd-status'><span class='gd-badge gd-{status}'>{BADGES[status]}</span> "
                              f"{html.escape(message)}</div>")
 
-    def _notes_changed(self, _) -> None:
-        s = self.state
-        self.notice.value = f"<div class='gd-notice'>{html.escape(s.notice)}</div>" if s.notice else ""
-        self.alerts.value = "".join(f"<div class='gd-alert'>&#9888; {html.escape(a)}</div>" for a in s.alerts)
+    def _notice_changed(self, _) -> None:
+        notice = self.state.notice
+        self.notice.value = f"<div class='gd-notice'>{html.escape(notice)}</div>" if notice else ""
+
+    def _alerts_changed(self, change) -> None:
+        self.alerts.value = "".join(f"<div class='gd-alert'>&#9888; {html.escape(a)}</div>" for a in change["new"])

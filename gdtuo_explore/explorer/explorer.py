@@ -21,9 +21,11 @@ import ipywidgets as widgets
 from ..engine.config import RunConfig, read_json
 from ..engine.run import Run
 from ..engine.tasks import TASKS
+from .alerts import StepSizeAlerts
 from .charts import Charts
 from .compare_panel import ComparePanel
 from .controls import RunControls, TaskControls
+from .export import Exporter
 from .export_panel import ExportPanel
 from .message_order import keep_page_order
 from .state import FORMAT, ExplorerState
@@ -65,9 +67,10 @@ def _warm_up(config: RunConfig) -> None:
 class Explorer:
     """The explorer. ``config``: a setup to open (see :func:`read_setup`); default: Adam / SGD(1e-5) on digits.
 
-    Attributes: ``state`` (the :class:`ExplorerState` every widget observes), ``widget`` (the root widget), and the
-    views ``tower_editor``, ``task_controls``, ``run_controls``, ``charts``, ``compare_panel``, ``sweep_panel``,
-    ``export_panel``.
+    Attributes: ``state`` (the :class:`ExplorerState` every widget observes), ``alerts`` (the current run's
+    :class:`~.alerts.StepSizeAlerts`, drawn from its updates), ``exporter`` (the :class:`~.export.Exporter` of what
+    the explorer shows), ``widget`` (the root widget), and the views ``tower_editor``, ``task_controls``,
+    ``run_controls``, ``charts``, ``compare_panel``, ``sweep_panel``, ``export_panel``.
     """
 
     def __init__(self, config=None):
@@ -76,11 +79,13 @@ class Explorer:
             self.state.load(read_setup(config))
         self.tower_editor = TowerEditor(self.state)
         self.task_controls = TaskControls(self.state)
-        self.run_controls = RunControls(self.state)
-        self.charts = Charts(self.state)
+        self.charts = Charts(self.state)   # the first to see each update: the status line never runs ahead of it
         self.compare_panel = ComparePanel(self.state)
+        self.alerts = StepSizeAlerts(self.state)
+        self.exporter = Exporter(self.state)
+        self.run_controls = RunControls(self.state, self.alerts)
         self.sweep_panel = SweepPanel(self.state)
-        self.export_panel = ExportPanel(self.state)
+        self.export_panel = ExportPanel(self.exporter)
         self.widget = self._lay_out()
         self._warm_up = threading.Thread(target=_warm_up, args=(self.state.config(),),
                                          name="gdtuo-explorer-warm-up", daemon=True)
@@ -157,9 +162,9 @@ class Explorer:
         return self.state.sweep.wait(timeout) if wait else self.state.sweep.status
 
     def export(self, directory=None) -> dict:
-        """Export to ``directory`` (default: the Export tab's folder; see :meth:`ExplorerState.export`); returns the
-        paths written."""
-        return self.state.export(directory)
+        """Export to ``directory`` (default: the Export tab's folder; see :meth:`.export.Exporter.export`); returns
+        the paths written."""
+        return self.exporter.export(directory)
 
     def close(self) -> None:
         """Stop every thread this explorer started (the run on the charts, paused or not, the overlays, the sweep,

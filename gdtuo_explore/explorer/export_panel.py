@@ -1,6 +1,5 @@
-"""The Export panel: write the explorer's setup (``explorer.json``, which ``Explorer(config=...)`` opens again), the
-current run's config, metrics (CSV) and charts (a self-contained HTML report), the overlays' and the sweep's, into a
-folder the user picks (default: a new folder under ``~/gdtuo-explore-exports``, outside the repository)."""
+"""The Export panel: a folder the user picks and an Export button, which has an :class:`~.export.Exporter` write the
+explorer's setup, the current run's files, the overlays' and the sweep's there; then the folder and files written."""
 from __future__ import annotations
 
 import html
@@ -13,15 +12,14 @@ _L = widgets.Layout
 
 
 class ExportPanel:
-    """A folder (linked to ``state.export_folder``), an Export button and the folder and files written, as
-    ``widget``."""
+    """A folder (linked to ``exporter.folder``), an Export button and the folder and files written, as ``widget``."""
 
-    def __init__(self, state):
-        self.state = state
+    def __init__(self, exporter):
+        self.exporter = exporter
         self.folder = widgets.Text(description="Folder", continuous_update=False,
                                    tooltip="where Export writes (created if needed; ~ is your home folder)",
                                    layout=_L(flex="1 1 260px", width="auto", max_width="640px"))
-        traitlets.link((state, "export_folder"), (self.folder, "value"))
+        traitlets.link((exporter, "folder"), (self.folder, "value"))
         self.export = widgets.Button(description="Export", button_style="primary",
                                      layout=_L(width="auto", flex="0 0 auto"))
         self.result = widgets.HTML()
@@ -37,12 +35,12 @@ class ExportPanel:
                                     self.result])
 
     def _clicked(self, _) -> None:
-        folder = self.state.export_folder.strip()
+        folder = self.exporter.folder.strip()
         if not folder:
             self.result.value = "<div class='gd-error'>Export needs a folder: type one above.</div>"
             return
         try:
-            paths = self.state.export(folder)
+            paths = self.exporter.export(folder)
         except (OSError, ValueError) as err:
             self.result.value = f"<div class='gd-error'>Export failed: {html.escape(str(err))}</div>"
             return

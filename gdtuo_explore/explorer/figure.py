@@ -27,11 +27,23 @@ So the page side of a ``Figure`` does not send them (the shared module's ``Figur
 ``_sendTraceDeltas`` and ``_sendLayoutDelta``), and its kernel side ignores a trace delta if one comes. Only
 plotly's ``on_edits_completed`` reads them, and its layout half never worked in plotly's widget (the page names the
 message ``_js2py_widget_layoutDelta``, the kernel waits for ``_js2py_layoutDelta``); the explorer does not use it.
+
+:meth:`Figure.publish` copies the figure into its synced state, as plotly does when a figure is displayed, so that a
+view made later (a page reload, Voila) draws the figure as it is.
+
+All of this reaches into plotly's widget code (its bundle's exports, the page-side view's methods, the kernel side's
+handler and synced traits), which plotly may change in any release: it was made for the versions in
+:data:`MADE_FOR`, and ``tests/test_figure.py`` fails, naming what changed, when the installed ones differ or lack
+what this module uses. If plotly's bundle lacks what the page side needs (:func:`missing`), a ``Figure`` uses
+plotly's own page-side code instead (each chart then brings the bundle itself) and a warning says why.
 """
 from __future__ import annotations
 
 import pathlib
+import re
 import threading
+import warnings
+from copy import deepcopy
 
 import anywidget
 import plotly
@@ -39,6 +51,8 @@ import plotly.graph_objects as go
 import traitlets
 
 BUNDLE = pathlib.Path(plotly.__file__).parent / "package_data" / "widgetbundle.js"
+#: The versions this module was made for and checked with, in a real browser too (tests/test_figure.py).
+MADE_FOR = {"plotly": ">=7.1,<7.2", "anywidget": ">=0.11,<0.12"}
 
 # Both modules below share this promise of plotly's widget module (whichever page-side code runs first makes it).
 _SHARED = """
@@ -84,6 +98,23 @@ export default () => {
 """
 
 
+def missing(bundle: str) -> list[str]:
+    """What the page-side code above needs from plotly's widget bundle (the text of ``widgetbundle.js``) and does
+    not find there: its exports (the widget's default factory and ``FigureView``) and the ``FigureView`` methods
+    that send what plotly.js drew. [] when everything is there."""
+    exports = re.findall(r"export\s*\{([^}]*)\}", bundle)
+    named = {name.split(" as ")[-1].strip() for group in exports for name in group.split(",")}
+    out = [f"the export {name!r}" for name in ("default", "FigureView") if name not in named]
+    return out + [f"FigureView's method {name}" for name in ("_sendTraceDeltas", "_sendLayoutDelta")
+                  if f"{name}(" not in bundle]
+
+
+_MISSING = missing(BUNDLE.read_text(encoding="utf-8")) if BUNDLE.is_file() else [f"the file {BUNDLE}"]
+if _MISSING:
+    warnings.warn(f"plotly {plotly.__version__}'s widget bundle lacks {', '.join(_MISSING)}: the explorer's charts "
+                  "use plotly's own page-side code (each chart brings plotly.js to the page itself)", stacklevel=2)
+
+
 class PlotlyBundle(anywidget.AnyWidget):
     """The hidden widget that brings plotly's widget bundle to the page once (see the module docstring); made by
     :func:`bundle` and never displayed."""
@@ -108,11 +139,22 @@ def bundle() -> PlotlyBundle:
 class Figure(go.FigureWidget):
     """A ``go.FigureWidget`` that loads plotly's page-side code through the shared :func:`bundle`."""
 
-    _esm = _FIGURE_ESM
+    if not _MISSING:
+        _esm = _FIGURE_ESM
 
     def __init__(self, *args, **kwargs):
-        bundle()   # its model reaches the page before this figure's
+        if not _MISSING:
+            bundle()   # its model reaches the page before this figure's
         super().__init__(*args, **kwargs)
 
     def _handler_js2py_traceDeltas(self, change):   # plotly's observer of that trait, replaced: see the module
         """Ignore the trace properties that plotly.js filled in (see the module docstring)."""
+
+    def publish(self) -> None:
+        """Copy the figure into its synced widget state, as plotly does when a FigureWidget is displayed on its own.
+
+        Later changes reach open views as one-off messages, so without this a view that connects later (Voila, a
+        page reload) would draw the figure as it was made: empty. Views already open ignore the change.
+        """
+        self._widget_layout = deepcopy(self._layout_obj._props)
+        self._widget_data = deepcopy(self._data)

@@ -3,25 +3,22 @@ state.
 
 It holds the setup of the next run (the tower spec, task, model, batch size, budget, seed, device), why that setup
 cannot run (``setup_error``), the speed limit of the run on the charts (``pace``), the run on the charts
-(``current``) and the finished or reference runs drawn as overlays (``compared``), the current run's status line, the
-export folder, and the sweep (:class:`SweepState`). Run updates arrive from the engine's dispatcher thread; the state
-hands them to listeners (the charts) registered with :meth:`on_update` first, then turns them into traits (status,
-message, progress, alerts), so the status line never runs ahead of the charts. :meth:`close` stops every thread the
-state owns.
+(``current``) and the finished or reference runs drawn as overlays (``compared``), the current run's status line and
+the sweep (:class:`SweepState`). Run updates arrive from the engine's dispatcher thread; the state hands them to
+listeners registered with :meth:`on_update` (the charts, the compare table, the step-size alerts of
+:mod:`.alerts`) first, then turns them into traits (status, message, progress), so the status line never runs ahead
+of the charts. Exporting what the explorer shows is :mod:`.export`'s. :meth:`close` stops every thread the state
+owns.
 """
 from __future__ import annotations
 
 import threading
-import time
-from pathlib import Path
 
 import torch
 from traitlets import Dict, Enum, Float, HasTraits, Instance, Int, List, Unicode, observe
 
 from ..engine.baselines import BASELINES, check_baseline
 from ..engine.config import Budget, RunConfig, baseline_spec, default
-from ..core.columns import parse_column
-from ..engine.series import is_step_size
 from ..engine.status import ACTIVE, Status
 from ..engine.tasks import TASKS
 from . import tower_edits
@@ -34,7 +31,6 @@ UNITS = Budget.UNITS
 UNTIL_STOPPED = UNITS[2]
 READY = "Ready: choose a tower and press Run."
 MAX_COMPARED = 8      # overlays kept; the oldest goes first (and is stopped)
-EXPORTS = Path("~") / "gdtuo-explore-exports"   # outside any repository; one folder per explorer, by time
 FORMAT = "gdtuo-explore explorer"
 
 
@@ -45,11 +41,6 @@ def devices() -> list[tuple[str, str]]:
     if mps is not None and mps.is_available():
         out.append(("mps (Apple GPU)", "mps"))
     return out + [("cpu", "cpu")]
-
-
-def default_export_folder() -> str:
-    """``~/gdtuo-explore-exports/explorer-YYYYmmdd-HHMMSS``: a new folder outside the repository, named by the time."""
-    return str(EXPORTS / time.strftime("explorer-%Y%m%d-%H%M%S"))
 
 
 class ExplorerState(HasTraits):
@@ -70,7 +61,6 @@ class ExplorerState(HasTraits):
                                    "field; Run and Step stay off while it is set")
     pace = Float(EXPLORER_PACE, allow_none=True, help="at most this many steps per second for the run on the "
                                                       "charts (None: as fast as it goes); applies at once")
-    export_folder = Unicode(help="where Export writes (default: a new folder under ~/gdtuo-explore-exports)")
 
     # the runs
     current = Instance(ShownRun, allow_none=True, help="the run on the charts")
@@ -83,16 +73,12 @@ class ExplorerState(HasTraits):
     epoch = Int(0)
     steps_per_second = Float(0.0)
     notice = Unicode("", help="a note about the setup, e.g. that a change applies to the next run")
-    alerts = List(Unicode(), help="warnings about the current run, e.g. a step size that went negative")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.sweep = SweepState()
         self._listeners = []
         self._lock = threading.RLock()
-        self._flagged: set[str] = set()
-        if not self.export_folder:
-            self.export_folder = default_export_folder()
         self._check_setup(None)
 
     # -- the setup -------------------------------------------------------------------------------------------
@@ -219,7 +205,7 @@ class ExplorerState(HasTraits):
             config = self.config()
             shown = ShownRun(config, self._observe, pace=self.pace)
             self._clear(Status.STARTING, f"Preparing {config.task} / {config.model} ...")
-            kept = previous is not None and previous.run is not None and len(previous.run.metrics()["step"])
+            kept = previous is not None and previous.run is not None and previous.run.steps_done > 0
             evicted = self._keep(previous) if kept else []
             self.current = shown
         for old in evicted + ([previous] if previous is not None and not kept else []):
@@ -236,9 +222,8 @@ class ExplorerState(HasTraits):
             shown.set_pace(change["new"])
 
     def _clear(self, status: Status, message: str) -> None:
-        """A fresh status line: no alerts, notice, progress or speed."""
-        self._flagged.clear()
-        self.alerts, self.notice = [], ""
+        """A fresh status line: no notice, progress or speed."""
+        self.notice = ""
         self.progress, self.steps_done, self.epoch, self.steps_per_second = 0.0, 0, 0, 0.0
         self.status, self.message = status, message
 
@@ -365,38 +350,3 @@ class ExplorerState(HasTraits):
                 self.steps_done, self.total_steps, self.epoch = update.step, update.total_steps, update.epoch
                 self.progress, self.steps_per_second = update.progress or 0.0, update.steps_per_second
                 self.status, self.message = update.status, update.message
-                self._check_step_sizes(update.rows)
-
-    def _check_step_sizes(self, rows: dict) -> None:
-        """Alert once per column when a step size goes negative (the run keeps training: it is shown, not hidden)."""
-        for column, values in rows.items():
-            parsed = parse_column(column)
-            if (parsed is None or not is_step_size(parsed[1]) or column in self._flagged or not len(values)
-                    or values.min() >= 0):
-                continue
-            self._flagged.add(column)
-            first = int((values < 0).argmax())
-            self.alerts = self.alerts + [
-                f"Level {parsed[0]}'s {parsed[1]} went negative at step {int(rows['step'][first])} "
-                f"({values[first]:.3g}): that level now steps uphill."]
-
-    # -- export ------------------------------------------------------------------------------------------------
-    def export(self, directory=None) -> dict:
-        """Write into ``directory`` (default: ``export_folder``; ``~`` is expanded): ``explorer.json`` (this
-        state); the current run's ``config.json``, ``metrics.csv``, ``evaluations.csv`` and ``report.html``; each
-        overlay's files under ``compare-N/``; the sweep's ``sweep/sweep.csv`` and ``sweep/sweep.html``. Returns
-        ``{name: path}`` of what was written."""
-        import json
-
-        directory = self.export_folder if directory is None else directory
-        out = Path(directory).expanduser()
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"explorer": out / "explorer.json"}
-        paths["explorer"].write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        if self.current is not None and self.current.run is not None:
-            paths.update(self.current.run.export(out))
-        for i, shown in enumerate(self.compared, 1):
-            if shown.run is not None:
-                paths.update({f"compare-{i}.{k}": v for k, v in shown.run.export(out / f"compare-{i}").items()})
-        paths.update({f"sweep.{k}": v for k, v in self.sweep.export(out / "sweep").items()})
-        return {k: Path(v) for k, v in paths.items()}

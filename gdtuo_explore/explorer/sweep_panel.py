@@ -77,3 +77,4 @@ class SweepPanel:
             with fig.batch_update():
                 fig.data = ()
                 fig.add_traces(sweep_traces(change["new"], key))
+            fig.publish()   # a view made later (a page reload) draws the sweep so far

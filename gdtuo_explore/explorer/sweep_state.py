@@ -1,6 +1,6 @@
 """``SweepState``: the model of the explorer's Sweep panel -- the paper's sensitivity experiment (final test loss and
 accuracy of SGD towers of several heights over initial step sizes), run in the background by
-:class:`gdtuo_explore.sweep.Sweep`."""
+:class:`gdtuo_explore.engine.sweep.Sweep`."""
 from __future__ import annotations
 
 import threading

@@ -13,6 +13,9 @@ class StatusTrait(UseEnum):
         super().__init__(Status, default_value=default_value, **kwargs)
 
     def validate(self, obj, value):
-        if isinstance(value, str) and not isinstance(value, Status) and value in Status._value2member_map_:
-            value = Status(value)
+        if isinstance(value, str) and not isinstance(value, Status):
+            try:
+                value = Status(value)
+            except ValueError:
+                pass   # UseEnum's own error names the value and the choices
         return super().validate(obj, value)
