@@ -2,14 +2,15 @@
 
 * Every ```python block runs on its own in a fresh interpreter, in an empty temporary folder (so it must define its
   model and its data), with ``GDTUO_FAST=1`` and a time limit; it must exit 0.
-* In every ```bash block, each line that calls ``gdtuo-explore`` runs, in order, in one empty temporary folder per
-  block, with this environment's ``gdtuo-explore`` first on the PATH; each must exit 0. Other lines (``make``,
+* In every ```bash block, each line that calls ``gdtuo-explore`` runs, in order, in one temporary folder per block
+  that holds a copy of the clone's ``notebooks/`` (commands run from the clone's root, as the README says), with this environment's ``gdtuo-explore`` first on the PATH; each must exit 0. Other lines (``make``,
   ``source``, ``pip``, ``torchrun``) are left to the tests of what they start.
 * A block that cannot run here (it needs a GPU, a database server or a download) says so on the line before its
   fence: ``<!-- not run: REASON -->``. Such blocks are counted, and kept rare.
 """
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,7 @@ def test_python_example_runs_as_written(block, tmp_path):
 
 @pytest.mark.parametrize("block", SHELL, ids=where)
 def test_command_line_example_runs_as_written(block, tmp_path):
+    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     for line in block["code"].replace("\\\n", " ").splitlines():   # a command continued with a backslash: one line
         if not line.startswith("gdtuo-explore "):
             continue
