@@ -1,5 +1,6 @@
 """HyperOptimizer keeps torch.optim's semantics: parameters without a gradient are skipped, zero_grad's two modes,
 step hooks, and checkpoints in torch.optim's shape that restore every group option."""
+import copy
 import io
 
 import pytest
@@ -130,7 +131,11 @@ def test_the_checkpoint_has_torch_optims_shape_and_restores_group_options():
     model, opt = _trained(hypergrad_clip=0.5)
     sd = opt.state_dict()
     assert set(sd) == {"state", "param_groups"}
-    assert [g["params"] for g in sd["param_groups"]] == [[0, 1], [2, 3]] and set(sd["state"]) == {0, 2}
+    assert [g["params"] for g in sd["param_groups"]] == [[0, 1], [2, 3]] and set(sd["state"]) == {0, 1, 2, 3}
+    params = list(model.parameters())
+    assert set(sd["state"][0]) == {"m", "v", "g"} and set(sd["state"][2]) == {"d"}  # each parameter's share
+    for i, entry in sd["state"].items():
+        assert all(x.shape == params[i].shape for x in entry.values())
     buf = io.BytesIO()
     torch.save(sd, buf)
     buf.seek(0)
@@ -145,13 +150,19 @@ def test_the_checkpoint_has_torch_optims_shape_and_restores_group_options():
     assert other.hyperparameters(0) == opt.hyperparameters(0) and other.hyperparameters(1) == opt.hyperparameters(1)
 
 
-def test_a_checkpoint_in_the_earlier_format_still_loads():
+def test_a_checkpoint_without_the_towers_state_is_refused_and_changes_nothing():
+    """A checkpoint whose groups lack the tower state (another optimizer's, or an older layout) is refused, naming
+    what is missing, before anything changes."""
     model, opt = _trained()
     sd = opt.state_dict()
-    old = {"state": {}, "param_groups": sd["param_groups"], "towers": [sd["state"][0], sd["state"][2]]}
+    old = {"state": {}, "param_groups": [{k: v for k, v in g.items() if k != "tower_state"} for g in sd["param_groups"]]}
     other = _trained(steps=1)[1]
-    other.load_state_dict(old)
-    assert other.hyperparameters(0) == opt.hyperparameters(0)
+    before = copy.deepcopy(other.state_dict())
+    with pytest.raises(ValueError, match="parameter group 0 of the checkpoint lacks 'tower_state'"):
+        other.load_state_dict(old)
+    after = other.state_dict()
+    assert after["param_groups"] == before["param_groups"]
+    assert all(torch.equal(x, before["state"][i][k]) for i, entry in after["state"].items() for k, x in entry.items())
 
 
 @pytest.mark.parametrize("make,message", [
