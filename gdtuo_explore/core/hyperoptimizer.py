@@ -48,7 +48,9 @@ from .sharding import is_sharded, local, placed_like, placement, shard_sum
 from .spec import parse_tower
 from .tower import Tower
 
-#: the group entries that ``state_dict()`` adds to each group's options (and ``load_state_dict`` takes back)
+#: the group entries that ``state_dict()`` writes into each group's options (a live group holds the tower itself,
+#: the sizes, and None for the tower state: ``torch.distributed.checkpoint``'s flattened form keeps only the keys that
+#: a live group has)
 PACKED = ("tower", "sizes", "tower_state")
 
 
@@ -157,6 +159,7 @@ class HyperOptimizer(torch.optim.Optimizer):
         super().add_param_group(group)  # torch's own checks (leaf tensors, required options) come last
         added = self.param_groups[-1]
         added["tower"], added["lr"], added["hypergrad_clip"], added["alpha_bounds"] = config, lr, clip, bounds
+        added["sizes"], added["tower_state"] = [p.numel() for p in params], None  # state_dict() writes the state
         self._towers.append(tower)
         self._flat.append(_FlatBuffers(sizes, sharded=shards is not None))
         self._reindex()
@@ -318,7 +321,9 @@ def _check_checkpoint(opt: HyperOptimizer, state_dict) -> None:
     pending = []
     for i, (saved, group, tower) in enumerate(zip(groups, opt.param_groups, opt._towers)):
         params = group["params"]
-        missing = [k for k in ("params", *PACKED) if k not in saved]
+        if not isinstance(saved, Mapping):
+            raise ValueError(f"parameter group {i} of the checkpoint is a {type(saved).__name__}, not a dict")
+        missing = [k for k in ("params", *PACKED) if saved.get(k) is None]
         if missing:
             raise ValueError(f"parameter group {i} of the checkpoint lacks {', '.join(map(repr, missing))}: it is "
                              "not a HyperOptimizer checkpoint of this version")
@@ -393,8 +398,7 @@ def _load_towers(opt: HyperOptimizer) -> None:
     pending = opt.__dict__.pop("_pending")
     opt.__dict__.pop("state", None)  # torch's cast copy of the state: the towers hold it
     for group, tower, (checked, extra) in zip(opt.param_groups, opt._towers, pending):
-        for key in ("sizes", "tower_state"):
-            group.pop(key, None)
+        group["sizes"], group["tower_state"] = [p.numel() for p in group["params"]], None
         group["tower"] = tower.config
         group["lr"] = _check_lr(group.get("lr", 1.0))
         tower.load_checked(checked)
