@@ -185,3 +185,112 @@ def test_a_mismatched_checkpoint_is_refused_naming_what_differs(make, message):
         target.load_state_dict(sd)
     assert message in str(err.value)
     assert target.state_dict()["param_groups"] == before["param_groups"]
+
+
+def _hook_calls(opt):
+    """The state_dict and load_state_dict hooks' calls, with what each was given."""
+    calls = []
+    opt.register_state_dict_pre_hook(lambda o: calls.append(("state_dict pre", o is opt)))
+    opt.register_state_dict_post_hook(lambda o, sd: calls.append(("state_dict post", o is opt, sorted(sd))))
+    opt.register_load_state_dict_pre_hook(lambda o, sd: calls.append(("load pre", o is opt, sorted(sd))))
+    opt.register_load_state_dict_post_hook(lambda o: calls.append(("load post", o is opt)))
+    opt.load_state_dict(opt.state_dict())
+    return calls
+
+
+def test_the_four_state_dict_hooks_fire_as_torch_optims_do():
+    model = MLP(64, 8, 10)
+    ours = HyperOptimizer(model.parameters(), "adam/sgd(1e-5)")
+    theirs = torch.optim.Adam(model.parameters())
+    assert _hook_calls(ours) == _hook_calls(theirs) == [
+        ("state_dict pre", True), ("state_dict post", True, ["param_groups", "state"]),
+        ("load pre", True, ["param_groups", "state"]), ("load post", True)]
+
+
+def test_hooks_see_and_change_the_optimizers_checkpoints():
+    """A state-dict post hook sees the towers' part and may return another dict; a load pre hook may change the
+    checkpoint before it is checked and loaded; a load post hook sees the loaded towers."""
+    model, opt = _trained()
+    seen = {}
+    opt.register_state_dict_post_hook(lambda o, sd: {**sd, "note": sd["param_groups"][0]["tower_state"][:8]})
+    sd = opt.state_dict()
+    assert sd["note"] == '{"spec":'
+    fresh = HyperOptimizer([{"params": model.layer1.parameters()},
+                            {"params": model.layer2.parameters(), "tower": "sgd(0.05)/sgd(1e-3)"}], "adam/sgd(1e-5)")
+
+    def halve_lr(o, checkpoint):
+        groups = [{**g, "lr": g["lr"] / 2} for g in checkpoint["param_groups"]]
+        return {"state": checkpoint["state"], "param_groups": groups}
+
+    fresh.register_load_state_dict_pre_hook(halve_lr)
+    fresh.register_load_state_dict_post_hook(lambda o: seen.update(t=o.towers[0].t, alpha=o.hyperparameters()))
+    fresh.load_state_dict(sd)
+    assert fresh.param_groups[0]["lr"] == opt.param_groups[0]["lr"] / 2
+    assert seen == {"t": 6, "alpha": opt.hyperparameters()}
+
+
+@pytest.mark.parametrize("group,message", [
+    ({"params": [torch.nn.Parameter(torch.ones(3))], "tower": "adam/nope"}, "nope"),
+    ({"params": [torch.nn.Parameter(torch.ones(3))], "lr": -1.0}, "lr=-1.0 is invalid"),
+    ({"params": [torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3, dtype=torch.float64))]},
+     "share one device and dtype"),
+    ({"params": [torch.nn.Parameter(torch.ones(3))], "hypergrad_clip": -2}, "hypergrad_clip=-2"),
+    ({"params": [torch.ones(3, requires_grad=True) * 2]}, "can't optimize a non-leaf Tensor"),
+    ({"params": []}, "has no parameters"),
+])
+def test_a_refused_parameter_group_changes_nothing(group, message):
+    model = MLP(64, 8, 10)
+    opt = HyperOptimizer(model.parameters(), "adam/sgd(1e-5)")
+    with pytest.raises(ValueError, match=message):
+        opt.add_param_group(group)
+    assert len(opt.param_groups) == len(opt.towers) == 1 and len(opt.state) == 4
+    x, y = batches(1)[0]
+    F.nll_loss(model(x), y).backward()
+    opt.step()  # groups and towers still paired
+    assert opt.towers[0].t == 1 and opt.nonfinite() is None
+
+
+def test_a_parameter_already_optimized_is_refused():
+    model = MLP(64, 8, 10)
+    opt = HyperOptimizer(model.layer1.parameters(), "adam/sgd(1e-5)")
+    with pytest.raises(ValueError, match="appear more than once"):
+        opt.add_param_group({"params": [model.layer1.weight, model.layer2.weight]})
+    opt.add_param_group({"params": model.layer2.parameters(), "tower": "sgd(0.1)"})
+    assert [str(g["tower"]) for g in opt.param_groups] == ["adam/sgd(1e-05)", "sgd(0.1)"] and len(opt.towers) == 2
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda o: o.hyperparameters(2), "group=2 is invalid: this optimizer has 2 parameter group\\(s\\), numbered 0 to 1"),
+    (lambda o: o.history(group=-1), "group=-1 is invalid"),
+    (lambda o: o.history(since=-3), "since=-3 is invalid"),
+    (lambda o: o.step(closure=3), "closure must be callable"),
+])
+def test_bad_arguments_are_refused_naming_them(call, message):
+    _, opt = _trained(steps=2)
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(opt)
+
+
+def test_a_float64_checkpoint_loads_into_float32_parameters_as_float32():
+    """As torch.optim casts floating state to the parameter's dtype, so does load_state_dict: the per-parameter
+    state and the towers' running statistics become float32, and training goes on."""
+    torch.manual_seed(0)
+    wide = MLP(64, 16, 10).double()
+    opt = HyperOptimizer(wide.parameters(), "adam/sgd(1e-5)")
+    for x, y in batches(4):
+        opt.zero_grad()
+        F.nll_loss(wide(x.double()), y).backward()
+        opt.step()
+    sd = opt.state_dict()
+    assert sd["state"][0]["m"].dtype == torch.float64
+    narrow = MLP(64, 16, 10)
+    other = HyperOptimizer(narrow.parameters(), "adam/sgd(1e-5)")
+    other.load_state_dict(sd)
+    assert {x.dtype for entry in other.state_dict()["state"].values() for x in entry.values()} == {torch.float32}
+    assert other.towers[0].store.dtype == torch.float32
+    assert other.hyperparameters()[0]["alpha"] == pytest.approx(opt.hyperparameters()[0]["alpha"], rel=1e-6)
+    torch.testing.assert_close(other.state[narrow.layer1.weight]["m"], sd["state"][0]["m"].float())
+    x, y = batches(1)[0]
+    F.nll_loss(narrow(x), y).backward()
+    other.step()
+    assert other.towers[0].t == 5 and other.nonfinite() is None

@@ -487,10 +487,7 @@ class Tower:
         name), its step count ``t``, the ``lr`` of the last update, ``skipped`` (the indices of the targets that
         the last update left alone), ``ok`` (False once a step was refused), ``store`` (the learned hyperparameters
         in raw units, see :meth:`columns`) and ``levels`` (each level's other state, bottom first)."""
-        for f in self.floors:
-            if not f.level.CHECKPOINTS:
-                raise ValueError(f"{f.level.kind} keeps its step's autograd graph and a copy of itself in its state: "
-                                 "a tower with such a level cannot be checkpointed, copied or pickled")
+        self._check_plain()
         per_element = set(self.per_element_state())
         levels = []
         for k, f in enumerate(self.floors):
@@ -499,6 +496,12 @@ class Tower:
                                    f"level {k + 1} ({f.level.kind})"))
         return {"spec": self.config.tower_name(), "t": self.t, "lr": self.lr, "skipped": self._skipped_targets(),
                 "ok": bool(self.ok), "store": self.store.tolist(), "levels": levels}
+
+    def _check_plain(self) -> None:
+        for f in self.floors:
+            if not f.level.CHECKPOINTS:
+                raise ValueError(f"{f.level.kind} keeps its step's autograd graph and a copy of itself in its state: "
+                                 "a tower with such a level cannot be checkpointed, copied or pickled")
 
     def _offsets(self) -> list[int]:
         out = [0]
@@ -594,6 +597,7 @@ class Tower:
 
     # -- copies and pickles: views are made again, the automatic path's graph is not kept -------------------------
     def __getstate__(self) -> dict:
+        self._check_plain()
         state = self.__dict__.copy()
         for key in ("store", "_store_and_gradient", "_gradient_sum", "_refused"):  # views of _row
             state.pop(key, None)
