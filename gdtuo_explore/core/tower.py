@@ -411,6 +411,11 @@ class Tower:
             i += len(f.names)
         return out
 
+    @property
+    def records_history(self) -> bool:
+        """Whether this tower records every step's hyperparameters (see :meth:`history`)."""
+        return self._history is not None
+
     def history(self, since: int = 0) -> dict[str, np.ndarray]:
         """Recorded steps after step ``since``: ``{"step", "level1.alpha", ..., "ok", "gradient_ok"}`` (host arrays).
 
