@@ -83,6 +83,7 @@ def test_a_deferred_automatic_update_resumes_the_same_run(spec, monkeypatch):
     """With CHUNK below the model's size, the automatic path's state holds the inputs of the last update (see
     optimizers/auto.py): its checkpoint resumes the run as well."""
     monkeypatch.setattr(auto, "CHUNK", 64)
+    monkeypatch.setattr(auto, "SLICE", 300)  # several slices, across the parameters
     data = batches(10)
     whole = _fresh(spec)
     _train(*whole, data)
@@ -130,6 +131,7 @@ def _ddp_worker(rank, world, port, spec, chunk, out_dir):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     auto.CHUNK = chunk
+    auto.SLICE = min(auto.SLICE, 300)  # several slices, across the parameters
     ddp = torch.nn.parallel.DistributedDataParallel
     data = batches(12, batch=32, seed=0)
     out = {}

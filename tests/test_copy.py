@@ -86,6 +86,7 @@ def test_a_deferred_automatic_update_is_copied_too(how, monkeypatch):
     """Where the automatic path defers its update (a target above CHUNK entries), a copy made between steps
     takes it at its next step as the original does."""
     monkeypatch.setattr(auto, "CHUNK", 100)
+    monkeypatch.setattr(auto, "SLICE", 300)  # several slices, across the parameters
     data = batches(10)
     original = _fresh("adamw(weight_decay=0.1)/sgd(1e-5)")
     assert original[1].towers[0].floors[0].rule.defers(original[1].towers[0].n, ("alpha",))

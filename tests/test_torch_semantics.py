@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch.optim import lr_scheduler
 
 from gdtuo_explore import HyperOptimizer
+from gdtuo_explore.core.optimizers import auto
 from oracle import MLP, batches
 
 pytestmark = pytest.mark.usefixtures("tower_path")  # every test on both tower paths (see conftest.py)
@@ -78,6 +79,16 @@ def test_a_frozen_branch_is_as_if_it_were_not_given(spec):
         assert h1[k] == pytest.approx(h2[k], rel=1e-4)
     for k in set(h1) - set(h2):  # sgd_per_param: the head's own step sizes (param4, param5) never moved
         assert h1[k] == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("spec", ["adam(hypergrad=auto)/sgd(1e-5)", "adamw/sgd(1e-5)", "lion(1e-3)/sgd(1e-6)",
+                                  "sgd(0.05, mu=0.5, nesterov=True)/sgd(1e-3)"])
+def test_a_frozen_branch_of_a_deferred_automatic_update_is_as_if_it_were_not_given(spec, monkeypatch):
+    """The same with the automatic path's deferred update (a target above CHUNK, in slices of SLICE entries that
+    cut across the parameters): the update taken at the next step leaves the frozen head's state alone."""
+    monkeypatch.setattr(auto, "CHUNK", 64)
+    monkeypatch.setattr(auto, "SLICE", 100)
+    test_a_frozen_branch_is_as_if_it_were_not_given(spec)
 
 
 @pytest.mark.parametrize("spec", ["adam/sgd(1e-5)", "adam(hypergrad=auto)/sgd(1e-5)", "adamw/sgd(1e-5)"])

@@ -124,9 +124,11 @@ class Adam(Level):
         m, vv, g, c1, c2, q = (state[k] for k in ("m", "v", "g", "c1", "c2", "q"))
         b1_learns, b2_learns = "beta1" in learn, "beta2" in learn
         sums = {}  # w . m, w . g, z . v_t, z . g^2 (each divided by q), summed over the slices
+        scratch = torch.empty(2, min(SLICE, m.numel()), dtype=vv.dtype, device=vv.device)  # for every slice
         for part in slices(m.numel()):
-            r = torch.sqrt(vv[part])
-            w = torch.add(r, self.eps * q)              # den q
+            r, w = scratch[:, : part.stop - part.start]
+            torch.sqrt(vv[part], out=r)
+            torch.add(r, self.eps * q, out=w)           # den q
             torch.div(v[part], w, out=w)                # w / q
             found = {"wm": dot(w, m[part])}
             if b1_learns:

@@ -25,7 +25,7 @@ which runs any level's ``update`` (the Level API of :mod:`.base`) and gives it a
 4. A large target of a level whose update treats every entry on its own (``ELEMENTWISE``: the built-in ones but
    ``sgd_per_param``; AdamW, Lion) *defers* its updates: its state keeps the inputs of the last update (the state
    before it, with its gradient and target), not a copy of them beside the state after it. The update runs in
-   slices of ``CHUNK`` entries on copies of the slices, writing its direction into the caller's spare buffer and
+   slices of ``SLICE`` entries on copies of the slices, writing its direction into the caller's spare buffer and
    leaving the state as it was; the next hypergradient runs it again, slice by slice, with the learned
    hyperparameters as leaves, and writes each slice's new state into the state once its vector-Jacobian product is
    taken (except where that update left the target alone, see ``skipped``). Two target-sized buffers fewer (AdamW's
@@ -35,11 +35,12 @@ which runs any level's ``update`` (the Level API of :mod:`.base`) and gives it a
 Why two ways: on a small model the cost of a step is the number of PyTorch operations, not their size (the seed
 MLP's 100k weights: ~50 us for any elementwise operation, ~5-10 us for one on a 0-d tensor, on a slow core), and
 running the update once instead of twice saves one pass of it (its scalar arithmetic included); a graph of at most
-``CHUNK`` entries (Adam's holds about ten tensors like the target: ~10 MB in float32 at ``CHUNK``) costs nothing
-much across the model's forward and backward. On a large target, running the update again keeps memory low: then
+``CHUNK`` entries (Adam's holds about ten tensors like the target: ~20 MB in float32 at ``CHUNK``) costs nothing
+much across the model's forward and backward, and a model of that size (the run engine's CNN: 420k weights)
+steps faster this way than by running its update again. On a large target, running the update again keeps memory low: then
 between steps there is only the copy of the state tensors (Adam: ``m`` and ``v``), and while a hypergradient is
 taken, the graph of the update, in slices for a level whose update treats every entry on its own (``ELEMENTWISE``:
-the built-in ones but ``sgd_per_param``, AdamW, Lion) of ``CHUNK`` entries, one at a time, so that graph stays a
+the built-in ones but ``sgd_per_param``, AdamW, Lion) of ``SLICE`` entries, one at a time, so that graph stays a
 small part of one target-sized buffer (and the allocator reuses the same few blocks). Either way the level's state holds only tensors and numbers, so a
 checkpoint resumes the same trajectory. What is left of the cost on a small model is autograd's: the update's
 scalar arithmetic on 0-d tensors (Adam: ``1 - beta^t`` and the like, about ten operations) and the backward of each
@@ -67,7 +68,8 @@ TARGET = "input:target"  # and its target, for a level that reads it
 CHECKED = "input:checked"  # 1 once the first update showed every learned hyperparameter in use
 DEFERRED = "input:deferred"  # 1 while the state holds the inputs of the last update, which is not taken yet (see 4.)
 LOST = "lost"  # in place of the kept inputs: an update changed in place the state tensors it was given (see update)
-CHUNK = 2 ** 18         # at most: the graph is kept; above: entries per slice of an elementwise level's update
+CHUNK = 2 ** 19         # up to this many entries the graph of an update is kept (see 2.)
+SLICE = 2 ** 17         # entries per slice of an elementwise level's update run again or deferred (see 3., 4.)
 
 
 class Automatic:
@@ -178,7 +180,7 @@ class Automatic:
             state[CHECKED] = 1
         own, n = _own(state), g.numel()
         d_all = a_all = None
-        for part in _parts(n, self._limit()):
+        for part in _parts(n, SLICE):
             sliced = {k: _slice(x, part, g.shape, keep=True) for k, x in own.items()}
             into = None if out is None else out[part]
             extra = {} if target is None else {"target": target[part], "names": self.names}
@@ -207,7 +209,7 @@ class Automatic:
         leaves = _leaves(hp, learn, v)
         keep = _mask(n, self.skipped, g.device)
         total, scalars, made = None, None, set()
-        for part in _parts(n, self._limit()):
+        for part in _parts(n, SLICE):
             sliced = {k: _slice(x, part, g.shape, keep=True) for k, x in own.items()}
             d, a = self._run(sliced, g[part], None if target is None else target[part], hp, leaves, learn)
             found = self._grads(d, a, v[part], leaves, learn)
@@ -260,7 +262,7 @@ class Automatic:
         leaves = _leaves(hp, learn, v)
         n = g.numel()
         total = None
-        for part in _parts(n, self._limit() if self.level.ELEMENTWISE else n):
+        for part in _parts(n, SLICE if self.level.ELEMENTWISE else n):
             sliced = {k: _slice(x, part, g.shape, keep) for k, x in inputs.items()}
             found = self._vjp_slice(sliced, g[part], None if target is None else target[part], v[part], hp, leaves,
                                     learn)
