@@ -40,3 +40,11 @@ def test_a_diverged_reference_wrapper_is_detected_and_a_stable_one_is_not():
         unstable.step()
     assert not stable.diverged()
     assert unstable.diverged()
+
+
+def test_the_parts_to_run_are_checked():
+    from gdtuo_explore.bench.steps import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--only", "memory,nope"])
+    assert stop.value.code == 2

@@ -463,12 +463,26 @@ def print_table(rows):
               f"{r['ratio']:.2f} | {r['target']} | {'yes' if r['ok'] else 'NO'} |")
 
 
+PARTS = ("speed", "task", "memory", "growth", "engine")
+
+
+def _parts_arg(text: str) -> tuple[str, ...]:
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    bad = [p for p in parts if p not in PARTS]
+    if bad or not parts:
+        raise argparse.ArgumentTypeError(f"{text!r} names {', '.join(bad) or 'nothing'}: the parts are "
+                                         f"{', '.join(PARTS)}")
+    return parts
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gdtuo_explore.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (noisier)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--browser", action="store_true",
                         help="also drive the explorer in JupyterLab in Chromium (needs /usr/bin/chromium, playwright)")
+    parser.add_argument("--only", metavar="PARTS", type=_parts_arg, default=PARTS,
+                        help=f"run only these parts, comma-separated: {', '.join(PARTS)} (default: all)")
     parser.add_argument("--memory-child", nargs=2, metavar=("KIND", "DEVICE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -486,21 +500,26 @@ def main(argv=None):
     rows = []
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, devices: {[d.type for d in devices]}"
           + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""), flush=True)
+    only = args.only
     for device in devices:
-        for model_name in MODELS:  # the CNN's steps are 20x longer: fewer per round (and SGD towers stay finite)
-            speed(device, model_name, rounds, steps if model_name == "mlp" else max(2, steps // 4), rows)
-            print(f"... {device.type} {model_name} done", flush=True)
-        task_speed(device, rows, rounds, max(2, steps // 2))
-        print(f"... {device.type} fashion-mnist cnn done", flush=True)
-        peak_memory(device, rows)
-        big_speed(device, rows, rounds=3 if args.quick else 5)
-        if device.type == "cpu":
+        if "speed" in only:
+            for model_name in MODELS:  # the CNN's steps are 20x longer: fewer per round (and SGD towers stay finite)
+                speed(device, model_name, rounds, steps if model_name == "mlp" else max(2, steps // 4), rows)
+                print(f"... {device.type} {model_name} done", flush=True)
+        if "task" in only:
+            task_speed(device, rows, rounds, max(2, steps // 2))
+            print(f"... {device.type} fashion-mnist cnn done", flush=True)
+        if "memory" in only:
+            peak_memory(device, rows)
+            big_speed(device, rows, rounds=3 if args.quick else 5)
+        if "growth" in only and device.type == "cpu":
             rss_growth(device, rows)
-        observer_throughput(device, rows)
+        if "engine" in only:
+            observer_throughput(device, rows)
     if args.browser:
         browser_rows(rows)
-    print("a, b: milliseconds per step (memory rows: parameter-sized buffers or MB; engine rows: steps per second);"
-          " ratio = a / b (peak memory: a - b)\n")
+    print("a, b: milliseconds per step (peak memory rows: parameter-sized buffers; growth rows: MB; engine rows: "
+          "steps per second); ratio = a / b (growth rows: a)\n")
     print_table(rows)
     return 0 if all(r["ok"] for r in rows) else 1
 
