@@ -113,6 +113,9 @@ def test_opt_state_is_the_towers_own_state():
     assert torch.equal(flat["v"][start:start + bias.numel()], torch.full_like(bias, 2.0))
     with pytest.raises(ValueError, match="state 'v' of a parameter of shape \\(16,\\) takes a tensor of that shape"):
         opt.state[bias]["v"] = torch.zeros(3)
+    with pytest.raises(ValueError, match="cannot be replaced; load another one with load_state_dict"):
+        opt.state = {}
+    assert torch.equal(opt.state[bias]["v"], torch.full_like(bias, 2.0))
 
 
 # -- two gloo processes ------------------------------------------------------------------------------------------

@@ -109,8 +109,11 @@ class HyperOptimizer(torch.optim.Optimizer):
         return self._state_view
 
     @state.setter
-    def state(self, value) -> None:  # torch.optim.Optimizer.__init__ sets an empty dict: the towers hold the state
-        self.__dict__["_loaded_state"] = value
+    def state(self, value) -> None:
+        if "param_groups" in self.__dict__:
+            raise ValueError("a HyperOptimizer's state is its towers' (opt.state views it): it cannot be replaced; "
+                             "load another one with load_state_dict(), or change entries of opt.state[p] in place")
+        # torch.optim.Optimizer.__init__ sets an empty dict before the groups: the towers hold the state
 
     # -- parameter groups ------------------------------------------------------------------------------------
     def add_param_group(self, param_group: dict) -> None:
@@ -266,7 +269,7 @@ class HyperOptimizer(torch.optim.Optimizer):
         finally:
             check.remove()
             load.remove()
-            for key in ("_pending", "_loaded_state", "state"):
+            for key in ("_pending", "state"):
                 self.__dict__.pop(key, None)
 
     # -- copies and pickles ----------------------------------------------------------------------------------

@@ -191,8 +191,8 @@ class Tower:
 
     def set_guard_rails(self, hypergrad_clip=None, alpha_bounds=None) -> None:
         """Set (or turn off, with None) the hypergradient clip and the step-size bounds (see the class)."""
-        self.hypergrad_clip = check_hypergrad_clip(hypergrad_clip)
-        self.alpha_bounds = check_alpha_bounds(alpha_bounds)
+        hypergrad_clip, alpha_bounds = check_hypergrad_clip(hypergrad_clip), check_alpha_bounds(alpha_bounds)
+        self.hypergrad_clip, self.alpha_bounds = hypergrad_clip, alpha_bounds
         self._bounds = self._make_bounds() if self.alpha_bounds is not None else None
 
     def _make_bounds(self):
