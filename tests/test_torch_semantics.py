@@ -2,6 +2,7 @@
 step hooks, and checkpoints in torch.optim's shape that restore every group option."""
 import copy
 import io
+import json
 
 import pytest
 import torch
@@ -305,3 +306,34 @@ def test_a_float64_checkpoint_loads_into_float32_parameters_as_float32():
     F.nll_loss(narrow(x), y).backward()
     other.step()
     assert other.towers[0].t == 5 and other.nonfinite() is None
+
+
+def _tower_state(change):
+    def edit(sd):
+        rest = json.loads(sd["param_groups"][0]["tower_state"])
+        change(rest)
+        sd["param_groups"][0]["tower_state"] = json.dumps(rest)
+    return edit
+
+
+@pytest.mark.parametrize("corrupt,message", [
+    (lambda sd: sd["param_groups"][0].update(tower_state="{not json"), "tower_state is not JSON text"),
+    (_tower_state(lambda r: r.update(store=r["store"][:2])), "holds 2 learned hyperparameters, this tower 3"),
+    (_tower_state(lambda r: r.update(store=["a", 1.0, 2.0])), "are not all numbers"),
+    (_tower_state(lambda r: r.update(t=-1)), "t=-1 is invalid"),
+    (_tower_state(lambda r: r.update(levels=[{}])), "has 1 levels, this tower 2"),
+    (_tower_state(lambda r: r["levels"][0].update(c1={"tensor": "nn", "shape": [], "values": [1.0]})),
+     "dtype 'nn', which torch does not have"),
+    (lambda sd: sd["state"][1].update(m=torch.zeros(3)), "parameter group 0, parameter 1: its state holds"),
+    (lambda sd: sd["state"].pop(1), "parameter group 0, parameter 1: the checkpoint has no state for it"),
+])
+def test_a_corrupt_checkpoint_is_refused_and_changes_nothing(corrupt, message):
+    sd = copy.deepcopy(_trained()[1].state_dict())
+    corrupt(sd)
+    other = _trained(steps=2)[1]
+    before = copy.deepcopy(other.state_dict())
+    with pytest.raises(ValueError, match=message):
+        other.load_state_dict(sd)
+    after = other.state_dict()
+    assert after["param_groups"] == before["param_groups"]
+    assert all(torch.equal(x, before["state"][i][k]) for i, entry in after["state"].items() for k, x in entry.items())

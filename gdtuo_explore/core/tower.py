@@ -541,6 +541,10 @@ class Tower:
         if not isinstance(store, list) or len(store) != self.store.numel():
             raise ValueError(f"the checkpoint holds {len(store) if isinstance(store, list) else store!r} learned "
                              f"hyperparameters, this tower {self.store.numel()}")
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in store):
+            raise ValueError(f"the checkpoint's learned hyperparameters {store!r} are not all numbers")
+        if isinstance(sd["lr"], bool) or not isinstance(sd["lr"], (int, float)) or not isinstance(sd["ok"], bool):
+            raise ValueError(f"the checkpoint's lr={sd['lr']!r} and ok={sd['ok']!r} must be a number and a bool")
         if not isinstance(levels, list) or len(levels) != len(self.floors):
             raise ValueError(f"the checkpoint has {len(levels) if isinstance(levels, list) else levels!r} levels, "
                              f"this tower {len(self.floors)}")
@@ -560,8 +564,8 @@ class Tower:
                 raise ValueError(f"the checkpoint's per-element state {key!r} holds {got}, this tower {self.n}")
             bottom[key] = self._cast(self.floors[0], key, v.reshape(-1), copy)
         offsets = self._offsets()
-        return _Checked(t=t, lr=float(sd["lr"]), ok=bool(sd["ok"]), store=store, levels=decoded, per_element=bottom,
-                        skipped=[(offsets[i], offsets[i + 1]) for i in skipped])
+        return _Checked(t=t, lr=float(sd["lr"]), ok=sd["ok"], store=torch.tensor(store, dtype=self.store.dtype),
+                        levels=decoded, per_element=bottom, skipped=[(offsets[i], offsets[i + 1]) for i in skipped])
 
     def _cast(self, f: _Floor, key, v, copy: bool = True):
         """``v`` in the dtype and on the device this tower keeps entry ``key`` of floor ``f`` in: a floating tensor
@@ -582,7 +586,7 @@ class Tower:
     def load_checked(self, loaded: "_Checked") -> None:
         """Resume from what :meth:`check_state_dict` returned (nothing can fail here)."""
         self.t, self.lr, self.skipped = loaded.t, loaded.lr, list(loaded.skipped)
-        self.store.copy_(torch.tensor(loaded.store, dtype=self.store.dtype))
+        self.store.copy_(loaded.store)
         self.ok = torch.tensor(loaded.ok, device=self.store.device)
         for k, (f, saved) in enumerate(zip(self.floors, loaded.levels)):
             kept = {key: v for key, v in f.state.items() if key in f.level.UNSAVED}
@@ -624,7 +628,7 @@ class _Checked:
     t: int
     lr: float
     ok: bool
-    store: list
+    store: torch.Tensor
     levels: list
     per_element: dict
     skipped: list
