@@ -263,9 +263,9 @@ class HyperOptimizer(torch.optim.Optimizer):
             >>> from gdtuo_explore import HyperOptimizer
             >>> w = torch.nn.Parameter(torch.ones(3))
             >>> opt = HyperOptimizer([w], "sgd(0.01)/sgd(0.001)")
-            >>> opt.set_hyperparameter(1, "alpha", 0.3)
+            >>> round(opt.set_hyperparameter(1, "alpha", 0.3), 6)   # the value before (float32 weights: float32)
             0.01
-            >>> opt.hyperparameters()[0]["alpha"]
+            >>> round(opt.hyperparameters()[0]["alpha"], 6)
             0.3
         """
         return self._towers[self._group(group)].set_hyperparameter(level, name, value)
