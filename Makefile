@@ -1,6 +1,7 @@
 # Two jobs, each doing all of its own set-up on a fresh machine:
 #   make lab    create .venv, install the project, start JupyterLab on the explorer notebook
-#   make test   the same set-up + the system packages the tests need, then the whole test suite
+#   make test   the same set-up + the system packages the tests need, then the whole test suite, then the core's
+#               tests at the oldest versions allowed (make test-oldest, in .venv-oldest)
 # For a GPU machine that reaches no registry (see docs/gpu.md): `make gpu-wheels` here, then carry .whl/ there
 # and run `make gpu-check` (or .ci/gpu-check) there.
 # Options: PORT=8888 (make lab), IP=127.0.0.1 (make lab), PYTHON=python3 (to create .venv)
@@ -20,7 +21,7 @@ APT_PACKAGES := chromium dataset-fashion-mnist postgresql
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test install system-packages gpu-wheels gpu-check
+.PHONY: lab test test-oldest install system-packages gpu-wheels gpu-check
 
 # The link the server prints opens the explorer notebook (JupyterLab's landing page, default_url); the browser
 # test tests/test_browser_lab_link.py starts exactly this command (`make -n lab`) and opens that link.
@@ -30,8 +31,32 @@ lab: $(STAMP)
 test: $(STAMP) system-packages
 	@mkdir -p test-artifacts
 	GDTUO_FAST=1 $(PY) -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env -ra \
+	  && $(MAKE) --no-print-directory test-oldest \
 	  && echo "== make test: ALL PASSED ==" \
 	  || { echo "== make test: FAILED (see the summary above; screenshots in test-artifacts/) =="; exit 1; }
+
+# The core library at the oldest versions pyproject.toml allows, in a second environment (.venv-oldest): the wheel
+# built with setuptools 68.0.0 (the build's lower bound), then the core's tests with torch 2.13.0 (a CPU wheel that
+# pip finds on these machines) and numpy 1.26.4.
+OLDEST       := .venv-oldest
+OLDEST_PY    := $(OLDEST)/bin/python
+OLDEST_PINS  := torch==2.13.0 numpy==1.26.4
+OLDEST_TESTS := tests/test_hyperoptimizer.py tests/test_torch_semantics.py tests/test_precision.py \
+  tests/test_tensor_path.py tests/test_schedules.py tests/test_auto.py tests/test_auto_graph.py tests/test_copy.py \
+  tests/test_checkpoint_dcp.py tests/test_ddp.py
+
+test-oldest: $(OLDEST)/.installed
+	GDTUO_FAST=1 PYTHONPATH=$(CURDIR) $(OLDEST_PY) -m pytest $(OLDEST_TESTS) -p no:cacheprovider -ra \
+	  --deselect tests/test_auto.py::test_a_registered_level_is_in_spec_text_the_command_line_and_the_explorer_menu
+
+$(OLDEST)/.installed: pyproject.toml
+	rm -rf $(OLDEST)
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST_PY) -m pip install setuptools==68.0.0 wheel
+	$(OLDEST_PY) -m pip wheel --no-deps --no-build-isolation -w $(OLDEST)/wheel .
+	$(OLDEST_PY) -m pip install $(OLDEST_PINS) scikit-learn pytest pytest-timeout \
+	  gradient-descent-the-ultimate-optimizer==1.0 lion-pytorch
+	@touch $@
 
 install: $(STAMP)
 

@@ -98,3 +98,11 @@ def test_the_live_benchmark_drives_the_page_with_the_tests_harness():
     harness = live.harness()
     assert harness.__file__ == str(live.HARNESS) and live.HARNESS.parent.name == "tests"
     assert callable(harness.jupyter_lab) and harness.LOSS == ("<b>Loss</b>", "train loss")
+
+
+def test_the_parts_to_run_are_checked():
+    from gdtuo_explore.bench.steps import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--only", "memory,nope"])
+    assert stop.value.code == 2

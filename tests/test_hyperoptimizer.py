@@ -1,6 +1,7 @@
 """The torch.optim front and the reference wrapper as PyTorch citizens: Parameters, checkpoints, groups, devices."""
 import copy
 import io
+import json
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gdtuo_explore import HyperOptimizer, SGD, gdtuo
+from gdtuo_explore.core.checkpoint import is_tensor
 from gdtuo_explore.core.optimizers.base import scaled
 from gdtuo_explore.core.tower import Tower
 from oracle import MLP, batches
@@ -305,14 +307,19 @@ def test_a_levels_state_is_training_state_only_and_checkpoints_hold_no_configura
                                              "adamw(1e-3)/sgd(0.1, mu=0.5, hypergrad=auto)/lion/sgd")
     train(model, opt, data, 3)
     floors = opt.towers[0].floors
-    levels = opt.state_dict()["state"][0]["levels"]
+    sd = opt.state_dict()
+    levels = json.loads(sd["param_groups"][0]["tower_state"])["levels"]   # the rest of the tower
     assert len(levels) == len(floors)
-    same = lambda a, b: torch.equal(a.to(b), b) if isinstance(b, torch.Tensor) else a == b  # noqa: E731
-    for floor, saved in zip(floors, levels):
-        assert saved.keys() == floor.state.keys(), floor.level.kind     # the checkpoint holds the state, all of it
+    per_element = set(opt.towers[0].per_element_state())
+    for k, (floor, saved) in enumerate(zip(floors, levels)):
+        held = set(floor.state) - set(floor.level.UNSAVED) - (per_element if k == 0 else set())
+        assert saved.keys() == held, floor.level.kind     # the checkpoint holds the state, all of it
         for key, value in floor.state.items():
             assert isinstance(value, (torch.Tensor, int, float)), (floor.level.kind, key, value)
-            assert same(saved[key], value), (floor.level.kind, key)
+        assert all(isinstance(v, (int, float)) or is_tensor(v) for v in saved.values()), saved
+    for entry in sd["state"].values():  # each parameter's share of the bottom level's state
+        assert entry and all(isinstance(v, torch.Tensor) for v in entry.values())
+    same = lambda a, b: torch.equal(a.to(b), b) if isinstance(b, torch.Tensor) else a == b  # noqa: E731
     before = [{k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in f.state.items()} for f in floors]
     train(model, opt, data[3:], 1)
     for floor, old in zip(floors[:2], before):   # the weights' level and the one tuning it: their state moves with a

@@ -1,6 +1,7 @@
 """The package's layers, read from the source: each layer imports only from the layers below it.
 
     core  <  engine  <  explorer  <  cli        (bench: on top of everything, imported by nothing)
+    core  <  integrations                       (the Lightning callback and the TensorBoard function: core only)
 
 Every ``import``/``from ... import`` in every module is resolved to the ``gdtuo_explore`` module it names
 (relative imports included, at any depth in a function body), and its layer compared with the importer's.
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gdtuo_explore"
-RANK = {"core": 0, "engine": 1, "explorer": 2, "cli": 3, "bench": 4}
+RANK = {"core": 0, "integrations": 0.5, "engine": 1, "explorer": 2, "cli": 3, "bench": 4}
 
 
 def layer(module: str) -> str | None:

@@ -218,8 +218,8 @@ def test_under_a_grad_scaler_the_hypergradients_see_unscaled_gradients():
 
 @pytest.mark.parametrize("spec", ["adam(1e-3)/sgd(1e-5)", "sgd(0.01, mu=0.9)/sgd(1e-3)", "adamw/sgd(1e-5)"])
 def test_a_checkpoint_with_half_precision_running_statistics_loads_in_float32(spec):
-    """Checkpoints made before the running statistics were float32 hold them in the weights' dtype (bfloat16):
-    loading one gives float32 statistics (the same values), and training goes on."""
+    """A checkpoint that holds the running statistics of bfloat16 weights in bfloat16 (torch.optim keeps them in
+    the weights' dtype): loading it gives float32 statistics (the same values), and training goes on."""
     torch.manual_seed(0)
     model = MLP(64, 32, 10).to(torch.bfloat16)
     opt = HyperOptimizer(model.parameters(), spec)
@@ -231,12 +231,12 @@ def test_a_checkpoint_with_half_precision_running_statistics_loads_in_float32(sp
     sd = opt.state_dict()
     old = copy.deepcopy(sd)
     found = 0
-    for level in old["state"][0]["levels"]:   # the first group's tower, as torch.optim keys state by index
-        for key, value in level.items():
-            if isinstance(value, torch.Tensor) and value.dtype == torch.float32 and value.numel() > 1:
-                level[key] = value.to(torch.bfloat16)
+    for entry in old["state"].values():   # each parameter's share of the bottom level's state
+        for key, value in entry.items():
+            if value.dtype == torch.float32:
+                entry[key] = value.to(torch.bfloat16)
                 found += 1
-    assert found >= 1
+    assert found >= 4
     fresh = HyperOptimizer(model.parameters(), spec)
     fresh.load_state_dict(old)
     for level in fresh.towers[0].floors:

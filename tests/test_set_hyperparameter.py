@@ -93,7 +93,7 @@ def test_bad_input_is_refused_naming_it_and_changes_nothing(path, level, name, v
     with pytest.raises(ValueError, match=message):
         opt.set_hyperparameter(level, name, value)
     assert opt.hyperparameters() == before
-    with pytest.raises(ValueError, match="group=1 is out of range"):
+    with pytest.raises(ValueError, match="group=1 is invalid: this optimizer has 1 parameter group"):
         opt.set_hyperparameter(1, "alpha", 0.1, group=1)
 
 

@@ -107,6 +107,7 @@ class Optimizable(Level):
 
     kind = "optimizable"
     TAKES_TARGET = True
+    CHECKPOINTS = False  # its state holds a copy of the user's object and its step's autograd graph
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -29,15 +29,27 @@ Between two steps any hyperparameter of any level can be set in natural units (:
 through the level's stored form). With ``record_hypergrads`` the tower also records every step's hypergradients
 (history columns ``levelK.NAME.hypergrad``: ``c_K`` above, what level ``K+1`` moved level ``K``'s hyperparameters
 with) and the details of the last step (:meth:`Tower.step_details`).
+
+State: the bottom level's entries with one number per weight (moments, the last gradient or direction) are
+:meth:`Tower.per_element_state`, what ``torch.optim`` keeps per parameter; the rest (the step count, the learned
+hyperparameters, the small state of the levels above) is :meth:`Tower.state_dict`, plain values only. Both have the
+same entries from the tower's start as after any step (the entries that the first step makes are there from the
+start, zero), so a checkpoint of a fresh tower has the layout of any other: ``torch.distributed.checkpoint`` loads
+into a fresh optimizer's state in place and needs that.
+
+Sharded weights (FSDP2): where each process holds a shard of the target, ``reduce`` sums a tensor over the shards in
+place (an all-reduce): the bottom level's hypergradient is a sum over every weight, and the guard's verdict must be
+the same everywhere, so each is summed before use; the levels above work on the same numbers in every process.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
+from .checkpoint import from_plain, to_plain
 from .columns import column, hypergrad_column
 from .history import History
 from .hyperparams import Transform, check_alpha_bounds, check_hypergrad_clip
@@ -79,6 +91,8 @@ class Tower:
         history: record every step's hyperparameters on the device (see :meth:`history`).
         record_hypergrads: also record every step's hypergradients (history columns ``levelK.NAME.hypergrad``) and
             the details of the last step (:meth:`step_details`, which reads them back to the host when called).
+        reduce: for a target sharded across processes, a function that sums a tensor over the shards in place
+            (see the module docstring); None for a whole target.
     """
 
     #: the path of new towers (see the module docstring): None for the host path on the CPU and the tensor path
@@ -86,10 +100,13 @@ class Tower:
     default_host: bool | None = None
 
     def __init__(self, tower, sizes, names, like, *, hypergrad_clip=None, alpha_bounds=None, history=True,
-                 record_hypergrads=False):
+                 record_hypergrads=False, reduce=None, _layout=None):
         self.config = parse_tower(tower)
         self.record_hypergrads = bool(record_hypergrads)
         self.sizes = list(sizes)
+        self.names = list(names)
+        self.n = sum(self.sizes)
+        self.reduce = reduce
         levels = self.config.levels()
         self.floors: list[_Floor] = []
         target_names, raws = list(names), []
@@ -127,6 +144,41 @@ class Tower:
         self._reset_state(sum(sizes), like, list(sizes))
         #: whether :meth:`step` needs ``target=``, the weights' values (the bottom level takes them)
         self.takes_target = levels[0].TAKES_TARGET
+        self._target = None  # the buffer that step() flattens the weights into (a target given as a list)
+        #: the bottom level's per-element state entries after a step, and their dtypes (see the module docstring)
+        self.layout = self._probe_layout(like) if _layout is None else dict(_layout)
+        bottom = self.floors[0]
+        #: the entries of the layout that the first step makes: zero until then (dropped as it starts, so that it runs
+        #: as on a tower without them, and their memory is free before the step needs its own)
+        self.made_by_first_step = tuple(k for k in self.layout if k not in bottom.state)
+        for key in self.made_by_first_step:
+            bottom.state[key] = torch.zeros(self.n, dtype=self.layout[key], device=like.device)
+
+    def _probe_layout(self, like) -> dict[str, torch.dtype]:
+        """The bottom level's state entries with one number per element after two steps, and their dtypes, seen on
+        a small tower of the same levels on the CPU (two elements per target: an entry per target, such as
+        ``sgd_per_param``'s lengths, is not taken for one). A level whose state cannot be checkpointed, or whose
+        update fails on the probe's made-up numbers, gets none here (its first real step says what is wrong)."""
+        if not all(level.CHECKPOINTS for level in self.config.levels()):
+            return {}
+        sizes = [2] * len(self.sizes)
+        n = sum(sizes)
+        probe = Tower(self.config, sizes, self.names, torch.zeros((), dtype=like.dtype), history=False, _layout={})
+        bottom = self.floors[0]
+        if isinstance(bottom.rule, Automatic) and bottom.rule.defers(self.n, bottom.learn):
+            probe.floors[0].rule.chunk = 0  # the path this tower's target takes (see optimizers.auto)
+        g = torch.linspace(-1.0, 1.0, n, dtype=like.dtype)
+        buffers = [torch.empty_like(g), torch.empty_like(g)]
+        target = torch.linspace(0.5, -0.5, n, dtype=like.dtype) if probe.takes_target else None
+        try:
+            for t in range(2):
+                buffers[t].copy_(g * (t + 1))
+                probe.step(buffers[t], buffers[1 - t], target=target)
+        except (ArithmeticError, ValueError, RuntimeError, TypeError, KeyError):
+            return {}
+        skip = set(probe.floors[0].level.UNSAVED)
+        return {k: v.dtype for k, v in probe.floors[0].state.items()
+                if k not in skip and isinstance(v, torch.Tensor) and v.dim() == 1 and v.numel() == n}
 
     def _host_path(self) -> bool:
         """Whether this tower takes the host path (see :attr:`default_host`)."""
@@ -156,8 +208,8 @@ class Tower:
 
     def set_guard_rails(self, hypergrad_clip=None, alpha_bounds=None) -> None:
         """Set (or turn off, with None) the hypergradient clip and the step-size bounds (see the class)."""
-        self.hypergrad_clip = check_hypergrad_clip(hypergrad_clip)
-        self.alpha_bounds = check_alpha_bounds(alpha_bounds)
+        hypergrad_clip, alpha_bounds = check_hypergrad_clip(hypergrad_clip), check_alpha_bounds(alpha_bounds)
+        self.hypergrad_clip, self.alpha_bounds = hypergrad_clip, alpha_bounds
         self._bounds = self._make_bounds() if self.alpha_bounds is not None else None
 
     def _make_bounds(self):
@@ -221,12 +273,16 @@ class Tower:
         ``skip``: ``(start, stop)`` slices of the target that this step leaves alone (parameters without a gradient,
         as ``torch.optim`` skips them): ``g`` must hold zeros there, the caller does not apply the update there, and
         the bottom level's running state (:attr:`Level.RUNNING`) there is kept as it was.
-        ``target``: the weights' current values, flat like ``g``, for a bottom level that takes them
-        (:attr:`Level.TAKES_TARGET`; :attr:`takes_target`)."""
+        ``target``: the weights' current values, for a bottom level that takes them (:attr:`Level.TAKES_TARGET`;
+        :attr:`takes_target`): flat like ``g``, or the list of weight tensors, which the tower flattens into a buffer
+        of its own once the last step's inputs are no longer needed (one copy of the weights, not two)."""
         floors, store = self.floors, self.store
         if store.device != g.device:
             self.to(g.device)
             floors, store = self.floors, self.store
+        if self.t == 0:
+            for key in self.made_by_first_step:
+                floors[0].state.pop(key, None)
         old = store.tolist() if self.host else store.clone()
         writing = None  # the store slice that the computation under way will change
         g_finite = False  # proved by a finite hypergradient of the bottom level
@@ -237,8 +293,12 @@ class Tower:
         else:
             v = g
         bottom = floors[0]
-        kept = [(key, start, stop, bottom.state[key][start:stop].clone()) for key in bottom.level.RUNNING
-                if isinstance(bottom.state.get(key), torch.Tensor) for start, stop in skip]
+        defers = isinstance(bottom.rule, Automatic) and bottom.rule.defers(self.n, bottom.learn)
+        if isinstance(bottom.rule, Automatic):
+            bottom.rule.skipped = self.skipped  # what the update it may run again left alone
+        kept = [] if defers else [  # (a deferred update leaves the state as it was)
+            (key, start, stop, bottom.state[key][start:stop].clone()) for key in bottom.level.RUNNING
+            if isinstance(bottom.state.get(key), torch.Tensor) for start, stop in skip]
         grads = []
         details = [] if self.record_hypergrads else None
         try:
@@ -248,6 +308,9 @@ class Tower:
                     details.append(self._product(floors[k], v))
                 v, finite = self._hypergrad(floors[k], v, self.lr if k == 0 else 1.0)
                 if k == 0:
+                    if self.reduce is not None:  # a sum over every weight: over the shards too
+                        self.reduce(v)
+                        finite = self.host and all(map(math.isfinite, v.tolist()))
                     g_finite = finite
                 grads.append(v)
             for k in range(self.top, 0, -1):  # 2. top-down: each level moves the one below
@@ -266,6 +329,8 @@ class Tower:
             writing = None
             f = floors[0]
             f.hp = self._natural(f)
+            if target is not None and not isinstance(target, torch.Tensor):
+                target = self._flatten(target)
             if f.level.TAKES_TARGET:
                 d, a = f.rule.update(f.state, g, f.hp, f.learn, out, target=target, names=f.target_names)
             else:
@@ -288,6 +353,21 @@ class Tower:
         self.lr, self.skipped = lr, list(skip)
         return d, a
 
+    def _flatten(self, tensors) -> torch.Tensor:
+        """The weight tensors ``tensors`` in one flat buffer, the same one at every step."""
+        first, buf = tensors[0], self._target
+        if buf is None or buf.dtype != first.dtype or buf.device != first.device:
+            buf = self._target = torch.empty(self.n, dtype=first.dtype, device=first.device)
+        return torch.cat([x.reshape(-1) for x in tensors], out=buf)
+
+    def _agree(self, bad):
+        """``bad`` (a bool, or a bool tensor on the device) true in any shard (see ``reduce``)."""
+        if self.reduce is None:
+            return bad
+        flag = torch.as_tensor(bad, dtype=self.store.dtype, device=self.store.device).reshape(1).clone()
+        self.reduce(flag)
+        return bool(flag.item() > 0) if isinstance(bad, bool) else flag[0] > 0
+
     def _guard(self, g, d, a, old, d_finite=False):
         """3. Refuse the step if anything new is not finite (a sum is finite only if every term is): the
         hyperparameters go back to ``old`` and the update becomes zero. Returns the update ``(d, a)``.
@@ -296,9 +376,9 @@ class Tower:
         a_float = isinstance(a, float)
         if self.host:  # on the CPU, branch on the values (a non-finite g makes d non-finite)
             wide = store.dtype  # sums in float32 or wider: a float16 sum overflows beyond 65504
-            bad = not ((d_finite or math.isfinite(d.sum(dtype=wide).item()))
-                       and math.isfinite(a if a_float else a.sum(dtype=wide).item())
-                       and all(map(math.isfinite, store.tolist())) and bool(self.ok))
+            bad = self._agree(not ((d_finite or math.isfinite(d.sum(dtype=wide).item()))
+                                   and math.isfinite(a if a_float else a.sum(dtype=wide).item())
+                                   and all(map(math.isfinite, store.tolist())) and bool(self.ok)))
             if bad:
                 torch.sum(g, 0, dtype=wide, out=self._gradient_sum)
                 self._refused.fill_(1.0)
@@ -316,7 +396,7 @@ class Tower:
         total = self._store_and_gradient.sum() + d.sum(dtype=store.dtype)
         if not a_float:
             total = total + a.sum(dtype=store.dtype)
-        bad = torch.ne(total - total, 0.0) | ~self.ok
+        bad = self._agree(torch.ne(total - total, 0.0) | ~self.ok)
         if self._history is not None:
             self._refused.copy_(bad)
             self._history.record(self._row)
@@ -419,6 +499,11 @@ class Tower:
             out.append({name: float(row[i + j]) for j, name in enumerate(f.names)})
             i += len(f.names)
         return out
+
+    @property
+    def records_history(self) -> bool:
+        """Whether this tower records every step's hyperparameters (see :meth:`history`)."""
+        return self._history is not None
 
     def history(self, since: int = 0) -> dict[str, np.ndarray]:
         """Recorded steps after step ``since``: ``{"step", "level1.alpha", ..., "ok", "gradient_ok"}`` (host arrays),
@@ -538,42 +623,172 @@ class Tower:
             if f.hp is not None:
                 f.hp = self._natural(f)
 
+    def per_element_state(self) -> dict[str, torch.Tensor]:
+        """The bottom level's state entries with one number per element of the target (moments, the last gradient
+        or direction): flat, the tensors themselves. What ``torch.optim`` keeps per parameter; the same entries from
+        the tower's start as after any step (see the module docstring)."""
+        f, n = self.floors[0], self.n
+        return {k: v for k, v in f.state.items() if k not in f.level.UNSAVED and isinstance(v, torch.Tensor)
+                and v.dim() == 1 and v.numel() == n}
+
     def state_dict(self) -> dict:
-        return {"spec": self.config.tower_name(), "t": self.t, "lr": self.lr, "skipped": list(self.skipped),
-                "store": self.store.clone(),
-                "ok": self.ok.clone(),
-                "levels": [dict(f.state) for f in self.floors],
+        """Everything but :meth:`per_element_state`, as plain values (see :mod:`.checkpoint`): ``spec`` (the tower's
+        name), its step count ``t``, the ``lr`` of the last update, ``skipped`` (the indices of the targets that
+        the last update left alone), ``ok`` (False once a step was refused), ``store`` (the learned hyperparameters
+        in raw units, see :meth:`columns`), ``const`` (each level's fixed hyperparameters, as
+        :meth:`set_hyperparameter` leaves them) and ``levels`` (each level's other state, bottom first)."""
+        self._check_plain()
+        per_element = set(self.per_element_state())
+        levels = []
+        for k, f in enumerate(self.floors):
+            skip = set(f.level.UNSAVED) | (per_element if k == 0 else set())
+            levels.append(to_plain({key: v for key, v in f.state.items() if key not in skip},
+                                   f"level {k + 1} ({f.level.kind})"))
+        return {"spec": self.config.tower_name(), "t": self.t, "lr": self.lr, "skipped": self._skipped_targets(),
+                "ok": bool(self.ok), "store": self.store.tolist(), "levels": levels,
                 "const": [dict(f.const) for f in self.floors]}
 
-    def load_state_dict(self, sd: dict) -> None:
+    def _check_plain(self) -> None:
+        for f in self.floors:
+            if not f.level.CHECKPOINTS:
+                raise ValueError(f"{f.level.kind} keeps its step's autograd graph and a copy of itself in its state: "
+                                 "a tower with such a level cannot be checkpointed, copied or pickled")
+
+    def _offsets(self) -> list[int]:
+        out = [0]
+        for size in self.sizes:
+            out.append(out[-1] + size)
+        return out
+
+    def _skipped_targets(self) -> list[int]:
+        where = {(a, b): i for i, (a, b) in enumerate(zip(self._offsets(), self._offsets()[1:]))}
+        missing = [s for s in self.skipped if tuple(s) not in where]
+        if missing:
+            raise ValueError(f"the last update left {missing} alone, which are not whole targets: only whole targets "
+                             "(parameters without a gradient) can be checkpointed")
+        return [where[tuple(s)] for s in self.skipped]
+
+    def check_state_dict(self, sd, per_element: dict, copy: bool = True) -> "_Checked":
+        """Check a checkpoint (:meth:`state_dict`, :meth:`per_element_state`) against this tower without changing
+        anything; returns what :meth:`load_checked` loads, every tensor cast to the dtype and device this tower
+        keeps it in (floating state: the weights' dtype, float32 for half-precision weights). ValueError names what
+        differs. ``copy=False``: the per-element tensors are new, and kept where they need no cast."""
         spec = self.config.tower_name()
+        if not isinstance(sd, dict):
+            raise ValueError(f"a tower's checkpoint is a dict, not {type(sd).__name__}")
+        missing = [k for k in ("spec", "t", "lr", "skipped", "ok", "store", "levels", "const") if k not in sd]
+        if missing:
+            raise ValueError(f"this tower checkpoint lacks {', '.join(missing)}")
         if sd["spec"] != spec:
             raise ValueError(f"this checkpoint is of the tower {sd['spec']!r}, not {spec!r}")
+        t, store, levels, skipped = sd["t"], sd["store"], sd["levels"], sd["skipped"]
+        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+            raise ValueError(f"the checkpoint's step count t={t!r} is invalid: it must be an int >= 0")
+        if not isinstance(store, list) or len(store) != self.store.numel():
+            raise ValueError(f"the checkpoint holds {len(store) if isinstance(store, list) else store!r} learned "
+                             f"hyperparameters, this tower {self.store.numel()}")
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in store):
+            raise ValueError(f"the checkpoint's learned hyperparameters {store!r} are not all numbers")
+        if isinstance(sd["lr"], bool) or not isinstance(sd["lr"], (int, float)) or not isinstance(sd["ok"], bool):
+            raise ValueError(f"the checkpoint's lr={sd['lr']!r} and ok={sd['ok']!r} must be a number and a bool")
+        if not isinstance(levels, list) or len(levels) != len(self.floors):
+            raise ValueError(f"the checkpoint has {len(levels) if isinstance(levels, list) else levels!r} levels, "
+                             f"this tower {len(self.floors)}")
+        if not isinstance(skipped, list) or not all(isinstance(i, int) and 0 <= i < len(self.sizes) for i in skipped):
+            raise ValueError(f"the checkpoint's skipped={skipped!r} is invalid: indices of this tower's "
+                             f"{len(self.sizes)} targets")
         device = self.store.device
-        self.t = int(sd["t"])
-        self.lr = float(sd.get("lr", 1.0))  # absent from checkpoints made before lr existed
-        self.skipped = [tuple(s) for s in sd.get("skipped", [])]
-        self.store.copy_(sd["store"])
-        self.ok = sd["ok"].to(device).clone()
-        for f, const in zip(self.floors, sd.get("const", ())):  # fixed values as set_hyperparameter left them
-            f.const.update({name: float(value) for name, value in const.items() if name in f.const})
-        for f, saved in zip(self.floors, sd["levels"]):
-            for k, v in saved.items():
-                if isinstance(v, torch.Tensor):  # in the dtype this tower keeps it in: running statistics are
-                    # float32 or wider (older checkpoints kept them in the weights' float16 or bfloat16)
-                    like = f.state.get(k)
-                    if isinstance(like, torch.Tensor) and like.is_floating_point() and v.is_floating_point():
-                        dtype = like.dtype
-                    else:
-                        dtype = self.store.dtype if v.dtype in (torch.float16, torch.bfloat16) else v.dtype
-                    v = v.to(device, dtype).clone()
-                f.state[k] = v
+        decoded = []
+        for k, (f, saved) in enumerate(zip(self.floors, levels)):
+            if not isinstance(saved, dict):
+                raise ValueError(f"level {k + 1} of the checkpoint is {type(saved).__name__}, not a dict")
+            decoded.append({key: self._cast(f, key, from_plain(v, device)) for key, v in saved.items()})
+        bottom = {}
+        for key, v in per_element.items():
+            if not isinstance(v, torch.Tensor) or v.numel() != self.n:
+                got = f"{v.numel()} numbers" if isinstance(v, torch.Tensor) else type(v).__name__
+                raise ValueError(f"the checkpoint's per-element state {key!r} holds {got}, this tower {self.n}")
+            bottom[key] = self._cast(self.floors[0], key, v.reshape(-1), copy)
+        const = sd["const"]
+        if not isinstance(const, list) or len(const) != len(self.floors) or any(
+                not isinstance(c, dict) or set(c) != set(f.const)
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in c.values())
+                for c, f in zip(const, self.floors)):
+            raise ValueError(f"the checkpoint's fixed hyperparameters const={const!r} are not this tower's: "
+                             f"{[sorted(f.const) for f in self.floors]}, numbers, level by level")
+        offsets = self._offsets()
+        return _Checked(t=t, lr=float(sd["lr"]), ok=sd["ok"], store=torch.tensor(store, dtype=self.store.dtype),
+                        levels=decoded, per_element=bottom, skipped=[(offsets[i], offsets[i + 1]) for i in skipped],
+                        const=[{name: float(x) for name, x in c.items()} for c in const])
+
+    def _cast(self, f: _Floor, key, v, copy: bool = True):
+        """``v`` in the dtype and on the device this tower keeps entry ``key`` of floor ``f`` in: a floating tensor
+        in the dtype of the entry it replaces, else in the store's (the weights' dtype, float32 or wider)."""
+        if not isinstance(v, torch.Tensor):
+            return v
+        dtype = v.dtype
+        if v.is_floating_point():
+            like = f.state.get(key)
+            if key in self.layout and f is self.floors[0]:
+                dtype = self.layout[key]
+            elif isinstance(like, torch.Tensor) and like.is_floating_point():
+                dtype = like.dtype
+            else:
+                dtype = self.store.dtype
+        return v.to(self.store.device, dtype, copy=copy)
+
+    def load_checked(self, loaded: "_Checked") -> None:
+        """Resume from what :meth:`check_state_dict` returned (nothing can fail here)."""
+        self.t, self.lr, self.skipped = loaded.t, loaded.lr, list(loaded.skipped)
+        self.store.copy_(loaded.store)
+        self.ok = torch.tensor(loaded.ok, device=self.store.device)
+        for f, const in zip(self.floors, loaded.const):  # fixed values as set_hyperparameter left them
+            f.const.update(const)
+        for k, (f, saved) in enumerate(zip(self.floors, loaded.levels)):
+            kept = {key: v for key, v in f.state.items() if key in f.level.UNSAVED}
+            f.state = {**kept, **saved, **(loaded.per_element if k == 0 else {})}
+            if isinstance(f.rule, Automatic):
+                f.rule.forget_graph()  # the graph of the update before the checkpoint: not this state's
         self._rebind()
         for k, f in enumerate(self.floors):
             f.hp = self._natural(f) if (self.t > 0 and k <= self.top) else None
         if self._history is not None:
             self._history = self._new_history()
 
+    def load_state_dict(self, sd: dict, per_element: dict) -> None:
+        """Resume from :meth:`state_dict` and :meth:`per_element_state`; a checkpoint of another tower is refused,
+        naming what differs, and nothing is changed then."""
+        self.load_checked(self.check_state_dict(sd, per_element))
+
+    # -- copies and pickles: views are made again, the automatic path's graph is not kept -------------------------
+    def __getstate__(self) -> dict:
+        self._check_plain()
+        state = self.__dict__.copy()
+        for key in ("store", "_store_and_gradient", "_gradient_sum", "_refused"):  # views of _row
+            state.pop(key, None)
+        state["reduce"] = None  # a process group is no part of a copy: its owner sets it again
+        state["floors"] = [replace(f, views={}, target=None, raw=None, hp=None if f.hp is None else {})
+                           for f in self.floors]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bind_row()
+        self._rebind()  # the views of the store, and the hyperparameters of the last update (hp)
+
+
+@dataclass
+class _Checked:
+    """A checkpoint checked against a tower (:meth:`Tower.check_state_dict`), ready to load."""
+
+    t: int
+    lr: float
+    ok: bool
+    store: torch.Tensor
+    levels: list
+    per_element: dict
+    skipped: list
+    const: list
 
 #: entries of a vector that :meth:`Tower.step_details` shows
 HEAD = 5

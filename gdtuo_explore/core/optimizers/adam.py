@@ -19,10 +19,13 @@ gradient ``g`` is kept::
     dL/dbeta2 =  alpha / (2 c1) [ (z . v_t - z . g^2) / beta2 + t beta2^(t-1) (z . v_t) / c2 ],
                  z = w m_t / (v_t + c2 eps s)          (= w m_t / (c2 den s))
 
-computed from ``r = sqrt(v_t)``, kept from the update (``den = (r + eps q) / q``). Besides the moments, the update
-writes ``g^2``, the denominator, then ``d`` into one parameter-sized buffer (the caller's spare ``out``, or a fresh
-one where the direction is kept; without ``out``, fresh tensors, so that autograd can differentiate it); learning the betas keeps two more (``g`` and ``r``), and the hypergradient works in one fresh buffer and in
-``r``'s memory.
+computed from ``r = sqrt(v_t)`` (``den = (r + eps q) / q``). Besides the moments, the update writes ``g^2``, the
+denominator, then ``d`` into one parameter-sized buffer (the caller's spare ``out``, or a fresh one where the
+direction is kept; without ``out``, fresh tensors, so that autograd can differentiate it); learning the betas keeps
+one more, ``g``. The hypergradient computes ``r`` again and works through the target in slices of :data:`SLICE`
+entries, so its scratch memory is a few small tensors (the same few at every slice and step, which the allocator
+reuses): a large model keeps two parameter-sized buffers besides the moments and the caller's gradient, the last
+gradient and this one's.
 
 Precision: with half-precision weights the moments, the denominator and ``d`` are float32 (the gradient is widened
 once per step; the spare ``out`` is then unused), so eps = 1e-8 and the squares of small gradients are kept: in
@@ -34,9 +37,15 @@ from __future__ import annotations
 import torch
 
 from ..hyperparams import SIGMOID, Hyper
-from .base import Level, alpha_hypergrad, along, axpy, dot, one_minus, reciprocal, scalar, scratch, wide_dtype, widen
+from .base import Level, alpha_hypergrad, along, axpy, dot, one_minus, reciprocal, scalar, wide_dtype, widen
 
 _BETA = dict(transform=SIGMOID, low=0.0, high=1.0, open_low=True, open_high=True)
+SLICE = 2 ** 20  # the betas' hypergradient works through a larger target in slices (see the module docstring)
+
+
+def slices(n: int):
+    """The slices of :data:`SLICE` entries (the last one shorter) that a hypergradient works through."""
+    return [slice(start, min(n, start + SLICE)) for start in range(0, n, SLICE)]
 
 
 class Adam(Level):
@@ -99,8 +108,8 @@ class Adam(Level):
         q = state["q"] = c2 ** 0.5                  # u = alpha q / c1 * m / (sqrt(v) + eps q), as torch.optim
         if betas:
             state["g"] = g
-            r = state["r"] = torch.sqrt(v, out=None if out is None else scratch(state, "r", g))
-            den = torch.add(r, self.eps * q, out=out)
+        if out is None:  # differentiable
+            den = torch.sqrt(v) + self.eps * q
         else:
             den = torch.sqrt(v, out=out).add_(self.eps * q)
         d = torch.div(m, den, out=out)  # m / (den q)
@@ -112,21 +121,33 @@ class Adam(Level):
         alpha, b1, b2, t = hp["alpha"], hp["beta1"], hp["beta2"], state["t"]
         if "d" in state:
             return {"alpha": alpha_hypergrad(state, v, host)}
-        m, vv, g, r, c1, c2, q = (state[k] for k in ("m", "v", "g", "r", "c1", "c2", "q"))
-        w = torch.add(r, self.eps * q)              # den q
-        torch.div(v, w, out=w)                      # w / q
-        wm = q * scalar(dot(w, m), host)
+        m, vv, g, c1, c2, q = (state[k] for k in ("m", "v", "g", "c1", "c2", "q"))
+        b1_learns, b2_learns = "beta1" in learn, "beta2" in learn
+        sums = {}  # w . m, w . g, z . v_t, z . g^2 (each divided by q), summed over the slices
+        scratch = torch.empty(2, min(SLICE, m.numel()), dtype=vv.dtype, device=vv.device)  # for every slice
+        for part in slices(m.numel()):
+            r, w = scratch[:, : part.stop - part.start]
+            torch.sqrt(vv[part], out=r)
+            torch.add(r, self.eps * q, out=w)           # den q
+            torch.div(v[part], w, out=w)                # w / q
+            found = {"wm": dot(w, m[part])}
+            if b1_learns:
+                found["wg"] = dot(w, g[part])
+            if b2_learns:
+                z = w.mul_(m[part]).div_(axpy(vv[part], r, self.eps * q, out=r))  # z / q, in r's memory
+                found["zv"] = dot(z, vv[part])
+                found["zg2"] = dot(torch.mul(z, g[part], out=r), g[part])
+            sums = found if not sums else {k: sums[k] + x for k, x in found.items()}
+        wm = q * scalar(sums["wm"], host)
         i1 = reciprocal(c1)                         # a beta at exactly 1 (or 0) gives inf here, then nan
         out = {}
         if "alpha" in learn:
             out["alpha"] = -wm * i1
-        if "beta1" in learn:
-            wg = q * scalar(dot(w, g), host)
+        if b1_learns:
+            wg = q * scalar(sums["wg"], host)
             out["beta1"] = -alpha * i1 * ((wm - wg) * reciprocal(b1) + b1 ** (t - 1) * t * wm * i1)
-        if "beta2" in learn:
-            z = w.mul_(m).div_(axpy(vv, r, self.eps * q, out=r))  # z / q; r's memory is reused here
-            zv = q * scalar(dot(z, vv), host)
-            zg2 = q * scalar(dot(torch.mul(z, g, out=r), g), host)
+        if b2_learns:
+            zv, zg2 = q * scalar(sums["zv"], host), q * scalar(sums["zg2"], host)
             out["beta2"] = alpha * 0.5 * i1 * ((zv - zg2) * reciprocal(b2) + b2 ** (t - 1) * t * zv * reciprocal(c2))
         return out
 

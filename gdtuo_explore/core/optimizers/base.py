@@ -102,15 +102,6 @@ def along(state: dict, d, alpha, learn):
     return d, alpha
 
 
-def scratch(state: dict, key: str, like: torch.Tensor):
-    """A buffer like ``like`` kept in ``state[key]``, for an ``out=`` argument (only where the caller gave
-    ``update`` a spare ``out``: without one, the update allocates and stays differentiable)."""
-    buf = state.get(key)
-    if buf is None or buf.shape != like.shape or buf.dtype != like.dtype or buf.device != like.device:
-        buf = state[key] = torch.empty_like(like)
-    return buf
-
-
 def scaled(d, a):
     """The update ``u = a * d`` of ``update``'s ``(d, a)`` as one tensor."""
     return d * a
@@ -165,6 +156,11 @@ class Level:
     #: the state entries shaped like the target that carry over from step to step (moments, accumulators): where a
     #: step leaves part of the target alone (no gradient there), the tower keeps them as they were
     RUNNING: ClassVar[tuple[str, ...]] = ()
+    #: state entries that ``init_state`` makes from the sizes, and caches: checkpoints leave them out (a tower rebuilds
+    #: them), so that a checkpoint holds only what training changed, the same in every process of a sharded run
+    UNSAVED: ClassVar[tuple[str, ...]] = ()
+    #: whether a tower can checkpoint, copy and pickle this level's state (tensors and numbers only)
+    CHECKPOINTS: ClassVar[bool] = True
     #: whether ``update`` needs the target's current values (``target=`` and ``names=``; see the module docstring)
     TAKES_TARGET: ClassVar[bool] = False
     #: names of the level's on/off options (spec text ``name=true``), kept as attributes of that name

@@ -106,6 +106,7 @@ class SGDPerParam(Level):
 
     kind = "sgd_per_param"
     HYPERS = (Hyper("alpha", 0.01, low=0.0),)
+    UNSAVED = ("lengths", "n", "const", "const_key")  # from the sizes, and a cache of the step sizes
 
     def __init__(self, params=0.01, optimizer=None, *, learn=None, hypergrad=None):
         template = self.HYPERS[0]
