@@ -12,9 +12,10 @@ from pathlib import Path
 
 import optuna
 import pytest
+from packaging.specifiers import SpecifierSet
 
 from gdtuo_explore.cli import main
-from gdtuo_explore.engine.shared_sweep import open_study, report_rows, stored_rows
+from gdtuo_explore.engine.shared_sweep import OPTUNA_MADE_FOR, open_study, report_rows, stored_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ["--alphas", "0.001,0.1,1", "--heights", "0,1", "--seeds", "0,1", "--steps", "12"]   # 12 points
@@ -219,3 +220,23 @@ def test_a_missing_database_driver_is_one_line_naming_the_package(tmp_path):
         "'psycopg', which is not installed: pip install 'psycopg[binary]' (or, in a clone of gdtuo-explore, pip install "
         "-e '.[sweeps]')"]
     assert "s3cret" not in result.stdout + result.stderr
+
+
+def test_optuna_is_the_version_whose_internals_shared_sweep_uses():
+    assert optuna.__version__ in SpecifierSet(OPTUNA_MADE_FOR), (
+        f"optuna {optuna.__version__} is installed, but gdtuo_explore/engine/shared_sweep.py was made for "
+        f"optuna{OPTUNA_MADE_FOR}: it subclasses optuna.storages._heartbeat.BaseHeartbeat and reads "
+        "Trial._trial_id. Run tests/test_shared_sweep.py and tests/test_postgres.py, then widen OPTUNA_MADE_FOR")
+
+
+def test_optunas_heartbeat_internals_are_still_what_shared_sweep_implements(tmp_path):
+    """The journal storage implements exactly BaseHeartbeat's abstract methods, and a trial's ``_trial_id`` is the id
+    the storage's calls take."""
+    from optuna.storages._heartbeat import BaseHeartbeat
+
+    assert BaseHeartbeat.__abstractmethods__ == {"record_heartbeat", "_get_stale_trial_ids",
+                                                 "get_heartbeat_interval", "get_heartbeat_stale_trial_callback"}
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'ids.db'}")
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    assert study._storage.get_trial(trial._trial_id).number == trial.number

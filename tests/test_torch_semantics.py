@@ -337,3 +337,19 @@ def test_a_corrupt_checkpoint_is_refused_and_changes_nothing(corrupt, message):
     after = other.state_dict()
     assert after["param_groups"] == before["param_groups"]
     assert all(torch.equal(x, before["state"][i][k]) for i, entry in after["state"].items() for k, x in entry.items())
+
+
+def test_the_private_torch_calls_the_core_makes_still_behave():
+    """The core steps a group's parameters with ``torch._foreach_copy_`` and ``torch._foreach_add_`` (the list ops
+    torch.optim's own optimizers use), and the automatic path tells an in-place update by ``Tensor._version``: all
+    private names, checked here as the core uses them (torch 2.13 to 2.14 seen)."""
+    a, b = [torch.zeros(2), torch.zeros(3)], [torch.ones(2), torch.full((3,), 2.0)]
+    torch._foreach_copy_(a, b)
+    assert [x.tolist() for x in a] == [[1.0, 1.0], [2.0, 2.0, 2.0]]
+    torch._foreach_add_(a, b, alpha=-0.5)
+    assert [x.tolist() for x in a] == [[0.5, 0.5], [1.0, 1.0, 1.0]]
+    x = torch.zeros(2)
+    before = x._version
+    x.add_(1)
+    y = x + 1
+    assert x._version == before + 1 and y._version == 0

@@ -212,7 +212,7 @@ class HyperOptimizer(torch.optim.Optimizer):
                         raise ValueError("HyperOptimizer does not support sparse gradients")
                     else:
                         view.copy_(x)
-            else:
+            else:   # torch.optim's own list ops, private names (checked in tests/test_torch_semantics.py)
                 torch._foreach_copy_(shaped, grads)
             target = params if tower.takes_target else None  # flattened by the tower when it needs them
             d, a = tower.step(g, spare, group["lr"], [flat.slice(i) for i in missing], target)  # the update is a * d

@@ -53,6 +53,12 @@ READY_ATTR = "gdtuo_ready"   # set once every grid point is enqueued
 READY_TIMEOUT = 120.0        # seconds a joining worker waits for the creator to enqueue the grid
 DEFAULT_HEARTBEAT = 60       # seconds between heartbeats; a trial is stale after twice that
 DEFAULT_MAX_RETRY = 3        # times a killed worker's point is put back
+#: The Optuna versions whose internals this module uses were checked with (tests/test_shared_sweep.py fails, naming
+#: what changed, when the installed one differs or lacks them): the heartbeat's base class
+#: ``optuna.storages._heartbeat.BaseHeartbeat`` and its abstract ``_get_stale_trial_ids``, which a journal storage
+#: implements here (Optuna beats a heartbeat for databases only), and ``Trial._trial_id``, the id its storage calls
+#: take (as Optuna's own heartbeat code passes it).
+OPTUNA_MADE_FOR = ">=5.1,<5.2"
 #: The PyPI package of each database driver that SQLAlchemy imports for a URL (``postgresql://`` is ``psycopg``).
 DRIVERS = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pg8000": "pg8000", "asyncpg": "asyncpg",
            "pymysql": "PyMySQL", "MySQLdb": "mysqlclient", "mysql": "mysql-connector-python"}
