@@ -50,8 +50,8 @@ def float32_runs():
 @pytest.mark.parametrize("spec", SPECS)
 def test_half_precision_weights_train_as_float32_ones(float32_runs, spec, dtype):
     """200 steps: the learned hyperparameters follow float32's within 2% at every step, and the loss falls as in
-    float32. (In float16, Adam's eps = 1e-8 is 0: the first step used to be refused; in bfloat16 the
-    hyperparameters were stored with an 8-bit mantissa.)"""
+    float32. (In float16, Adam's eps = 1e-8 is 0, which would refuse the first step; in bfloat16 an 8-bit mantissa
+    would hold the hyperparameters: both are kept in float32.)"""
     opt, losses = _train(spec, dtype)
     ref_opt, ref_losses = float32_runs[spec]
     assert opt.nonfinite() is None

@@ -166,10 +166,10 @@ def test_bad_storage_input_exits_2_with_a_clear_message(tmp_path, monkeypatch, c
 @pytest.mark.parametrize("kind", KINDS)
 def test_workers_started_at_once_on_a_new_storage_each_train_their_own_points(tmp_path, request, kind):
     """Four workers open a storage that does not exist yet, at the same moment, on a 2-point grid of 2-step runs.
-    SQLite once let two of them both take the same waiting point (its transactions began at the first write), so
-    one worker failed with "Trial#0 has already finished"; two could both create the file's tables, and on a new
-    PostgreSQL database all but one died creating Optuna's schema (``UniqueViolation``); test_postgres.py lines the
-    workers up more tightly still."""
+    The races this guards against: in SQLite two workers can both take the same waiting point (a transaction begins
+    at its first write), and one then fails with "Trial#0 has already finished"; two can both create the file's
+    tables; on a new PostgreSQL database all but one can die creating Optuna's schema (``UniqueViolation``).
+    test_postgres.py lines the workers up more tightly still."""
     grid = ["--alphas", "0.1", "--heights", "0", "--seeds", "0,1", "--steps", "2"]
     for attempt in range(3):  # the race needs the workers' timing to line up: three rounds of four
         store = _storage(kind, tmp_path, request, f"sweep{attempt}")

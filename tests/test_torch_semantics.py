@@ -163,7 +163,7 @@ def test_the_checkpoint_has_torch_optims_shape_and_restores_group_options():
 
 
 def test_a_checkpoint_without_the_towers_state_is_refused_and_changes_nothing():
-    """A checkpoint whose groups lack the tower state (another optimizer's, or an older layout) is refused, naming
+    """A checkpoint whose groups lack the tower state (another optimizer's, or another layout) is refused, naming
     what is missing, before anything changes."""
     model, opt = _trained()
     sd = opt.state_dict()

@@ -2,7 +2,7 @@
 it is built. Building a run (loading data, making the model) happens in a short-lived thread, so a click never
 blocks the notebook; the run then trains in the engine's own thread.
 
-The explorer's calls into the engine's newer controls (``Run.pace``, ``Run.close``) are all here."""
+The explorer calls the engine's run controls ``Run.pace`` and ``Run.close`` from here only."""
 from __future__ import annotations
 
 import itertools
