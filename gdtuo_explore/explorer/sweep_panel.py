@@ -23,6 +23,7 @@ def _figure(title: str, ytitle: str) -> go.FigureWidget:
                       yaxis=dict(title=ytitle, tickformat="~g"),
                       legend=dict(font=dict(size=10)),
                       font=dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=11))
+    fig.publish()   # every view, also one made later (a page reload, Voila), draws the title, size and log axis
     return fig
 
 
