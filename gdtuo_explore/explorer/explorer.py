@@ -28,6 +28,7 @@ from .controls import RunControls, TaskControls
 from .export import Exporter
 from .export_panel import ExportPanel
 from .message_order import keep_page_order
+from .snapshot import Snapshot
 from .state import FORMAT, ExplorerState
 from .style import stylesheet
 from .sweep_panel import SweepPanel
@@ -69,7 +70,8 @@ class Explorer:
 
     Attributes: ``state`` (the :class:`ExplorerState` every widget observes), ``alerts`` (the current run's
     :class:`~.alerts.StepSizeAlerts`, drawn from its updates), ``exporter`` (the :class:`~.export.Exporter` of what
-    the explorer shows), ``widget`` (the root widget), and the views ``tower_editor``, ``task_controls``,
+    the explorer shows), ``widget`` (the root widget), ``picture`` (the :class:`~.snapshot.Snapshot`: the output
+    below the explorer that keeps a picture of its charts), and the views ``tower_editor``, ``task_controls``,
     ``run_controls``, ``charts``, ``compare_panel``, ``sweep_panel``, ``export_panel``.
     """
 
@@ -86,6 +88,7 @@ class Explorer:
         self.run_controls = RunControls(self.state, self.alerts)
         self.sweep_panel = SweepPanel(self.state)
         self.export_panel = ExportPanel(self.exporter)
+        self.picture = Snapshot(self)   # after the charts: it draws them once they drew a run's last update
         self.widget = self._lay_out()
         self._warm_up = threading.Thread(target=_warm_up, args=(self.state.config(),),
                                          name="gdtuo-explorer-warm-up", daemon=True)
@@ -114,6 +117,13 @@ class Explorer:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
+
+    def _ipython_display_(self):
+        """Display the explorer and, below it, the output that keeps a picture of its charts (see :mod:`.snapshot`)."""
+        from IPython.display import display
+
+        display(self.widget)
+        self.picture.show()
 
     # -- commands (what the buttons do) ------------------------------------------------------------------------
     def run(self, wait: bool = False, timeout: float | None = None) -> str:
@@ -160,6 +170,11 @@ class Explorer:
         """Press Start sweep; with ``wait``, block until the sweep ended. Returns its status."""
         self.state.start_sweep()
         return self.state.sweep.wait(timeout) if wait else self.state.sweep.status
+
+    def snapshot(self) -> bytes:
+        """Put a picture of the charts as they are below the explorer (replacing the last one), for viewers where the
+        live charts cannot draw; returns the PNG. A run also leaves one when it ends, stops or pauses."""
+        return self.picture.take()
 
     def export(self, directory=None) -> dict:
         """Export to ``directory`` (default: the Export tab's folder; see :meth:`.export.Exporter.export`); returns

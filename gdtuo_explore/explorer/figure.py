@@ -156,6 +156,13 @@ STAND_IN_TEXT = (b"Software", b"gdtuo-explore: a picture of the live charts, for
 _CHUNK = _png_chunk(b"tEXt", STAND_IN_TEXT[0] + b"\0" + STAND_IN_TEXT[1])
 #: What the base64 of every stand-in PNG contains (the chunk's first whole base64 groups).
 STAND_IN_MARK = base64.b64encode(_CHUNK[:len(_CHUNK) // 3 * 3]).decode("ascii")
+
+
+def mark_stand_in(png: bytes) -> bytes:
+    """The PNG ``png`` marked as a stand-in: :data:`STAND_IN_TEXT` as its first chunk after the header."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError("png must be PNG data (its signature and header chunk first)")
+    return png[:33] + _CHUNK + png[33:]
 #: CSS that a page applies once the charts draw there: it hides the stand-ins, and the output area around each
 #: (JupyterLab, Notebook 7 and Voila draw an image output as ``<img src="data:image/png;base64,...">``).
 HIDE_STAND_INS = (f'img[src*="{STAND_IN_MARK}"] {{ display: none; }}\n'
