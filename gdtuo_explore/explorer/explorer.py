@@ -7,7 +7,8 @@
 
 Left: the task and the tower (level cards, spec text, presets). Top: Run, Pause, Step, Stop, Reset, progress and
 status. Right, in tabs: the live charts with the compare bar (Train), the sensitivity sweep (Sweep) and the export
-(Export). The layout flows: the tabs go below the left column, and the charts one per row, when the notebook is
+with the Share control (Export); ``Explorer(controls="basic")`` shows only the task, the tower, the run bar and the
+charts. Below the explorer, a picture of its charts for viewers with no kernel (:mod:`.snapshot`). The layout flows: the tabs go below the left column, and the charts one per row, when the notebook is
 narrow. Training runs in the run engine's background thread, so the notebook stays usable; the same commands
 are methods here, with a synchronous face for scripts and tests (``run(wait=True)``, ``wait()``).
 """
@@ -28,6 +29,7 @@ from .controls import RunControls, TaskControls
 from .export import Exporter
 from .export_panel import ExportPanel
 from .message_order import keep_page_order
+from .share import SharePanel, check_controls, link_message, read_query
 from .snapshot import Snapshot
 from .state import FORMAT, ExplorerState
 from .style import stylesheet
@@ -66,19 +68,29 @@ def _warm_up(config: RunConfig) -> None:
 
 
 class Explorer:
-    """The explorer. ``config``: a setup to open (see :func:`read_setup`); default: Adam / SGD(1e-5) on digits.
+    """The explorer. ``config``: a setup to open (see :func:`read_setup`); default: Adam / SGD(1e-5) on digits, or
+    in Voila the setup in the page's link (see :mod:`.share`). ``controls``: ``"full"`` (default) or ``"basic"``, a
+    classroom mode that shows the task, the tower (presets, spec, level cards), the run buttons and the charts, and
+    nothing else (no model, budget, seed, speed, overlays, sweep or export); a link can set it too.
 
     Attributes: ``state`` (the :class:`ExplorerState` every widget observes), ``alerts`` (the current run's
     :class:`~.alerts.StepSizeAlerts`, drawn from its updates), ``exporter`` (the :class:`~.export.Exporter` of what
     the explorer shows), ``widget`` (the root widget), ``picture`` (the :class:`~.snapshot.Snapshot`: the output
     below the explorer that keeps a picture of its charts), and the views ``tower_editor``, ``task_controls``,
-    ``run_controls``, ``charts``, ``compare_panel``, ``sweep_panel``, ``export_panel``.
+    ``run_controls``, ``charts``, ``compare_panel``, ``sweep_panel``, ``export_panel``, ``share_panel``. ``controls``
+    is the mode shown, ``link_errors`` the message about a link's values that were left out.
     """
 
-    def __init__(self, config=None):
+    def __init__(self, config=None, controls: str | None = None):
         self.state = ExplorerState()
+        link = None
         if config is not None:
             self.state.load(read_setup(config))
+        elif os.environ.get("QUERY_STRING"):   # a Voila page's link (see .share)
+            link = read_query(os.environ["QUERY_STRING"], self.state.config())
+            self.state.load_config(link.config)
+        self.controls = check_controls(controls or (link and link.controls) or "full")
+        self.link_errors = widgets.HTML(link_message(link.errors if link else []))
         self.tower_editor = TowerEditor(self.state)
         self.task_controls = TaskControls(self.state)
         self.charts = Charts(self.state)   # the first to see each update: the status line never runs ahead of it
@@ -88,6 +100,7 @@ class Explorer:
         self.run_controls = RunControls(self.state, self.alerts)
         self.sweep_panel = SweepPanel(self.state)
         self.export_panel = ExportPanel(self.exporter)
+        self.share_panel = SharePanel(self)
         self.picture = Snapshot(self)   # after the charts: it draws them once they drew a run's last update
         self.widget = self._lay_out()
         self._warm_up = threading.Thread(target=_warm_up, args=(self.state.config(),),
@@ -96,21 +109,29 @@ class Explorer:
 
     def _lay_out(self) -> widgets.Widget:
         section = lambda text: widgets.HTML(f"<div class='gd-section'>{text}</div>")  # noqa: E731
-        left = widgets.VBox([section("Task"), self.task_controls.widget, section("Tower"),
+        basic = self.controls == "basic"   # the task, the tower, the run bar and the charts, nothing else
+        task = widgets.VBox([self.task_controls.task, self.task_controls.about]) if basic else self.task_controls.widget
+        left = widgets.VBox([section("Task"), task, section("Tower"),
                              self.tower_editor.widget], layout=_L(width="390px", flex="0 0 390px"))
         left.add_class("gd-left")
         for box in (self.charts.row, self.charts.levels_box):
             box.add_class("gd-charts")   # wraps: one chart per row when the tab is narrow (see style.py)
         train = widgets.VBox([self.charts.row, self.compare_panel.widget, self.charts.levels_box])
-        tabs = widgets.Tab([train, self.sweep_panel.widget, self.export_panel.widget],
+        tabs = widgets.Tab([train, self.sweep_panel.widget,
+                            widgets.VBox([self.export_panel.widget, self.share_panel.widget])],
                            layout=_L(flex="1 1 440px", min_width="0", max_width="100%"))
         tabs.titles = ("Train", "Sweep", "Export")
         tabs.add_class("gd-tabs")
+        if basic:
+            self.run_controls.speed.layout.display = "none"
+            tabs = widgets.VBox([self.charts.row, self.charts.levels_box],
+                                layout=_L(flex="1 1 440px", min_width="0", max_width="100%"))
         header = widgets.HTML(f"<div class='gd-header'><div class='gd-title'>{TITLE}</div>"
                               f"<div class='gd-sub'>{SUBTITLE}</div></div>")
         body = widgets.HBox([left, tabs], layout=_L(align_items="flex-start", flex_flow="row wrap",
                                                     grid_gap="10px 0"))
-        root = widgets.VBox([stylesheet(), header, self.run_controls.widget, body], layout=_L(max_width="100%"))
+        root = widgets.VBox([stylesheet(), header, self.link_errors, self.run_controls.widget, body],
+                            layout=_L(max_width="100%"))
         root.add_class("gd-root")
         keep_page_order(root)   # clicks on different widgets are handled in the order they were made
         return root
