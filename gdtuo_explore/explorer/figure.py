@@ -12,7 +12,11 @@ and the kernel answers with the bundle as a binary buffer. So every page that sh
 page reload, a second tab, Voila) gets it, and a saved notebook stores none of it: ``jupyter nbconvert --execute``
 and JupyterLab's "Save Widget State Automatically" store widget state, which here is a few hundred bytes per chart.
 The page asks when it first makes the widget's model; a kernel that is busy with a cell answers when the cell ends,
-unless it handles widget messages in a subshell of their own (JupyterLab 4.4 and later with ipykernel 7). Each :class:`Figure` has a few hundred bytes of module source that waits for that shared module and then
+unless it handles widget messages in a subshell of their own (JupyterLab 4.4 and later with ipykernel 7). anywidget
+fails a model whose ``initialize`` has not returned after 2 seconds, and the bundle's round trip and import can take
+longer (5 MB through the websocket, a busy kernel), so no ``initialize`` here waits for it: the shared widget starts
+loading it, and each chart waits for it in ``render``. Each :class:`Figure` has a few hundred bytes of module source
+that waits for that shared module and then
 hands its model and views to plotly's own widget code, unchanged: a ``Figure`` behaves as a ``FigureWidget`` in the
 kernel and in the page, except that it does not report back to the kernel what plotly.js drew (below).
 
@@ -76,10 +80,15 @@ const shared = () => globalThis.__gdtuoPlotlyWidget ??= new Promise(resolve => {
 
 _BUNDLE_ESM = _SHARED + """
 export default {
-    async initialize({ model }) {
+    initialize({ model }) {
         shared();
         if (globalThis.__gdtuoPlotlyWidgetLoading) return;
         globalThis.__gdtuoPlotlyWidgetLoading = true;
+        load(model);   // not awaited: anywidget fails a model whose initialize takes over 2 s (see the docstring)
+    },
+};
+
+async function load(model) {
         const bundle = new Promise(resolve => {
             const answer = (msg, buffers) => {
                 if (!msg || msg.bundle !== true || !buffers || !buffers.length) return;
@@ -107,20 +116,21 @@ export default {
         } finally {
             URL.revokeObjectURL(url);
         }
-    },
-};
+}
 """
 
 _FIGURE_ESM = _SHARED + """
 export default () => {
-    let widget;   // plotly's widget for this model: its default export is a factory, one per model
+    let widget, ready;   // plotly's widget for this model: its default export is a factory, one per model
     return {
-        async initialize(context) {
-            widget = (await shared()).default();
-            return widget.initialize(context);
+        initialize(context) {   // returns at once: plotly's widget code may take longer than anywidget allows
+            ready = shared().then(module => {
+                widget = module.default();
+                return widget.initialize(context);
+            });
         },
         async render(context) {
-            while (widget === undefined) await shared();
+            await ready;
             return widget.render(context);
         },
     };
