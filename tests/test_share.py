@@ -9,6 +9,7 @@ import pytest
 from gdtuo_explore import Explorer
 from gdtuo_explore.engine.config import Budget, RunConfig
 from gdtuo_explore.explorer.share import query, read_query
+from helpers import explorer_for, points, wait_until
 
 BASE = RunConfig(steps=100)
 
@@ -125,3 +126,62 @@ def test_the_share_control_gives_the_query_and_json_outside_voila_and_says_why_w
         assert e.share_panel.json.layout.display == "none"
     finally:
         e.close()
+
+
+def test_explorer_json_restores_the_pace_the_open_tab_and_the_overlays_with_their_labels_and_colours(tmp_path):
+    from helpers import trace
+
+    e = explorer_for("adam(0.01)/sgd(1e-5)", 15)
+    try:
+        e.run(wait=True, timeout=120)
+        e.state.set_tower("sgd(0.05)/sgd(1e-5)")
+        e.run(wait=True, timeout=120)          # the first run becomes an overlay
+        e.add_baseline(wait=True, timeout=120)
+        e.state.pace, e.state.tab = 10.0, "Sweep"
+        shown = [(s.label, s.color, s.config) for s in e.state.compared]
+        assert len(shown) == 2
+        path = e.export(tmp_path)["explorer"]
+    finally:
+        e.close()
+    again = Explorer(config=path)
+    try:
+        assert again.state.pace == 10.0 and again.run_controls.speed.value == 10.0
+        assert again.state.tab == "Sweep" and again.widget.children[-1].children[1].selected_index == 1
+        assert [(s.label, s.color, s.config) for s in again.state.compared] == shown
+        for s in again.state.compared:
+            assert s.wait(120) == "done"
+        for label, color, _ in shown:   # drawn again, each in its colour, under its label
+            wait_until(lambda: points(again.charts.loss, label) > 0, f"{label} on the loss chart")
+            assert trace(again.charts.loss, label).line.color == color
+        again.state.tab = "Export"   # the model drives the tab shown
+        assert again.widget.children[-1].children[1].selected_index == 2
+    finally:
+        again.close()
+
+
+@pytest.mark.parametrize("change, names", [
+    ({"pace": 7}, ["pace=7", "10, 30", "null"]),
+    ({"tab": "Charts"}, ["tab='Charts'", "Sweep"]),
+    ({"overlays": [{"label": "x"}]}, ["overlay 1", "config"]),
+    ({"overlays": [{"config": {"task": "nope"}}]}, ["overlay 1", "nope"]),
+])
+def test_a_bad_pace_tab_or_overlay_in_a_saved_setup_is_refused_by_name(change, names):
+    e = Explorer()
+    data = {**e.state.to_dict(), **change}
+    e.close()
+    with pytest.raises(ValueError) as err:
+        Explorer(config=data)
+    assert all(name in str(err.value) for name in names), err.value
+
+
+def test_a_link_sets_the_pace_and_the_open_tab(monkeypatch):
+    monkeypatch.setenv("QUERY_STRING", "pace=max&tab=Sweep&steps=20")
+    e = Explorer()
+    try:
+        assert e.state.pace is None and e.state.tab == "Sweep" and e.link_errors.value == ""
+        e.share_panel.show()
+        assert "pace=max" in e.share_panel.link.value and "tab=Sweep" in e.share_panel.link.value
+    finally:
+        e.close()
+    setup = read_query("pace=7&tab=Charts", BASE)
+    assert setup.view == {} and len(setup.errors) == 2 and "pace='7'" in setup.errors[0]

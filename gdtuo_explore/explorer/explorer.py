@@ -18,6 +18,7 @@ import os
 import threading
 
 import ipywidgets as widgets
+import traitlets
 
 from ..engine.config import RunConfig, read_json
 from ..engine.run import Run
@@ -25,13 +26,14 @@ from ..engine.tasks import TASKS
 from .alerts import StepSizeAlerts
 from .charts import Charts
 from .compare_panel import ComparePanel
-from .controls import RunControls, TaskControls
+from .controls import SPEEDS, RunControls, TaskControls
+from .defaults import EXPLORER_PACE
 from .export import Exporter
 from .export_panel import ExportPanel
 from .message_order import keep_page_order
 from .share import SharePanel, check_controls, link_message, read_query
 from .snapshot import Snapshot
-from .state import FORMAT, ExplorerState
+from .state import FORMAT, TABS, ExplorerState, read_overlays
 from .style import stylesheet
 from .sweep_panel import SweepPanel
 from .tower_editor import TowerEditor
@@ -52,6 +54,12 @@ def read_setup(config) -> dict:
     if not isinstance(config, dict):
         raise ValueError(f"config must be a RunConfig, a dict or a path to a JSON file, not {type(config).__name__}")
     if config.get("format") == FORMAT:
+        paces = {value or None for value in SPEEDS.values()}
+        if config.get("pace", EXPLORER_PACE) not in paces:
+            numbers = ", ".join(f"{p:g}" for p in sorted(p for p in paces if p))
+            raise ValueError(f"pace={config['pace']!r} is invalid: use one of {numbers} (steps per second), or null "
+                             "(as fast as it goes)")
+        read_overlays(config)
         return config
     return {"config": RunConfig.from_dict(config).to_dict()}
 
@@ -83,12 +91,16 @@ class Explorer:
 
     def __init__(self, config=None, controls: str | None = None):
         self.state = ExplorerState()
-        link = None
+        link, overlays = None, []
         if config is not None:
-            self.state.load(read_setup(config))
+            setup = read_setup(config)
+            overlays = read_overlays(setup)
+            self.state.load(setup)
         elif os.environ.get("QUERY_STRING"):   # a Voila page's link (see .share)
             link = read_query(os.environ["QUERY_STRING"], self.state.config())
             self.state.load_config(link.config)
+            for name, value in link.view.items():
+                setattr(self.state, name, value)
         self.controls = check_controls(controls or (link and link.controls) or "full")
         self.link_errors = widgets.HTML(link_message(link.errors if link else []))
         self.tower_editor = TowerEditor(self.state)
@@ -103,6 +115,7 @@ class Explorer:
         self.share_panel = SharePanel(self)
         self.picture = Snapshot(self)   # after the charts: it draws them once they drew a run's last update
         self.widget = self._lay_out()
+        self.state.add_overlays(overlays)   # the overlays of a saved setup train again, with their labels and colours
         self._warm_up = threading.Thread(target=_warm_up, args=(self.state.config(),),
                                          name="gdtuo-explorer-warm-up", daemon=True)
         self._warm_up.start()
@@ -120,8 +133,10 @@ class Explorer:
         tabs = widgets.Tab([train, self.sweep_panel.widget,
                             widgets.VBox([self.export_panel.widget, self.share_panel.widget])],
                            layout=_L(flex="1 1 440px", min_width="0", max_width="100%"))
-        tabs.titles = ("Train", "Sweep", "Export")
+        tabs.titles = TABS
         tabs.add_class("gd-tabs")
+        traitlets.link((self.state, "tab"), (tabs, "selected_index"),
+                       transform=(TABS.index, lambda i: TABS[i or 0]))
         if basic:
             self.run_controls.speed.layout.display = "none"
             tabs = widgets.VBox([self.charts.row, self.charts.levels_box],

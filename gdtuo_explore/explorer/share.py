@@ -3,7 +3,9 @@ explorer on a setup in Voila, and the Share control that gives the current setup
 
 Voila hands each page's query to its kernel as ``os.environ["QUERY_STRING"]``; ``Explorer()`` reads it there
 (:func:`read_query`). The keys are the :class:`RunConfig` fields a person shares (:data:`QUERY_FIELDS`: task, model,
-tower, steps or epochs or until_stopped, seed, batch_size) and ``controls`` (``basic`` or ``full``). Each key is
+tower, steps or epochs or until_stopped, seed, batch_size), ``controls`` (``basic`` or ``full``), ``pace`` (steps per
+second as the Speed menu offers them, or ``max``) and ``tab`` (``Train``, ``Sweep`` or ``Export``). The overlays
+travel in the JSON only. Each key is
 applied on its own: a bad value (an unknown task, a tower that does not parse, a seed that is not a whole number, an
 unknown key) is left out with a message naming it and what is allowed, and the rest of the setup keeps its defaults.
 """
@@ -18,11 +20,15 @@ from urllib.parse import parse_qsl, urlencode
 import ipywidgets as widgets
 
 from ..engine.config import RunConfig
+from .controls import SPEEDS
+from .state import TABS
 
 #: The RunConfig fields a link sets, in the order they are applied (a new task resets the model to its default).
 QUERY_FIELDS = ("task", "model", "tower", "batch_size", "seed", "steps", "epochs", "until_stopped")
 INTEGER_FIELDS = ("batch_size", "seed", "steps", "epochs")
 CONTROLS = ("full", "basic")
+#: What else a link sets: the controls shown, the pace (steps per second, or max) and the open tab.
+VIEW_KEYS = ("controls", "pace", "tab")
 _L = widgets.Layout
 
 
@@ -34,6 +40,7 @@ class LinkSetup:
     config: RunConfig
     controls: str | None = None
     errors: list[str] = field(default_factory=list)
+    view: dict = field(default_factory=dict)   # the explorer's "pace" and "tab", where the link sets them
 
 
 def check_controls(controls) -> str:
@@ -53,14 +60,26 @@ def read_query(query: str, base: RunConfig) -> LinkSetup:
             setup.errors.append(f"{key} is given twice in the link: using {value!r}")
         values[key] = value
     for key in values:
-        if key not in QUERY_FIELDS and key != "controls":
+        if key not in QUERY_FIELDS + VIEW_KEYS:
             setup.errors.append(f"{key}={values[key]!r}: unknown setting, left out; known settings: "
-                                f"{', '.join(QUERY_FIELDS + ('controls',))}")
+                                f"{', '.join(QUERY_FIELDS + VIEW_KEYS)}")
     if "controls" in values:
         try:
             setup.controls = check_controls(values["controls"])
         except ValueError as err:
             setup.errors.append(f"{err}; showing all controls")
+    if "pace" in values:
+        paces = {name.split(" ")[0].replace(",", ""): value or None for name, value in SPEEDS.items()}
+        if values["pace"] in paces:
+            setup.view["pace"] = paces[values["pace"]]
+        else:
+            setup.errors.append(f"pace={values['pace']!r} is invalid: use one of {', '.join(paces)} (steps per "
+                                "second); keeping the default pace")
+    if "tab" in values:
+        if values["tab"] in TABS:
+            setup.view["tab"] = values["tab"]
+        else:
+            setup.errors.append(f"tab={values['tab']!r} is invalid: use one of {', '.join(TABS)}")
     for key in QUERY_FIELDS:
         if key not in values:
             continue
@@ -89,15 +108,18 @@ def _shown(config: RunConfig, key: str) -> str:
     return f"{key}={getattr(config, key)!r}"
 
 
-def query(config: RunConfig, controls: str = "full") -> str:
-    """The link's query for ``config`` (without the ``?``): the fields of :data:`QUERY_FIELDS`, and ``controls``
-    when it is not ``full``."""
+def query(config: RunConfig, controls: str = "full", pace: float | None = None, tab: str | None = None) -> str:
+    """The link's query for ``config`` (without the ``?``): the fields of :data:`QUERY_FIELDS`, ``controls``
+    when it is not ``full``, and ``pace`` (steps per second, None: ``max``) and ``tab`` if given."""
     fields = config.to_dict()
     out = {key: fields[key] for key in QUERY_FIELDS if fields.get(key) is not None and fields.get(key) is not False}
     if out.get("until_stopped"):
         out["until_stopped"] = 1
     if controls != "full":
         out["controls"] = check_controls(controls)
+    out.update({"pace": "max" if pace is None else f"{pace:g}"} if pace is not None or tab is not None else {})
+    if tab is not None:
+        out["tab"] = tab
     return urlencode(out, safe="()/,")
 
 
@@ -129,7 +151,7 @@ class SharePanel:
         """Fill in the link and the JSON for the current setup (a message instead if the setup is invalid)."""
         state = self.explorer.state
         try:
-            text = query(state.config(), self.explorer.controls)
+            text = query(state.config(), self.explorer.controls, state.pace, state.tab)
             data = state.to_dict()
         except ValueError as err:
             self.link.value = f"<div class='gd-error'>Nothing to share: {html.escape(str(err))}</div>"
