@@ -30,6 +30,7 @@ from .controls import SPEEDS, RunControls, TaskControls
 from .defaults import EXPLORER_PACE
 from .export import Exporter
 from .export_panel import ExportPanel
+from .figures import FiguresPanel, save_figures
 from .message_order import keep_page_order
 from .share import SharePanel, check_controls, link_message, read_query
 from .snapshot import Snapshot
@@ -85,8 +86,9 @@ class Explorer:
     :class:`~.alerts.StepSizeAlerts`, drawn from its updates), ``exporter`` (the :class:`~.export.Exporter` of what
     the explorer shows), ``widget`` (the root widget), ``picture`` (the :class:`~.snapshot.Snapshot`: the output
     below the explorer that keeps a picture of its charts), and the views ``tower_editor``, ``task_controls``,
-    ``run_controls``, ``charts``, ``compare_panel``, ``sweep_panel``, ``export_panel``, ``share_panel``. ``controls``
-    is the mode shown, ``link_errors`` the message about a link's values that were left out.
+    ``run_controls``, ``charts``, ``compare_panel``, ``sweep_panel``, ``export_panel``, ``figures_panel``,
+    ``share_panel``. ``controls`` is the mode shown, ``link_errors`` the message about a link's values that were
+    left out.
     """
 
     def __init__(self, config=None, controls: str | None = None):
@@ -113,6 +115,7 @@ class Explorer:
         self.sweep_panel = SweepPanel(self.state)
         self.export_panel = ExportPanel(self.exporter)
         self.share_panel = SharePanel(self)
+        self.figures_panel = FiguresPanel(self)
         self.picture = Snapshot(self)   # after the charts: it draws them once they drew a run's last update
         self.widget = self._lay_out()
         self.state.add_overlays(overlays)   # the overlays of a saved setup train again, with their labels and colours
@@ -131,7 +134,8 @@ class Explorer:
             box.add_class("gd-charts")   # wraps: one chart per row when the tab is narrow (see style.py)
         train = widgets.VBox([self.charts.row, self.compare_panel.widget, self.charts.levels_box])
         tabs = widgets.Tab([train, self.sweep_panel.widget,
-                            widgets.VBox([self.export_panel.widget, self.share_panel.widget])],
+                            widgets.VBox([self.export_panel.widget, self.figures_panel.widget,
+                                          self.share_panel.widget])],
                            layout=_L(flex="1 1 440px", min_width="0", max_width="100%"))
         tabs.titles = TABS
         tabs.add_class("gd-tabs")
@@ -211,6 +215,11 @@ class Explorer:
         """Put a picture of the charts as they are below the explorer (replacing the last one), for viewers where the
         live charts cannot draw; returns the PNG. A run also leaves one when it ends, stops or pauses."""
         return self.picture.take()
+
+    def save_figures(self, folder, scale: float = 2.0) -> dict:
+        """Write each chart into ``folder`` as a PNG and as a standalone HTML file that works offline (see
+        :func:`.figures.save_figures`); returns the paths written."""
+        return save_figures(self, folder, scale)
 
     def export(self, directory=None) -> dict:
         """Export to ``directory`` (default: the Export tab's folder; see :meth:`.export.Exporter.export`); returns
