@@ -6,6 +6,9 @@ each level above two adds a level chart and a level card), and prints each saved
 widget state (and the largest chart's share: a chart's model as stored, its buffers included), the part that is
 outputs, and what each further level adds.
 
+``--lab`` also saves the notebook from JupyterLab in Chromium with its "Save Widget State Automatically" setting on
+(Run All, then Save), with the browser tests' harness (``tests/browser.py``: run it from a clone).
+
 ``--pythonpath DIR`` runs the kernel on another copy of the project (for a before/after comparison, e.g. a
 ``git archive`` of an older commit unpacked in ``DIR``). The notebook runs in fast mode (``GDTUO_FAST=1``: a 60-step
 run) unless ``--full``.
@@ -53,11 +56,34 @@ def measure(path: Path, env: dict) -> dict:
             "widgets": len(models), "charts": len(charts), "largest chart": max(charts, default=0)}
 
 
+def measure_lab(env: dict) -> dict:
+    """Run All and Save in JupyterLab (widget state saved); the saved file's size and its parts (bytes)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from browser import jupyter_lab
+
+    with jupyter_lab(NOTEBOOK, name="notebook-size", timeout=120, env=env) as lab:
+        settings = lab.root_dir.parent / "home" / "settings" / "@jupyter-widgets" / "jupyterlab-manager"
+        settings.mkdir(parents=True, exist_ok=True)
+        (settings / "plugin.jupyterlab-settings").write_text(json.dumps({"saveState": True}))
+        lab.open()
+        lab.run_all(timeout=1200)
+        lab.wait_plots(3)
+        saved = lab.root_dir / lab.notebook
+        mtime = saved.stat().st_mtime
+        lab.execute_command("docmanager:save")
+        lab.wait_for(lambda: saved.stat().st_mtime != mtime and "widgets" in json.loads(saved.read_text()).get(
+            "metadata", {}), "JupyterLab to save the notebook with its widget state", timeout=120)
+        nb = json.loads(saved.read_text(encoding="utf-8"))
+    return {"file": saved.stat().st_size, "widget state": len(json.dumps(nb["metadata"]["widgets"])),
+            "outputs": sum(len(json.dumps(c.get("outputs", []))) for c in nb["cells"])}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gdtuo_explore.bench.notebook_size", description=__doc__)
     parser.add_argument("--pythonpath", help="run the kernel on the project in this folder (default: this one)")
     parser.add_argument("--heights", default="2,3,4", help="tower heights to save (default 2,3,4)")
     parser.add_argument("--full", action="store_true", help="the notebook's full run instead of GDTUO_FAST's")
+    parser.add_argument("--lab", action="store_true", help="also save it from JupyterLab (Chromium; a clone)")
     args = parser.parse_args(argv)
     try:
         heights = [int(h) for h in args.heights.split(",")]
@@ -82,6 +108,10 @@ def main(argv=None) -> int:
     for a, b in zip(heights, heights[1:]):
         print(f"one more level ({a} -> {b} levels: its chart and its card's "
               f"{sizes[b]['widgets'] - sizes[a]['widgets']} widgets): {sizes[b]['file'] - sizes[a]['file']:+,d} B")
+    if args.lab:
+        size = measure_lab({k: env[k] for k in ("PYTHONPATH", "GDTUO_FAST") if k in env})
+        print(f"JupyterLab, Run All then Save (widget state saved): file {size['file']:,d} B, widget state "
+              f"{size['widget state']:,d} B, outputs {size['outputs']:,d} B")
     return 0
 
 
