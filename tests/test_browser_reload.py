@@ -1,11 +1,12 @@
 """The explorer in JupyterLab, after a page reload and in a second browser tab: every chart (the Train tab's and the
 Sweep tab's) comes back with its title, axes and traces, drawn from its model's synced state; nothing the page loads
 comes from the internet; and the notebook JupyterLab saves with "Save Widget State Automatically" on holds no copy
-of plotly's widget code (its size is printed for docs/benchmarks.md)."""
+of plotly's widget code and one picture of the charts, of the finished run, for viewers with no kernel."""
 import json
 import time
 
 from browser import ARTIFACTS, REPO, jupyter_lab
+from gdtuo_explore.explorer.figure import STAND_IN_MARK
 
 SWEEP = ("explorer.state.sweep.alphas = '0.001, 0.01, 0.1, 1'\n"
          "explorer.state.sweep.heights = '0, 1'\n"
@@ -69,6 +70,10 @@ def test_every_chart_comes_back_after_a_reload_and_in_a_second_tab_and_nothing_c
         lab.wait_for(lambda: saved.stat().st_mtime != mtime and "widgets" in json.loads(saved.read_text()).get(
             "metadata", {}), "JupyterLab to save the notebook with its widget state", timeout=60)
         nb = json.loads(saved.read_text())
+        pictures = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert len(pictures) == 1 and STAND_IN_MARK in pictures[0]["data"]["image/png"].replace("\n", ""), \
+            "the saved notebook keeps one picture of the charts for viewers with no kernel"
+        assert "done" in "".join(pictures[0]["data"]["text/plain"])
         state = len(json.dumps(nb["metadata"]["widgets"]))
         print(f"\nJupyterLab saved {saved.stat().st_size:,d} B, widget state {state:,d} B")
         assert 0 < saved.stat().st_size < 1_000_000

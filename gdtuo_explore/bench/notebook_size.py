@@ -73,8 +73,8 @@ def measure_lab(env: dict) -> dict:
         lab.execute_command("docmanager:save")
         lab.wait_for(lambda: saved.stat().st_mtime != mtime and "widgets" in json.loads(saved.read_text()).get(
             "metadata", {}), "JupyterLab to save the notebook with its widget state", timeout=120)
-        nb = json.loads(saved.read_text(encoding="utf-8"))
-    return {"file": saved.stat().st_size, "widget state": len(json.dumps(nb["metadata"]["widgets"])),
+        nb, size = json.loads(saved.read_text(encoding="utf-8")), saved.stat().st_size
+    return {"file": size, "widget state": len(json.dumps(nb["metadata"]["widgets"])),
             "outputs": sum(len(json.dumps(c.get("outputs", []))) for c in nb["cells"])}
 
 
