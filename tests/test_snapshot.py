@@ -117,3 +117,17 @@ def test_an_executed_explorer_notebook_keeps_one_picture_of_the_run_that_its_htm
     assert images[0]["data"]["image/png"][:2000] in html.replace("\n", "")
     widget_state = json.dumps(nb.metadata.get("widgets", {}))
     assert 0 < len(widget_state) < 1_000_000 < figure.BUNDLE.stat().st_size   # no copy of the bundle
+
+
+def test_the_picture_shows_the_sweep_charts_once_a_sweep_has_results():
+    e = explorer_for("sgd(0.01)/sgd(1e-5)", 10)
+    try:
+        train = e.snapshot()
+        sweep = e.state.sweep
+        sweep.alphas, sweep.heights, sweep.steps = "0.01, 0.1", "0", 5
+        assert e.sweep(wait=True, timeout=300) == "done"
+        both = e.snapshot()
+        with Image.open(io.BytesIO(train)) as a, Image.open(io.BytesIO(both)) as b:
+            assert b.width == a.width and b.height > a.height + 250   # one more row: the sweep's two charts
+    finally:
+        e.close()

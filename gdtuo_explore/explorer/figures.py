@@ -26,7 +26,7 @@ def named_charts(explorer) -> dict:
     out = {"loss": charts.loss, "accuracy": charts.accuracy}
     out.update({f"level-{k}": fig for k, fig in enumerate(charts.levels, 1)})
     sweep = explorer.sweep_panel
-    if any(len(t.x or ()) for fig in (sweep.loss, sweep.accuracy) for t in fig.data):
+    if any(t.x is not None and len(t.x) for fig in (sweep.loss, sweep.accuracy) for t in fig.data):
         out.update({"sweep-loss": sweep.loss, "sweep-accuracy": sweep.accuracy})
     return out
 

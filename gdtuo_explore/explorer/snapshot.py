@@ -20,6 +20,7 @@ import threading
 from ..engine import static
 from ..engine.status import Status
 from .figure import mark_stand_in
+from .figures import named_charts
 
 #: The statuses of the run on the charts that leave a picture (a run's last update has one of them, or paused).
 TAKEN_ON = frozenset((Status.PAUSED, Status.DONE, Status.STOPPED, Status.DIVERGED, Status.ERROR))
@@ -65,9 +66,7 @@ class Snapshot:
 
     def figures(self) -> list:
         """The charts the picture shows: the Train tab's, and the Sweep tab's once they have data."""
-        sweep = [self.explorer.sweep_panel.loss, self.explorer.sweep_panel.accuracy]
-        return list(self.explorer.charts.figures) + ([fig for fig in sweep if any(len(t.x or ()) for t in fig.data)]
-                                                     if any(fig.data for fig in sweep) else [])
+        return list(named_charts(self.explorer).values())
 
     def bundle(self) -> tuple[dict, dict]:
         """The output's data and metadata for the last picture (:data:`EMPTY` before one was taken)."""
