@@ -202,3 +202,49 @@ def test_a_link_sets_up_the_explorer_in_voila_and_a_bad_value_shows_on_the_page(
             raise
         finally:
             browser.close()
+
+
+def test_a_sweep_fills_the_sweep_tabs_charts_in_voila():
+    """Opened on the Sweep tab by the link, a sweep started from its widgets fills both charts: a log axis with the
+    four step sizes apart (not squeezed onto x = 0), a line per height, each chart whole inside the page."""
+    require_browser()
+    require_voila()
+    from playwright.sync_api import sync_playwright
+
+    charts = """() => [...document.querySelectorAll('.js-plotly-plot')].filter(el => el.layout && el.layout.title &&
+        el.layout.title.text.includes('Final test')).map(el => {
+        const box = el.getBoundingClientRect(), xa = el._fullLayout.xaxis;
+        return {title: el.layout.title.text, type: xa.type, left: box.left, right: box.right,
+                page: document.documentElement.clientWidth,
+                lines: el._fullData.map(t => Array.from(t.x).map(x => Math.round(xa.l2p(xa.d2l(x)))))};
+    })"""
+    with voila_server(REPO / "notebooks" / "explorer.ipynb") as (url, _log_tail), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1200})
+        page.set_default_timeout(TIMEOUT * 1000)
+        try:
+            page.goto(url + "?tab=Sweep")
+            page.wait_for_function("() => document.body.innerText.includes('Done after')")
+            for label, value in (("Initial step sizes", "0.001, 0.01, 0.1, 1"), ("Tower heights", "0, 1"),
+                                 ("Steps per run", "10")):
+                box = page.locator(".widget-inline-hbox").filter(
+                    has=page.locator("label.widget-label", has_text=label)).first.locator("input").first
+                box.fill(value)
+                box.press("Enter")
+            page.get_by_role("button", name="Start sweep", exact=True).click()
+            page.wait_for_function(f"() => ({charts})().length === 2 && ({charts})().every("
+                                   "c => c.lines.length === 2 && c.lines.every(l => l.length === 4))", timeout=300_000)
+            for chart in page.evaluate(charts):
+                assert chart["type"] == "log", chart
+                assert 0 <= chart["left"] and chart["right"] <= chart["page"], f"cut off: {chart}"
+                for line in chart["lines"]:   # four step sizes, a decade apart: four places on the axis
+                    assert all(b - a > 20 for a, b in zip(line, line[1:])), chart
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "voila-sweep.png"), full_page=True)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "voila-sweep-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
