@@ -95,7 +95,8 @@ def test_an_executed_explorer_notebook_keeps_one_picture_of_the_run_that_its_htm
     os.environ.update(PATH=str(Path(sys.executable).parent), PYTHONPATH=env_path, GDTUO_FAST="1",
                       BROWSER_PATH=str(blocked / "chromium"))
     try:
-        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
     finally:
         for k, v in old.items():
             if v is None:

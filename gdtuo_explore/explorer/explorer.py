@@ -7,10 +7,11 @@
 
 Left: the task and the tower (level cards, spec text, presets). Top: Run, Pause, Step, Stop, Reset, progress and
 status. Right, in tabs: the live charts with the compare bar (Train), the sensitivity sweep (Sweep) and the export
-with the Share control (Export); ``Explorer(controls="basic")`` shows only the task, the tower, the run bar and the
-charts. Below the explorer, a picture of its charts for viewers with no kernel (:mod:`.snapshot`). The layout flows: the tabs go below the left column, and the charts one per row, when the notebook is
-narrow. Training runs in the run engine's background thread, so the notebook stays usable; the same commands
-are methods here, with a synchronous face for scripts and tests (``run(wait=True)``, ``wait()``).
+with Save figures and the Share control (Export); ``Explorer(controls="basic")`` shows only the task, the tower, the
+run bar and the charts. Below the explorer, a picture of its charts for viewers with no kernel (:mod:`.snapshot`).
+The layout flows: the tabs go below the left column, and the charts one per row, when the notebook is narrow.
+Training runs in the run engine's background thread, so the notebook stays usable; the same commands are methods
+here, with a synchronous face for scripts and tests (``run(wait=True)``, ``wait()``).
 """
 from __future__ import annotations
 
@@ -126,7 +127,8 @@ class Explorer:
     def _lay_out(self) -> widgets.Widget:
         section = lambda text: widgets.HTML(f"<div class='gd-section'>{text}</div>")  # noqa: E731
         basic = self.controls == "basic"   # the task, the tower, the run bar and the charts, nothing else
-        task = widgets.VBox([self.task_controls.task, self.task_controls.about]) if basic else self.task_controls.widget
+        task = (widgets.VBox([self.task_controls.task, self.task_controls.about]) if basic
+                else self.task_controls.widget)
         left = widgets.VBox([section("Task"), task, section("Tower"),
                              self.tower_editor.widget], layout=_L(width="390px", flex="0 0 390px"))
         left.add_class("gd-left")

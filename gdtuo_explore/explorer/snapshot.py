@@ -3,8 +3,8 @@ cannot draw (a notebook opened with no kernel, ``jupyter nbconvert --to html``, 
 
 When the explorer is displayed, an output for the picture goes below it (``display(..., display_id=True)``); once it
 was, when the run on the charts ends, stops or pauses, and on :meth:`Snapshot.take` (``explorer.snapshot()``), that
-same output is replaced by a PNG of the charts as they are (``update_display_data``: one picture per explorer, updated in place;
-nbclient and ``jupyter nbconvert --execute`` record it as well). The PNG is drawn by
+same output is replaced by a PNG of the charts as they are (``update_display_data``: one picture per explorer,
+updated in place; JupyterLab, nbclient and ``jupyter nbconvert --execute`` record it as well). The PNG is drawn by
 :mod:`gdtuo_explore.engine.static` (matplotlib, no browser) and carries :data:`.figure.STAND_IN_TEXT`, so a page where
 the live charts draw hides it (:data:`.figure.HIDE_STAND_INS`).
 

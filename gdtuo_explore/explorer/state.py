@@ -2,8 +2,8 @@
 state.
 
 It holds the setup of the next run (the tower spec, task, model, batch size, budget, seed, device), why that setup
-cannot run (``setup_error``), the speed limit of the run on the charts (``pace``), the run on the charts
-(``current``) and the finished or reference runs drawn as overlays (``compared``), the current run's status line and
+cannot run (``setup_error``), the speed limit of the run on the charts (``pace``), the open tab (``tab``), the run on
+the charts (``current``) and the finished or reference runs drawn as overlays (``compared``), the current run's status line and
 the sweep (:class:`SweepState`). Run updates arrive from the engine's dispatcher thread; the state hands them to
 listeners registered with :meth:`on_update` (the charts, the compare table, the step-size alerts of
 :mod:`.alerts`) first, then turns them into traits (status, message, progress), so the status line never runs ahead
