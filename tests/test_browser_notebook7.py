@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,7 +18,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, REPO, _http, free_port, require_browser
+from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, LAST_STEP, LOSS, REPO, TRACE, _http, free_port,
+                     require_browser)
 
 TIMEOUT = 180   # s: the server's start, the kernel's, and every cell of the notebook (GDTUO_FAST's short run)
 SETTINGS = {"@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False}}
@@ -95,6 +97,8 @@ def test_notebook7_opens_the_explorer_notebook_and_runs_it():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.set_default_timeout(TIMEOUT * 1000)
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
         try:
             page.goto(f"{base}/notebooks/{path.name}")
             page.wait_for_selector(".jp-Notebook")
@@ -122,5 +126,28 @@ def test_notebook7_opens_the_explorer_notebook_and_runs_it():
             finally:
                 page.screenshot(path=str(ARTIFACTS / "notebook7.png"), full_page=True)
             assert "level 1's alpha" in page.locator(".jp-OutputArea-output").all_inner_texts()[-1]
+
+            # Run from the widgets: a long budget, the loss chart grows, Stop, the status line and the chart agree
+            trace = lambda: page.evaluate(TRACE, list(LOSS))  # noqa: E731
+            text = lambda: page.locator(".gd-root").inner_text()  # noqa: E731
+            box = page.locator(".widget-inline-hbox").filter(
+                has=page.locator("label.widget-label", has_text="Train for")).first.locator("input").first
+            box.fill("1000000")
+            box.press("Enter")
+            before = trace()["uid"]
+            page.get_by_role("button", name="Run", exact=True).first.click()
+            page.wait_for_function(f"() => {{ const t = ({TRACE})({list(LOSS)!r}); "
+                                   f"return t.uid !== {before!r} && t.n > 0; }}", timeout=60_000)
+            n = trace()["n"]
+            page.wait_for_function(f"() => ({TRACE})({list(LOSS)!r}).n > {n}", timeout=60_000)
+            assert "Training: step" in text()
+            page.get_by_role("button", name="Stop", exact=True).first.click()
+            page.wait_for_function("() => document.querySelector('.gd-root').innerText.includes('Stopped at step')",
+                                   timeout=60_000)
+            step = int(re.search(r"Stopped at step ([\d,]+)", text()).group(1).replace(",", ""))
+            page.wait_for_function(f"() => ({LAST_STEP})({list(LOSS)!r}) === {step}", timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "notebook7-run.png"), full_page=True)
+            outside = {u for u in requests if not u.startswith((base, "data:", "blob:", "ws://127.0.0.1"))}
+            assert requests and not outside, outside
         finally:
             browser.close()

@@ -22,6 +22,8 @@ import pytest
 from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, LAST_STEP, LOSS, REPO, TRACE, _http,
                      free_port, require_browser)
 
+VOILA_TEMPLATE_CDN = {f"https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@%5E5/css/{name}.min.css"
+                      for name in ("all", "v4-shims")}
 TIMEOUT = 180  # s: server start + executing every cell (the notebook's own run) before the page is complete
 
 
@@ -144,6 +146,105 @@ def test_explorer_runs_and_draws_live_in_voila():
                 ARTIFACTS.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "voila-failure.png"), full_page=True)
             print("browser console:\n  " + "\n  ".join(console[-30:]))
+            raise
+        finally:
+            browser.close()
+
+
+def test_a_link_sets_up_the_explorer_in_voila_and_a_bad_value_shows_on_the_page():
+    """A teacher's link: the query sets the task, the tower and the classroom mode; a bad seed is named on the page
+    and the rest applies. Nothing of the explorer's comes from the internet, and the picture of the charts kept for
+    viewers with no kernel does not show where the live charts draw."""
+    require_browser()
+    require_voila()
+    from playwright.sync_api import sync_playwright
+
+    from gdtuo_explore.explorer.figure import STAND_IN_MARK
+
+    query = "?task=spirals&tower=sgd(0.02)/sgd(1e-5)&controls=basic&seed=minus"
+    with voila_server(REPO / "notebooks" / "explorer.ipynb") as (url, _log_tail), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1200})
+        page.set_default_timeout(TIMEOUT * 1000)
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        try:
+            page.goto(url + query)
+            page.wait_for_selector(".jupyter-widgets")
+            page.wait_for_function("() => document.body.innerText.includes('Done after')")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.js-plotly-plot')].filter(e => e.data).length >= 3")
+            text = page.locator("body").inner_text()
+            assert "Traceback" not in text
+            assert "seed='minus' is invalid" in text and "whole number" in text and "using seed=0" in text
+            values = page.locator("input").evaluate_all("els => els.map(e => e.value)")
+            assert "sgd(0.02)/sgd(1e-05)" in values
+            assert any("spirals" in v for v in page.locator("select").evaluate_all("els => els.map(e => e.value)"))
+            # the classroom mode: no tabs (Sweep, Export), no budget, seed or speed
+            shown = page.locator(".gd-root").inner_text()
+            assert page.locator(".gd-tabs").count() == 0 and "Train for" not in shown and "Speed" not in shown
+            assert "Seed" not in shown and "Task" in shown and "Reset" in shown
+            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot')[0].data[0].x.length > 0")
+            # the picture for viewers with no kernel never shows here (Voila renders a cell's outputs as the cell
+            # ends, before the run's end updates the picture, so there may be none at all)
+            assert not any(img.is_visible() for img in page.locator(f'img[src*="{STAND_IN_MARK}"]').all())
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "voila-link.png"), full_page=True)
+            base = url.rstrip("/")
+            outside = {u for u in requests if not u.startswith((base, "data:", "blob:"))}
+            # Voila's own "lab" template links Font Awesome's CSS from jsdelivr (its bundle carries the same CSS,
+            # so offline the page looks the same); nothing else, and nothing of the explorer's, leaves the server
+            assert requests and outside <= VOILA_TEMPLATE_CDN, outside - VOILA_TEMPLATE_CDN
+        except BaseException:
+            with contextlib.suppress(Exception):
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "voila-link-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def test_a_sweep_fills_the_sweep_tabs_charts_in_voila():
+    """Opened on the Sweep tab by the link, a sweep started from its widgets fills both charts: a log axis with the
+    four step sizes apart (not squeezed onto x = 0), a line per height, each chart whole inside the page."""
+    require_browser()
+    require_voila()
+    from playwright.sync_api import sync_playwright
+
+    charts = """() => [...document.querySelectorAll('.js-plotly-plot')].filter(el => el.layout && el.layout.title &&
+        el.layout.title.text.includes('Final test')).map(el => {
+        const box = el.getBoundingClientRect(), xa = el._fullLayout.xaxis;
+        return {title: el.layout.title.text, type: xa.type, left: box.left, right: box.right,
+                page: document.documentElement.clientWidth,
+                lines: el._fullData.map(t => Array.from(t.x).map(x => Math.round(xa.l2p(xa.d2l(x)))))};
+    })"""
+    with voila_server(REPO / "notebooks" / "explorer.ipynb") as (url, _log_tail), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1200})
+        page.set_default_timeout(TIMEOUT * 1000)
+        try:
+            page.goto(url + "?tab=Sweep")
+            page.wait_for_function("() => document.body.innerText.includes('Done after')")
+            for label, value in (("Initial step sizes", "0.001, 0.01, 0.1, 1"), ("Tower heights", "0, 1"),
+                                 ("Steps per run", "10")):
+                box = page.locator(".widget-inline-hbox").filter(
+                    has=page.locator("label.widget-label", has_text=label)).first.locator("input").first
+                box.fill(value)
+                box.press("Enter")
+            page.get_by_role("button", name="Start sweep", exact=True).click()
+            page.wait_for_function(f"() => ({charts})().length === 2 && ({charts})().every("
+                                   "c => c.lines.length === 2 && c.lines.every(l => l.length === 4))", timeout=300_000)
+            for chart in page.evaluate(charts):
+                assert chart["type"] == "log", chart
+                assert 0 <= chart["left"] and chart["right"] <= chart["page"], f"cut off: {chart}"
+                for line in chart["lines"]:   # four step sizes, a decade apart: four places on the axis
+                    assert all(b - a > 20 for a, b in zip(line, line[1:])), chart
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "voila-sweep.png"), full_page=True)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "voila-sweep-failure.png"), full_page=True)
             raise
         finally:
             browser.close()

@@ -21,17 +21,45 @@ def synced_bytes(widget) -> int:
     return len(json.dumps(widget.get_state(), default=str))
 
 
-def test_each_chart_sends_a_small_module_and_one_widget_carries_the_bundle():
+def test_each_chart_sends_a_small_module_and_the_bundle_goes_by_message_not_as_state(monkeypatch):
+    """Widget state is what a saved notebook stores: no chart's and not the shared widget's holds the bundle. The
+    page asks the shared widget for it and gets it as a binary buffer."""
     plain = go.FigureWidget()
-    assert synced_bytes(plain) > 4_000_000                       # what every chart sent before
+    assert synced_bytes(plain) > 4_000_000                       # what every chart would store
     e = explorer_for("adam(0.01)/sgd(1e-5)/sgd(1e-6)", 10)
-    charts = e.charts.figures
-    assert len(charts) >= 4 and all(isinstance(fig, figure.Figure) for fig in charts)
+    charts = e.charts.figures + [e.sweep_panel.loss, e.sweep_panel.accuracy]
+    assert len(charts) >= 6 and all(isinstance(fig, figure.Figure) for fig in charts)
     assert all(synced_bytes(fig) < 20_000 for fig in charts)
     shared = figure.bundle()
-    assert shared is figure.bundle() and synced_bytes(shared) > 4_000_000
-    assert shared.bundle == figure.BUNDLE.read_text(encoding="utf-8")
+    assert shared is figure.bundle() and synced_bytes(shared) < 20_000
+    sent = []
+    monkeypatch.setattr(shared, "send", lambda content, buffers=None: sent.append((content, buffers)))
+    shared._handle_custom_msg({"request": "something else"}, [])
+    assert sent == []
+    shared._handle_custom_msg({"request": "bundle"}, [])
+    assert sent == [({"bundle": True}, [figure.BUNDLE.read_bytes()])]
     e.close()
+
+
+def test_the_stand_in_mark_is_in_every_png_that_carries_the_text_chunk_first():
+    """A PNG whose first chunk after the header is the stand-in text has :data:`figure.STAND_IN_MARK` in its base64,
+    whatever the image; the page's CSS finds stand-ins by it. Another PNG has not."""
+    import base64
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    def png(size, colour, text=True):
+        info = PngImagePlugin.PngInfo()
+        if text:
+            info.add_text(*(part.decode() for part in figure.STAND_IN_TEXT))
+        out = io.BytesIO()
+        Image.new("RGB", size, colour).save(out, format="png", pnginfo=info)
+        return base64.b64encode(out.getvalue()).decode()
+
+    assert figure.STAND_IN_MARK in png((10, 20), "red") and figure.STAND_IN_MARK in png((999, 3), "blue")
+    assert figure.STAND_IN_MARK not in png((10, 20), "red", text=False)
+    assert figure.STAND_IN_MARK in figure.HIDE_STAND_INS and figure.bundle().loaded_css == figure.HIDE_STAND_INS
 
 
 def test_a_closed_bundle_is_replaced():

@@ -7,9 +7,11 @@
 
 Left: the task and the tower (level cards, spec text, presets). Top: Run, Pause, Step, Stop, Reset, progress and
 status. Right, in tabs: the live charts with the compare bar (Train), the sensitivity sweep (Sweep) and the export
-(Export). The layout flows: the tabs go below the left column, and the charts one per row, when the notebook is
-narrow. Training runs in the run engine's background thread, so the notebook stays usable; the same commands
-are methods here, with a synchronous face for scripts and tests (``run(wait=True)``, ``wait()``).
+with Save figures and the Share control (Export); ``Explorer(controls="basic")`` shows only the task, the tower, the
+run bar and the charts. Below the explorer, a picture of its charts for viewers with no kernel (:mod:`.snapshot`).
+The layout flows: the tabs go below the left column, and the charts one per row, when the notebook is narrow.
+Training runs in the run engine's background thread, so the notebook stays usable; the same commands are methods
+here, with a synchronous face for scripts and tests (``run(wait=True)``, ``wait()``).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import os
 import threading
 
 import ipywidgets as widgets
+import traitlets
 
 from ..engine.config import RunConfig, read_json
 from ..engine.run import Run
@@ -24,11 +27,15 @@ from ..engine.tasks import TASKS
 from .alerts import StepSizeAlerts
 from .charts import Charts
 from .compare_panel import ComparePanel
-from .controls import RunControls, TaskControls
+from .controls import SPEEDS, RunControls, TaskControls
+from .defaults import EXPLORER_PACE
 from .export import Exporter
 from .export_panel import ExportPanel
+from .figures import FiguresPanel, save_figures
 from .message_order import keep_page_order
-from .state import FORMAT, ExplorerState
+from .share import SharePanel, check_controls, link_message, read_query
+from .snapshot import Snapshot
+from .state import FORMAT, TABS, ExplorerState, read_overlays
 from .style import stylesheet
 from .sweep_panel import SweepPanel
 from .tower_editor import TowerEditor
@@ -49,6 +56,12 @@ def read_setup(config) -> dict:
     if not isinstance(config, dict):
         raise ValueError(f"config must be a RunConfig, a dict or a path to a JSON file, not {type(config).__name__}")
     if config.get("format") == FORMAT:
+        paces = {value or None for value in SPEEDS.values()}
+        if config.get("pace", EXPLORER_PACE) not in paces:
+            numbers = ", ".join(f"{p:g}" for p in sorted(p for p in paces if p))
+            raise ValueError(f"pace={config['pace']!r} is invalid: use one of {numbers} (steps per second), or null "
+                             "(as fast as it goes)")
+        read_overlays(config)
         return config
     return {"config": RunConfig.from_dict(config).to_dict()}
 
@@ -65,18 +78,34 @@ def _warm_up(config: RunConfig) -> None:
 
 
 class Explorer:
-    """The explorer. ``config``: a setup to open (see :func:`read_setup`); default: Adam / SGD(1e-5) on digits.
+    """The explorer. ``config``: a setup to open (see :func:`read_setup`); default: Adam / SGD(1e-5) on digits, or
+    in Voila the setup in the page's link (see :mod:`.share`). ``controls``: ``"full"`` (default) or ``"basic"``, a
+    classroom mode that shows the task, the tower (presets, spec, level cards), the run buttons and the charts, and
+    nothing else (no model, budget, seed, speed, overlays, sweep or export); a link can set it too.
 
     Attributes: ``state`` (the :class:`ExplorerState` every widget observes), ``alerts`` (the current run's
     :class:`~.alerts.StepSizeAlerts`, drawn from its updates), ``exporter`` (the :class:`~.export.Exporter` of what
-    the explorer shows), ``widget`` (the root widget), and the views ``tower_editor``, ``task_controls``,
-    ``run_controls``, ``charts``, ``compare_panel``, ``sweep_panel``, ``export_panel``.
+    the explorer shows), ``widget`` (the root widget), ``picture`` (the :class:`~.snapshot.Snapshot`: the output
+    below the explorer that keeps a picture of its charts), and the views ``tower_editor``, ``task_controls``,
+    ``run_controls``, ``charts``, ``compare_panel``, ``sweep_panel``, ``export_panel``, ``figures_panel``,
+    ``share_panel``. ``controls`` is the mode shown, ``link_errors`` the message about a link's values that were
+    left out.
     """
 
-    def __init__(self, config=None):
+    def __init__(self, config=None, controls: str | None = None):
         self.state = ExplorerState()
+        link, overlays = None, []
         if config is not None:
-            self.state.load(read_setup(config))
+            setup = read_setup(config)
+            overlays = read_overlays(setup)
+            self.state.load(setup)
+        elif os.environ.get("QUERY_STRING"):   # a Voila page's link (see .share)
+            link = read_query(os.environ["QUERY_STRING"], self.state.config())
+            self.state.load_config(link.config)
+            for name, value in link.view.items():
+                setattr(self.state, name, value)
+        self.controls = check_controls(controls or (link and link.controls) or "full")
+        self.link_errors = widgets.HTML(link_message(link.errors if link else []))
         self.tower_editor = TowerEditor(self.state)
         self.task_controls = TaskControls(self.state)
         self.charts = Charts(self.state)   # the first to see each update: the status line never runs ahead of it
@@ -86,34 +115,57 @@ class Explorer:
         self.run_controls = RunControls(self.state, self.alerts)
         self.sweep_panel = SweepPanel(self.state)
         self.export_panel = ExportPanel(self.exporter)
+        self.share_panel = SharePanel(self)
+        self.figures_panel = FiguresPanel(self)
+        self.picture = Snapshot(self)   # after the charts: it draws them once they drew a run's last update
         self.widget = self._lay_out()
+        self.state.add_overlays(overlays)   # the overlays of a saved setup train again, with their labels and colours
         self._warm_up = threading.Thread(target=_warm_up, args=(self.state.config(),),
                                          name="gdtuo-explorer-warm-up", daemon=True)
         self._warm_up.start()
 
     def _lay_out(self) -> widgets.Widget:
         section = lambda text: widgets.HTML(f"<div class='gd-section'>{text}</div>")  # noqa: E731
-        left = widgets.VBox([section("Task"), self.task_controls.widget, section("Tower"),
+        basic = self.controls == "basic"   # the task, the tower, the run bar and the charts, nothing else
+        task = (widgets.VBox([self.task_controls.task, self.task_controls.about]) if basic
+                else self.task_controls.widget)
+        left = widgets.VBox([section("Task"), task, section("Tower"),
                              self.tower_editor.widget], layout=_L(width="390px", flex="0 0 390px"))
         left.add_class("gd-left")
         for box in (self.charts.row, self.charts.levels_box):
             box.add_class("gd-charts")   # wraps: one chart per row when the tab is narrow (see style.py)
         train = widgets.VBox([self.charts.row, self.compare_panel.widget, self.charts.levels_box])
-        tabs = widgets.Tab([train, self.sweep_panel.widget, self.export_panel.widget],
+        tabs = widgets.Tab([train, self.sweep_panel.widget,
+                            widgets.VBox([self.export_panel.widget, self.figures_panel.widget,
+                                          self.share_panel.widget])],
                            layout=_L(flex="1 1 440px", min_width="0", max_width="100%"))
-        tabs.titles = ("Train", "Sweep", "Export")
+        tabs.titles = TABS
         tabs.add_class("gd-tabs")
+        traitlets.link((self.state, "tab"), (tabs, "selected_index"),
+                       transform=(TABS.index, lambda i: TABS[i or 0]))
+        if basic:
+            self.run_controls.speed.layout.display = "none"
+            tabs = widgets.VBox([self.charts.row, self.charts.levels_box],
+                                layout=_L(flex="1 1 440px", min_width="0", max_width="100%"))
         header = widgets.HTML(f"<div class='gd-header'><div class='gd-title'>{TITLE}</div>"
                               f"<div class='gd-sub'>{SUBTITLE}</div></div>")
         body = widgets.HBox([left, tabs], layout=_L(align_items="flex-start", flex_flow="row wrap",
                                                     grid_gap="10px 0"))
-        root = widgets.VBox([stylesheet(), header, self.run_controls.widget, body], layout=_L(max_width="100%"))
+        root = widgets.VBox([stylesheet(), header, self.link_errors, self.run_controls.widget, body],
+                            layout=_L(max_width="100%"))
         root.add_class("gd-root")
         keep_page_order(root)   # clicks on different widgets are handled in the order they were made
         return root
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
+
+    def _ipython_display_(self):
+        """Display the explorer and, below it, the output that keeps a picture of its charts (see :mod:`.snapshot`)."""
+        from IPython.display import display
+
+        display(self.widget)
+        self.picture.show()
 
     # -- commands (what the buttons do) ------------------------------------------------------------------------
     def run(self, wait: bool = False, timeout: float | None = None) -> str:
@@ -160,6 +212,16 @@ class Explorer:
         """Press Start sweep; with ``wait``, block until the sweep ended. Returns its status."""
         self.state.start_sweep()
         return self.state.sweep.wait(timeout) if wait else self.state.sweep.status
+
+    def snapshot(self) -> bytes:
+        """Put a picture of the charts as they are below the explorer (replacing the last one), for viewers where the
+        live charts cannot draw; returns the PNG. A run also leaves one when it ends, stops or pauses."""
+        return self.picture.take()
+
+    def save_figures(self, folder, scale: float = 2.0) -> dict:
+        """Write each chart into ``folder`` as a PNG and as a standalone HTML file that works offline (see
+        :func:`.figures.save_figures`); returns the paths written."""
+        return save_figures(self, folder, scale)
 
     def export(self, directory=None) -> dict:
         """Export to ``directory`` (default: the Export tab's folder; see :meth:`.export.Exporter.export`); returns

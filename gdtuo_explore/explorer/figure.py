@@ -6,8 +6,17 @@ whole 5 MB bundle to the page, and anywidget evaluates it once per figure (a fre
 time). With the explorer's four to six charts that was 20-30 MB through the kernel, the Jupyter server and the
 websocket each time the explorer was shown or the page reloaded, and as many evaluations of plotly.js in the page.
 
-Here one hidden :class:`PlotlyBundle` widget carries the bundle; its page side imports it once and shares the
-module. Each :class:`Figure` has a few hundred bytes of module source that waits for that shared module and then
+Here one hidden :class:`PlotlyBundle` widget brings the bundle; its page side imports it once and shares the
+module. The bundle is not part of that widget's state: its page side asks the kernel for it (a custom widget message)
+and the kernel answers with the bundle as a binary buffer. So every page that shows the widget (the first view, a
+page reload, a second tab, Voila) gets it, and a saved notebook stores none of it: ``jupyter nbconvert --execute``
+and JupyterLab's "Save Widget State Automatically" store widget state, which here is a few hundred bytes per chart.
+The page asks when it first makes the widget's model; a kernel that is busy with a cell answers when the cell ends,
+unless it handles widget messages in a subshell of their own (JupyterLab 4.4 and later with ipykernel 7). anywidget
+fails a model whose ``initialize`` has not returned after 2 seconds, and the bundle's round trip and import can take
+longer (5 MB through the websocket, a busy kernel), so no ``initialize`` here waits for it: the shared widget starts
+loading it, and each chart waits for it in ``render``. Each :class:`Figure` has a few hundred bytes of module source
+that waits for that shared module and then
 hands its model and views to plotly's own widget code, unchanged: a ``Figure`` behaves as a ``FigureWidget`` in the
 kernel and in the page, except that it does not report back to the kernel what plotly.js drew (below).
 
@@ -31,6 +40,11 @@ message ``_js2py_widget_layoutDelta``, the kernel waits for ``_js2py_layoutDelta
 :meth:`Figure.publish` copies the figure into its synced state, as plotly does when a figure is displayed, so that a
 view made later (a page reload, Voila) draws the figure as it is.
 
+Static pictures of the charts (:mod:`.snapshot`) are notebook outputs for the places where the charts cannot draw
+(GitHub, nbviewer, an HTML export, a notebook opened with no kernel). Their PNG carries :data:`STAND_IN_TEXT`; once
+plotly's widget code has loaded in a page, so the live charts draw there, the shared module hides every image that
+carries it (:data:`HIDE_STAND_INS`, a CSS rule).
+
 All of this reaches into plotly's widget code (its bundle's exports, the page-side view's methods, the kernel side's
 handler and synced traits), which plotly may change in any release: it was made for the versions in
 :data:`MADE_FOR`, and ``tests/test_figure.py`` fails, naming what changed, when the installed ones differ or lack
@@ -39,9 +53,12 @@ plotly's own page-side code instead (each chart then brings the bundle itself) a
 """
 from __future__ import annotations
 
+import base64
 import pathlib
 import re
+import struct
 import threading
+import zlib
 import warnings
 from copy import deepcopy
 
@@ -63,34 +80,57 @@ const shared = () => globalThis.__gdtuoPlotlyWidget ??= new Promise(resolve => {
 
 _BUNDLE_ESM = _SHARED + """
 export default {
-    async initialize({ model }) {
+    initialize({ model }) {
         shared();
         if (globalThis.__gdtuoPlotlyWidgetLoading) return;
         globalThis.__gdtuoPlotlyWidgetLoading = true;
-        const url = URL.createObjectURL(new Blob([model.get("bundle")], { type: "text/javascript" }));
+        load(model);   // not awaited: anywidget fails a model whose initialize takes over 2 s (see the docstring)
+    },
+};
+
+async function load(model) {
+        const bundle = new Promise(resolve => {
+            const answer = (msg, buffers) => {
+                if (!msg || msg.bundle !== true || !buffers || !buffers.length) return;
+                model.off("msg:custom", answer);
+                resolve(buffers[0]);
+            };
+            model.on("msg:custom", answer);
+        });
+        try {
+            model.send({ request: "bundle" });
+        } catch (error) {   // no kernel (a notebook's saved widget state): the charts cannot draw
+            globalThis.__gdtuoPlotlyWidgetLoading = false;
+            return;
+        }
+        const url = URL.createObjectURL(new Blob([await bundle], { type: "text/javascript" }));
         try {
             const module = await import(/* webpackIgnore: true */ url);
             // no reports of what plotly.js drew back to the kernel (see the module docstring)
             const view = module.FigureView.prototype;
             view._sendTraceDeltas = view._sendLayoutDelta = function () {};
+            const style = document.createElement("style");   // the charts draw: hide their static pictures
+            style.textContent = model.get("loaded_css");
+            document.head.appendChild(style);
             globalThis.__gdtuoPlotlyWidgetResolve(module);
         } finally {
             URL.revokeObjectURL(url);
         }
-    },
-};
+}
 """
 
 _FIGURE_ESM = _SHARED + """
 export default () => {
-    let widget;   // plotly's widget for this model: its default export is a factory, one per model
+    let widget, ready;   // plotly's widget for this model: its default export is a factory, one per model
     return {
-        async initialize(context) {
-            widget = (await shared()).default();
-            return widget.initialize(context);
+        initialize(context) {   // returns at once: plotly's widget code may take longer than anywidget allows
+            ready = shared().then(module => {
+                widget = module.default();
+                return widget.initialize(context);
+            });
         },
         async render(context) {
-            while (widget === undefined) await shared();
+            await ready;
             return widget.render(context);
         },
     };
@@ -115,12 +155,46 @@ if _MISSING:
                   "use plotly's own page-side code (each chart brings plotly.js to the page itself)", stacklevel=2)
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+#: The PNG text chunk (keyword, text) that marks an image as a stand-in for the live charts. :mod:`.snapshot` writes
+#: it first after the PNG's header, 33 bytes from the start: a whole number of base64 groups, so the chunk's base64
+#: is the same in every such image (:data:`STAND_IN_MARK`).
+STAND_IN_TEXT = (b"Software", b"gdtuo-explore: a picture of the live charts, for viewers where they cannot draw")
+_CHUNK = _png_chunk(b"tEXt", STAND_IN_TEXT[0] + b"\0" + STAND_IN_TEXT[1])
+#: What the base64 of every stand-in PNG contains (the chunk's first whole base64 groups).
+STAND_IN_MARK = base64.b64encode(_CHUNK[:len(_CHUNK) // 3 * 3]).decode("ascii")
+
+
+def mark_stand_in(png: bytes) -> bytes:
+    """The PNG ``png`` marked as a stand-in: :data:`STAND_IN_TEXT` as its first chunk after the header."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError("png must be PNG data (its signature and header chunk first)")
+    return png[:33] + _CHUNK + png[33:]
+#: CSS that a page applies once the charts draw there: it hides the stand-ins, and the output area around each
+#: (JupyterLab, Notebook 7 and Voila draw an image output as ``<img src="data:image/png;base64,...">``).
+HIDE_STAND_INS = (f'img[src*="{STAND_IN_MARK}"] {{ display: none; }}\n'
+                  f'.jp-OutputArea-child:has(img[src*="{STAND_IN_MARK}"]) {{ display: none; }}\n')
+
+
 class PlotlyBundle(anywidget.AnyWidget):
     """The hidden widget that brings plotly's widget bundle to the page once (see the module docstring); made by
-    :func:`bundle` and never displayed."""
+    :func:`bundle` and never displayed. Its page side asks for the bundle with the custom message
+    ``{"request": "bundle"}``; the kernel answers ``{"bundle": true}`` with the bundle's bytes as the one buffer."""
 
     _esm = traitlets.Unicode(_BUNDLE_ESM).tag(sync=True)
-    bundle = traitlets.Unicode().tag(sync=True)
+    loaded_css = traitlets.Unicode(HIDE_STAND_INS, help="CSS the page applies once the charts draw").tag(sync=True)
+
+    def __init__(self, source: bytes, **kwargs):
+        super().__init__(**kwargs)
+        self.source = source
+        self.on_msg(self._asked)
+
+    def _asked(self, _, content, buffers) -> None:
+        if isinstance(content, dict) and content.get("request") == "bundle":
+            self.send({"bundle": True}, buffers=[self.source])
 
 
 _bundle: PlotlyBundle | None = None
@@ -132,7 +206,7 @@ def bundle() -> PlotlyBundle:
     global _bundle
     with _bundle_lock:
         if _bundle is None or _bundle.comm is None:
-            _bundle = PlotlyBundle(bundle=BUNDLE.read_text(encoding="utf-8"))
+            _bundle = PlotlyBundle(BUNDLE.read_bytes())
         return _bundle
 
 

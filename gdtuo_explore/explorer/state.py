@@ -2,8 +2,8 @@
 state.
 
 It holds the setup of the next run (the tower spec, task, model, batch size, budget, seed, device), why that setup
-cannot run (``setup_error``), the speed limit of the run on the charts (``pace``), the run on the charts
-(``current``) and the finished or reference runs drawn as overlays (``compared``), the current run's status line and
+cannot run (``setup_error``), the speed limit of the run on the charts (``pace``), the open tab (``tab``), the run on
+the charts (``current``) and the finished or reference runs drawn as overlays (``compared``), the current run's status line and
 the sweep (:class:`SweepState`). Run updates arrive from the engine's dispatcher thread; the state hands them to
 listeners registered with :meth:`on_update` (the charts, the compare table, the step-size alerts of
 :mod:`.alerts`) first, then turns them into traits (status, message, progress), so the status line never runs ahead
@@ -32,6 +32,7 @@ UNTIL_STOPPED = UNITS[2]
 READY = "Ready: choose a tower and press Run."
 MAX_COMPARED = 8      # overlays kept; the oldest goes first (and is stopped)
 FORMAT = "gdtuo-explore explorer"
+TABS = ("Train", "Sweep", "Export")
 
 
 def devices() -> list[tuple[str, str]]:
@@ -41,6 +42,27 @@ def devices() -> list[tuple[str, str]]:
     if mps is not None and mps.is_available():
         out.append(("mps (Apple GPU)", "mps"))
     return out + [("cpu", "cpu")]
+
+
+def read_overlays(data: dict) -> list[tuple[str, str, RunConfig]]:
+    """The overlays of a state written by :meth:`ExplorerState.to_dict`: ``(label, colour, config)`` each
+    (ValueError naming a bad one)."""
+    overlays = data.get("overlays") or []
+    if not isinstance(overlays, list):
+        raise ValueError(f"overlays must be a list, not {type(overlays).__name__}")
+    out = []
+    for i, item in enumerate(overlays, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("config"), dict):
+            raise ValueError(f"overlay {i} must be an object with a 'config' object, not {item!r}")
+        label, color = item.get("label"), item.get("color")
+        if not (label is None or isinstance(label, str)) or not (color is None or isinstance(color, str)):
+            raise ValueError(f"overlay {i}'s label and color must be text, not {label!r} and {color!r}")
+        try:
+            config = RunConfig.from_dict(item["config"])
+        except ValueError as err:
+            raise ValueError(f"overlay {i}: {err}") from None
+        out.append((label, color, config))
+    return out
 
 
 class ExplorerState(HasTraits):
@@ -61,6 +83,7 @@ class ExplorerState(HasTraits):
                                    "field; Run and Step stay off while it is set")
     pace = Float(EXPLORER_PACE, allow_none=True, help="at most this many steps per second for the run on the "
                                                       "charts (None: as fast as it goes); applies at once")
+    tab = Enum(TABS, TABS[0], help="the tab shown beside the setup")
 
     # the runs
     current = Instance(ShownRun, allow_none=True, help="the run on the charts")
@@ -164,13 +187,37 @@ class ExplorerState(HasTraits):
         self.options = {k: v for k, v in fields.items() if v not in (None, {})}
 
     def to_dict(self) -> dict:
-        """The explorer's state as JSON-ready data: the next run's config and the sweep settings."""
-        return {"format": FORMAT, "version": 1, "config": self.config().to_dict(), "sweep": self.sweep.settings()}
+        """The explorer's state as JSON-ready data: the next run's config, the sweep settings, the pace, the open
+        tab and the overlays to re-create (each one's label, colour and config)."""
+        overlays = [{"label": s.label, "color": s.color, "config": s.config.to_dict()} for s in self.compared]
+        return {"format": FORMAT, "version": 1, "config": self.config().to_dict(), "sweep": self.sweep.settings(),
+                "pace": self.pace, "tab": self.tab, "overlays": overlays}
 
     def load(self, data: dict) -> None:
-        """Restore a state written by :meth:`to_dict`."""
+        """Restore a state written by :meth:`to_dict`: the setup, the sweep settings, the pace and the tab (the
+        overlays are re-created by :meth:`add_overlays`, from :func:`read_overlays`)."""
         self.load_config(RunConfig.from_dict(data["config"]))
         self.sweep.load(data.get("sweep", {}))
+        if "pace" in data:
+            self.pace = data["pace"]
+        if data.get("tab") is not None:
+            if data["tab"] not in TABS:
+                raise ValueError(f"tab={data['tab']!r} is invalid: use one of {', '.join(TABS)}")
+            self.tab = data["tab"]
+
+    def add_overlays(self, overlays: list[tuple[str, str, RunConfig]]) -> list[ShownRun]:
+        """Train each ``(label, colour, config)`` as an overlay, with that label and colour."""
+        out = []
+        for label, color, config in overlays:
+            shown = ShownRun(config, self._observe, label)
+            shown.color = color or shown.color
+            with self._lock:
+                evicted = self._keep(shown)
+            for old in evicted:
+                old.close()
+            shown.launch(on_error=self._start_failed)
+            out.append(shown)
+        return out
 
     # -- runs --------------------------------------------------------------------------------------------------
     def on_update(self, listener) -> None:

@@ -19,10 +19,11 @@ def _figure(title: str, ytitle: str) -> go.FigureWidget:
     fig = Figure()
     fig.update_layout(title=dict(text=title, font=dict(size=13), x=0.02, xanchor="left"), template="plotly_white",
                       width=CHART_WIDTH, height=CHART_HEIGHT + 30, margin=dict(l=58, r=20, t=36, b=40),
-                      xaxis=dict(type="log", title="initial step size (alpha)", tickformat="~g"),
+                      xaxis=dict(type="log", title="initial step size (alpha)", tickformat="~g", dtick=1),
                       yaxis=dict(title=ytitle, tickformat="~g"),
                       legend=dict(font=dict(size=10)),
                       font=dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=11))
+    fig.publish()   # every view, also one made later (a page reload, Voila), draws the title, size and log axis
     return fig
 
 

@@ -1,0 +1,175 @@
+"""Setups to share: a link's query (``?task=spirals&tower=sgd(0.02)/sgd(1e-5)&controls=basic``) that opens the
+explorer on a setup in Voila, and the Share control that gives the current setup as that link and as JSON.
+
+Voila hands each page's query to its kernel as ``os.environ["QUERY_STRING"]``; ``Explorer()`` reads it there
+(:func:`read_query`). The keys are the :class:`RunConfig` fields a person shares (:data:`QUERY_FIELDS`: task, model,
+tower, steps or epochs or until_stopped, seed, batch_size), ``controls`` (``basic`` or ``full``), ``pace`` (steps per
+second as the Speed menu offers them, or ``max``) and ``tab`` (``Train``, ``Sweep`` or ``Export``). The overlays
+travel in the JSON only. Each key is
+applied on its own: a bad value (an unknown task, a tower that does not parse, a seed that is not a whole number, an
+unknown key) is left out with a message naming it and what is allowed, and the rest of the setup keeps its defaults.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode
+
+import ipywidgets as widgets
+
+from ..engine.config import RunConfig
+from .controls import SPEEDS
+from .state import TABS
+
+#: The RunConfig fields a link sets, in the order they are applied (a new task resets the model to its default).
+QUERY_FIELDS = ("task", "model", "tower", "batch_size", "seed", "steps", "epochs", "until_stopped")
+INTEGER_FIELDS = ("batch_size", "seed", "steps", "epochs")
+CONTROLS = ("full", "basic")
+#: What else a link sets: the controls shown, the pace (steps per second, or max) and the open tab.
+VIEW_KEYS = ("controls", "pace", "tab")
+_L = widgets.Layout
+
+
+@dataclass
+class LinkSetup:
+    """What a link's query sets: ``config`` (the base config with every good value applied), ``controls`` (None if
+    the query does not say) and ``errors`` (one message per value left out)."""
+
+    config: RunConfig
+    controls: str | None = None
+    errors: list[str] = field(default_factory=list)
+    view: dict = field(default_factory=dict)   # the explorer's "pace" and "tab", where the link sets them
+
+
+def check_controls(controls) -> str:
+    """``controls`` if it is one of :data:`CONTROLS`, else ValueError naming it."""
+    if controls not in CONTROLS:
+        raise ValueError(f"controls={controls!r} is invalid: use {' or '.join(map(repr, CONTROLS))}")
+    return controls
+
+
+def read_query(query: str, base: RunConfig) -> LinkSetup:
+    """The setup of a link's ``query`` (``a=1&b=2``, with or without a leading ``?``) applied on ``base``."""
+    pairs = parse_qsl(query.lstrip("?"), keep_blank_values=True)
+    setup = LinkSetup(base)
+    values: dict[str, str] = {}
+    for key, value in pairs:
+        if key in values:
+            setup.errors.append(f"{key} is given twice in the link: using {value!r}")
+        values[key] = value
+    for key in values:
+        if key not in QUERY_FIELDS + VIEW_KEYS:
+            setup.errors.append(f"{key}={values[key]!r}: unknown setting, left out; known settings: "
+                                f"{', '.join(QUERY_FIELDS + VIEW_KEYS)}")
+    if "controls" in values:
+        try:
+            setup.controls = check_controls(values["controls"])
+        except ValueError as err:
+            setup.errors.append(f"{err}; showing all controls")
+    if "pace" in values:
+        paces = {name.split(" ")[0].replace(",", ""): value or None for name, value in SPEEDS.items()}
+        if values["pace"] in paces:
+            setup.view["pace"] = paces[values["pace"]]
+        else:
+            setup.errors.append(f"pace={values['pace']!r} is invalid: use one of {', '.join(paces)} (steps per "
+                                "second); keeping the default pace")
+    if "tab" in values:
+        if values["tab"] in TABS:
+            setup.view["tab"] = values["tab"]
+        else:
+            setup.errors.append(f"tab={values['tab']!r} is invalid: use one of {', '.join(TABS)}")
+    for key in QUERY_FIELDS:
+        if key not in values:
+            continue
+        raw = values[key]
+        try:
+            if key in INTEGER_FIELDS:
+                try:
+                    value = int(raw)
+                except ValueError:
+                    raise ValueError(f"{key}={raw!r} is invalid: it must be a whole number") from None
+            elif key == "until_stopped":
+                if raw.lower() not in ("1", "true", "yes", ""):
+                    raise ValueError(f"until_stopped={raw!r} is invalid: use until_stopped=1")
+                value = True
+            else:
+                value = raw
+            setup.config = setup.config.replace(**{key: value})
+        except ValueError as err:
+            setup.errors.append(f"{err}; using {_shown(setup.config, key)} instead")
+    return setup
+
+
+def _shown(config: RunConfig, key: str) -> str:
+    if key in ("steps", "epochs", "until_stopped"):
+        return str(config.budget)
+    return f"{key}={getattr(config, key)!r}"
+
+
+def query(config: RunConfig, controls: str = "full", pace: float | None = None, tab: str | None = None) -> str:
+    """The link's query for ``config`` (without the ``?``): the fields of :data:`QUERY_FIELDS`, ``controls``
+    when it is not ``full``, and ``pace`` (steps per second, None: ``max``) and ``tab`` if given."""
+    fields = config.to_dict()
+    out = {key: fields[key] for key in QUERY_FIELDS if fields.get(key) is not None and fields.get(key) is not False}
+    if out.get("until_stopped"):
+        out["until_stopped"] = 1
+    if controls != "full":
+        out["controls"] = check_controls(controls)
+    out.update({"pace": "max" if pace is None else f"{pace:g}"} if pace is not None or tab is not None else {})
+    if tab is not None:
+        out["tab"] = tab
+    return urlencode(out, safe="()/,")
+
+
+def page_path() -> str:
+    """The path of the Voila page this kernel serves (``SCRIPT_NAME``), '' outside Voila."""
+    return os.environ.get("SCRIPT_NAME", "") if "QUERY_STRING" in os.environ else ""
+
+
+class SharePanel:
+    """The Share control, as ``widget``: a button that shows the current setup as a link (for Voila: the page's own
+    path with the setup's query, or the query to add to a Voila page's address) and as the explorer's JSON (for
+    ``Explorer(config=...)`` in JupyterLab or any notebook)."""
+
+    def __init__(self, explorer):
+        self.explorer = explorer
+        self.button = widgets.Button(description="Share", tooltip="Show this setup as a link and as JSON",
+                                     layout=_L(width="auto", flex="0 0 auto"))
+        self.link = widgets.HTML()
+        self.json = widgets.Textarea(layout=_L(width="100%", max_width="640px", height="140px",
+                                               display="none"))
+        self.button.on_click(lambda _: self.show())
+        about = widgets.HTML(
+            "<div class='gd-about'><b>Share</b>: this setup as a link that opens the explorer on it in Voila "
+            "(<code>voila notebooks/explorer.ipynb</code>, then the link's <code>?...</code> after the page's "
+            "address), and as JSON for <code>Explorer(config=...)</code>.</div>")
+        self.widget = widgets.VBox([about, self.button, self.link, self.json])
+
+    def show(self) -> None:
+        """Fill in the link and the JSON for the current setup (a message instead if the setup is invalid)."""
+        state = self.explorer.state
+        try:
+            text = query(state.config(), self.explorer.controls, state.pace, state.tab)
+            data = state.to_dict()
+        except ValueError as err:
+            self.link.value = f"<div class='gd-error'>Nothing to share: {html.escape(str(err))}</div>"
+            self.json.layout.display = "none"
+            return
+        path = page_path()
+        href = f"{path}?{text}"
+        shown = (f"<a class='gd-share-link' href='{html.escape(href, quote=True)}' target='_blank'>"
+                 f"{html.escape(href)}</a>" if path else f"<code class='gd-share-link'>?{html.escape(text)}</code>")
+        self.link.value = f"<div class='gd-about'>Link: {shown}</div>"
+        self.json.value = json.dumps(data, indent=2)
+        self.json.layout.display = None
+
+
+def link_message(errors: list[str]) -> str:
+    """The HTML shown above the explorer for a link's values that were left out ('' if none)."""
+    if not errors:
+        return ""
+    items = "".join(f"<li>{html.escape(e)}</li>" for e in errors)
+    return (f"<div class='gd-error gd-link-errors'>Some of this page's link could not be used; the rest of the "
+            f"setup keeps its defaults:<ul>{items}</ul></div>")
