@@ -2,13 +2,16 @@
 and lines, the tuner is Optuna's TPE with the run's seed (checked against Optuna itself), the summary's counts follow
 the rows, bad input exits 2."""
 import csv
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import optuna
+
 import pytest
+from PIL import Image
 
 from gdtuo_explore.engine.tuning import COLUMNS, VersusTuning, summary_lines
 
@@ -129,6 +132,9 @@ def test_the_notebook_stores_a_png_beside_each_interactive_figure():
     figures = [d for d in outputs if "application/vnd.plotly.v1+json" in d]
     assert len(figures) == 2
     for data in figures:
-        png = base64.b64decode(data["image/png"])
-        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
-        assert data["application/vnd.plotly.v1+json"]["data"]   # the interactive figure has its traces
+        figure = data["application/vnd.plotly.v1+json"]
+        assert figure["data"]   # the interactive figure has its traces
+        with Image.open(io.BytesIO(base64.b64decode(data["image/png"]))) as png:   # and its picture: its size,
+            assert png.format == "PNG"
+            assert png.size == (figure["layout"].get("width") or 900, figure["layout"].get("height") or 450)
+            assert len(png.convert("RGB").getcolors(maxcolors=1 << 16) or range(1 << 16)) > 8   # lines drawn
