@@ -23,7 +23,7 @@ FENCE = re.compile(r"^```(\S*)\s*$")
 NOT_RUN = re.compile(r"^<!-- not run: (.+\S) -->$")
 LANGUAGES = {"python", "bash", "text"}
 MOST_NOT_RUN = 6   # blocks that cannot run here, over all the pages
-TIMEOUT = 300
+TIMEOUT = 900   # seconds per example: a sweep or a tuner of the docs trains for minutes on a busy 2-core machine
 
 
 def blocks(page: Path) -> list[dict]:
