@@ -27,6 +27,7 @@ from .compare_panel import ComparePanel
 from .controls import RunControls, TaskControls
 from .export import Exporter
 from .export_panel import ExportPanel
+from .landscape import Landscape
 from .message_order import keep_page_order
 from .state import FORMAT, ExplorerState
 from .style import stylesheet
@@ -80,6 +81,7 @@ class Explorer:
         self.tower_editor = TowerEditor(self.state)
         self.task_controls = TaskControls(self.state)
         self.charts = Charts(self.state)   # the first to see each update: the status line never runs ahead of it
+        self.landscape = Landscape(self.state)   # the surface task's contours and paths (hidden for other tasks)
         self.compare_panel = ComparePanel(self.state)
         self.alerts = StepSizeAlerts(self.state)
         self.exporter = Exporter(self.state)
@@ -98,6 +100,9 @@ class Explorer:
         left.add_class("gd-left")
         for box in (self.charts.row, self.charts.levels_box):
             box.add_class("gd-charts")   # wraps: one chart per row when the tab is narrow (see style.py)
+        # the surface task's landscape takes the place of the accuracy chart (a surface has no accuracy)
+        self.landscape.widget.layout.observe(lambda _: self._landscape_shown(), "display")
+        self._landscape_shown()
         train = widgets.VBox([self.charts.row, self.compare_panel.widget, self.charts.levels_box])
         tabs = widgets.Tab([train, self.sweep_panel.widget, self.export_panel.widget],
                            layout=_L(flex="1 1 440px", min_width="0", max_width="100%"))
@@ -111,6 +116,10 @@ class Explorer:
         root.add_class("gd-root")
         keep_page_order(root)   # clicks on different widgets are handled in the order they were made
         return root
+
+    def _landscape_shown(self) -> None:
+        shown = self.landscape.shown
+        self.charts.row.children = (self.landscape.widget, self.charts.loss) + (() if shown else (self.charts.accuracy,))
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -106,6 +106,24 @@ class ExplorerState(HasTraits):
     def _task_changed(self, change) -> None:
         if self.model not in TASKS[change["new"]].models:
             self.model = TASKS[change["new"]].default_model
+        self.set_task_option("start", None)   # a start on the landscape (a click) is a point of one surface
+
+    @observe("model")
+    def _model_changed(self, change) -> None:
+        self.set_task_option("start", None)
+
+    def set_task_option(self, name: str, value) -> None:
+        """Set the task option ``name`` of the next run (``RunConfig.task_options``) to ``value`` (None removes
+        it), e.g. ``set_task_option("start", "1,1")`` for the surface task; a bad value shows in ``setup_error``."""
+        options = dict(self.options.get("task_options") or {})
+        if value is None and name not in options:
+            return
+        if value is None:
+            options.pop(name)
+        else:
+            options[name] = value
+        self.options = {**{k: v for k, v in self.options.items() if k != "task_options"},
+                        **({"task_options": options} if options else {})}
 
     @observe("tower", "task", "model", "batch_size", "budget", "unit", "seed", "device")
     def _setup_changed(self, change) -> None:
