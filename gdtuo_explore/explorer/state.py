@@ -17,6 +17,7 @@ import threading
 import torch
 from traitlets import Dict, Enum, Float, HasTraits, Instance, Int, List, Unicode, observe
 
+from ..core.columns import parse_column
 from ..engine.baselines import BASELINES, check_baseline
 from ..engine.config import Budget, RunConfig, baseline_spec, default
 from ..engine.status import ACTIVE, Status
@@ -283,6 +284,35 @@ class ExplorerState(HasTraits):
         if shown is not None:
             shown.wait(timeout)
         return self.status
+
+    # -- nudges --------------------------------------------------------------------------------------------------
+    def _nudged_run(self, column: str):
+        shown = self.current
+        run = shown.run if shown is not None else None
+        if run is None or run.status not in (Status.RUNNING, Status.PAUSED):
+            raise ValueError(f"cannot nudge {column}: no run is training or paused; press Run or Step first")
+        return run
+
+    def hyperparameter(self, column: str) -> float:
+        """The value of the hyperparameter ``column`` (``"level1.alpha"``) in the run on the charts now (ValueError
+        if no run trains or is paused, or it has no such hyperparameter)."""
+        run = self._nudged_run(column)
+        level, name = parse_column(column)
+        values = run.optimizer.hyperparameters() if run.optimizer is not None and run.baseline is None else []
+        if not 1 <= level <= len(values) or name not in values[level - 1]:
+            raise ValueError(f"cannot nudge {column!r}: it is not a hyperparameter of the run on the charts; its "
+                             f"hyperparameters: {', '.join(run.hyperparameter_columns)}")
+        return values[level - 1][name]
+
+    def nudge(self, column: str, value) -> dict:
+        """Set the hyperparameter ``column`` of the run on the charts to ``value`` while it trains or is paused
+        (:meth:`Run.nudge <gdtuo_explore.engine.run.Run.nudge>`); returns the nudge's record. ValueError naming it,
+        changing nothing, for a bad column or value, or when no run trains or is paused."""
+        return self._nudged_run(column).nudge(column, value)
+
+    def nudge_by(self, column: str, factor: float) -> dict:
+        """Multiply the hyperparameter ``column`` of the run on the charts by ``factor`` (see :meth:`nudge`)."""
+        return self.nudge(column, self.hyperparameter(column) * factor)
 
     # -- comparisons -------------------------------------------------------------------------------------------
     def add_baseline(self) -> ShownRun:
