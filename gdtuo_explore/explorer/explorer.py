@@ -30,6 +30,7 @@ from .export_panel import ExportPanel
 from .landscape import Landscape
 from .message_order import keep_page_order
 from .state import FORMAT, ExplorerState
+from .step_table import StepTable
 from .style import stylesheet
 from .sweep_panel import SweepPanel
 from .tower_editor import TowerEditor
@@ -71,7 +72,8 @@ class Explorer:
     Attributes: ``state`` (the :class:`ExplorerState` every widget observes), ``alerts`` (the current run's
     :class:`~.alerts.StepSizeAlerts`, drawn from its updates), ``exporter`` (the :class:`~.export.Exporter` of what
     the explorer shows), ``widget`` (the root widget), and the views ``tower_editor``, ``task_controls``,
-    ``run_controls``, ``charts``, ``compare_panel``, ``sweep_panel``, ``export_panel``.
+    ``run_controls``, ``charts``, ``landscape`` (the surface task's), ``compare_panel``, ``step_table``, ``sweep_panel``,
+    ``export_panel``.
     """
 
     def __init__(self, config=None):
@@ -83,6 +85,7 @@ class Explorer:
         self.charts = Charts(self.state)   # the first to see each update: the status line never runs ahead of it
         self.landscape = Landscape(self.state)   # the surface task's contours and paths (hidden for other tasks)
         self.compare_panel = ComparePanel(self.state)
+        self.step_table = StepTable(self.state)   # what one update did, in a paused run
         self.alerts = StepSizeAlerts(self.state)
         self.exporter = Exporter(self.state)
         self.run_controls = RunControls(self.state, self.alerts)
@@ -103,7 +106,8 @@ class Explorer:
         # the surface task's landscape takes the place of the accuracy chart (a surface has no accuracy)
         self.landscape.widget.layout.observe(lambda _: self._landscape_shown(), "display")
         self._landscape_shown()
-        train = widgets.VBox([self.charts.row, self.compare_panel.widget, self.charts.levels_box])
+        train = widgets.VBox([self.charts.row, self.compare_panel.widget, self.charts.levels_box,
+                              self.step_table.widget])
         tabs = widgets.Tab([train, self.sweep_panel.widget, self.export_panel.widget],
                            layout=_L(flex="1 1 440px", min_width="0", max_width="100%"))
         tabs.titles = ("Train", "Sweep", "Export")
