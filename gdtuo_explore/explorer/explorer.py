@@ -169,6 +169,15 @@ class Explorer:
             shown.wait(timeout)
         return shown
 
+    def add_compare(self, spec: str, name: str | None = None, wait: bool = False, timeout: float | None = None):
+        """Add the tower ``spec`` as an overlay, trained on the same task, budget and seed at the same pace, labelled
+        ``name`` (e.g. "plain", "tower") and its full spec; with ``wait``, block until it finished. Returns its
+        ShownRun. ValueError for a bad spec or name. See :meth:`ExplorerState.add_compare`."""
+        shown = self.state.add_compare(spec, name)
+        if wait:
+            shown.wait(timeout)
+        return shown
+
     def sweep(self, wait: bool = False, timeout: float | None = None) -> str:
         """Press Start sweep; with ``wait``, block until the sweep ended. Returns its status."""
         self.state.start_sweep()

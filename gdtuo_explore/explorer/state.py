@@ -24,7 +24,7 @@ from ..engine.status import ACTIVE, Status
 from ..engine.tasks import TASKS
 from . import tower_edits
 from .defaults import EXPLORER_BUDGET, EXPLORER_NICE, EXPLORER_PACE, EXPLORER_THREADS
-from .shown_run import ShownRun
+from .shown_run import COLORS, ShownRun
 from .sweep_state import SweepState
 from .traits import StatusTrait
 
@@ -80,6 +80,7 @@ class ExplorerState(HasTraits):
         self.sweep = SweepState()
         self._listeners = []
         self._lock = threading.RLock()
+        self._colors: dict[str, str] = {}   # overlay key -> colour (see color_for)
         self._check_setup(None)
 
     # -- the setup -------------------------------------------------------------------------------------------
@@ -224,6 +225,7 @@ class ExplorerState(HasTraits):
             previous = self.current
             config = self.config()
             shown = ShownRun(config, self._observe, pace=self.pace)
+            shown.color = self.color_for(shown.label)
             self._clear(Status.STARTING, f"Preparing {config.task} / {config.model} ...")
             kept = previous is not None and previous.run is not None and previous.run.steps_done > 0
             evicted = self._keep(previous) if kept else []
@@ -237,9 +239,9 @@ class ExplorerState(HasTraits):
 
     @observe("pace")
     def _pace_changed(self, change) -> None:
-        shown = self.current
-        if shown is not None:
-            shown.set_pace(change["new"])
+        for shown in [self.current, *self.compared]:   # a race: every run on the charts at the one pace
+            if shown is not None and shown.status in ACTIVE:
+                shown.set_pace(change["new"])
 
     def _clear(self, status: Status, message: str) -> None:
         """A fresh status line: no notice, progress or speed."""
@@ -320,11 +322,37 @@ class ExplorerState(HasTraits):
         """Train the tower's bottom level alone, its hyperparameters frozen at their initial values, as an
         overlay (same task, model, budget and seed)."""
         spec = baseline_spec(self.tower)
-        return self._add(f"frozen: {spec}", self.config().replace(tower=spec))
+        return self._add(f"frozen: {tower_edits.full_spec(spec)}", self.config().replace(tower=spec), "frozen")
 
     def add_reference(self, name: str) -> ShownRun:
         """Train a learning-rate-free optimizer (``prodigy``, ``schedulefree``, ``dadaptation``) as an overlay."""
-        return self._add(BASELINES[name][2], self.config().replace(baseline=name))
+        return self._add(BASELINES[name][2], self.config().replace(baseline=name), name)
+
+    def add_compare(self, spec: str, name: str | None = None) -> ShownRun:
+        """Train the tower ``spec`` on the setup's task, model, budget and seed as an overlay, labelled ``name`` (e.g.
+        "plain" or "tower") and its full spec (:func:`.tower_edits.full_spec`). Its colour follows the name (or, without
+        one, the spec): the same overlay keeps its colour when added again, after Clear or Reset. ValueError naming
+        a bad spec or name, adding nothing."""
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ValueError(f"name={name!r} is invalid: give a short text such as 'plain' or 'tower', or None")
+        if not isinstance(spec, str):
+            raise ValueError(f"spec={spec!r} is invalid: give a tower spec such as 'sgd(0.01)/sgd(1e-5)'")
+        try:
+            spec = tower_edits.canonical(spec)
+        except ValueError as err:
+            raise ValueError(f"spec={spec!r} is invalid: {err}") from None
+        full = tower_edits.full_spec(spec)
+        label = f"{name.strip()}: {full}" if name is not None else full
+        return self._add(label, self.config().replace(tower=spec), name.strip() if name is not None else full)
+
+    def color_for(self, key: str) -> str:
+        """The colour of the runs with this key (a name, a role such as "frozen", a reference optimizer's name, or a
+        run's label): given on first use, the next of :data:`.shown_run.COLORS`, and kept for the explorer's life, so
+        an overlay keeps its colour across Clear and Reset and when it is added again."""
+        with self._lock:
+            if key not in self._colors:
+                self._colors[key] = COLORS[len(self._colors) % len(COLORS)]
+            return self._colors[key]
 
     @staticmethod
     def reference_available(name: str) -> str:
@@ -335,8 +363,8 @@ class ExplorerState(HasTraits):
             return str(err)
         return ""
 
-    def _add(self, label: str, config: RunConfig) -> ShownRun:
-        shown = ShownRun(config, self._observe, label)
+    def _add(self, label: str, config: RunConfig, key: str) -> ShownRun:
+        shown = ShownRun(config, self._observe, label, pace=self.pace, color=self.color_for(key))
         with self._lock:
             evicted = self._keep(shown)
         for old in evicted:
