@@ -154,7 +154,7 @@ class Landscape:
             go.Contour(x=[], y=[], z=[], uid="surface", name="f", colorscale=COLORSCALE, showscale=True,
                        contours=dict(coloring="fill", showlines=True), line=dict(color="rgba(40,50,70,0.25)",
                                                                                 width=0.6),
-                       colorbar=dict(title=dict(text="f", side="right"), thickness=10, len=0.8, x=1.0),
+                       colorbar=dict(title=dict(text="f", side="top"), thickness=10, len=0.8, x=1.0),
                        hovertemplate="x %{x:.3g}, y %{y:.3g}<br>log10 f ≈ %{z:.2f}<extra>click: start here</extra>"),
             go.Scatter(x=[], y=[], uid="minima", name="minimum", mode="markers", hoverinfo="x+y+name",
                        marker=dict(symbol="star", size=13, color="#ffd21f", line=dict(color="#1d2330", width=1))),

@@ -152,8 +152,8 @@ class ExplorerState(HasTraits):
 
     def config(self) -> RunConfig:
         """The setup as a :class:`RunConfig` (ValueError naming a bad field)."""
-        # hypergradients recorded: the step table shows them (see step_table.py)
-        options = {"threads": EXPLORER_THREADS, "nice": EXPLORER_NICE, "record_hypergrads": True, **self.options}
+        # hypergradients always recorded, also in a loaded config: the step table shows them (see step_table.py)
+        options = {"threads": EXPLORER_THREADS, "nice": EXPLORER_NICE, **self.options, "record_hypergrads": True}
         return RunConfig(task=self.task, model=self.model, tower=self.tower, batch_size=self.batch_size,
                          seed=self.seed, device=self.device, budget=self.run_budget(), **options)
 
