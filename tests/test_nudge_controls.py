@@ -66,7 +66,8 @@ def test_divide_by_30_while_the_run_trains():
         card = e.tower_editor.cards[0].nudge
         assert card.by(1 / FACTOR)
         record = e.current_run.nudges()[0]
-        assert record["new"] == pytest.approx(record["old"] / FACTOR)
+        # the value read at the click, divided; the training thread may take one more step before it applies it
+        assert record["new"] == pytest.approx(record["old"] / FACTOR, rel=1e-3)
         wait_until(lambda: len(e.charts.levels[0].layout.shapes) == 1, "the nudge mark while running")
         assert e.charts.levels[0].layout.shapes[0].x0 == record["step"] + 1
         no_observer_errors(e)

@@ -85,10 +85,10 @@ class Explorer:
         self.charts = Charts(self.state)   # the first to see each update: the status line never runs ahead of it
         self.landscape = Landscape(self.state)   # the surface task's contours and paths (hidden for other tasks)
         self.compare_panel = ComparePanel(self.state)
-        self.step_table = StepTable(self.state)   # what one update did, in a paused run
         self.alerts = StepSizeAlerts(self.state)
         self.exporter = Exporter(self.state)
         self.run_controls = RunControls(self.state, self.alerts)
+        self.step_table = StepTable(self.state)   # what one update did, in a paused run (after the status line)
         self.sweep_panel = SweepPanel(self.state)
         self.export_panel = ExportPanel(self.exporter)
         self.widget = self._lay_out()
