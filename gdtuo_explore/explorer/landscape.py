@@ -29,7 +29,7 @@ import plotly.graph_objects as go
 
 from ..engine.status import Status
 from ..engine.tasks import surface as surfaces
-from .charts import CHART_HEIGHT, MIN_INTERVAL
+from .charts import CHART_HEIGHT, CHART_WIDTH, MIN_INTERVAL
 from .figure import Figure
 
 __all__ = ["Landscape", "Path", "log_levels", "SURFACE"]
@@ -38,7 +38,7 @@ SURFACE = "surface"      # the task whose runs have a landscape
 PATH_POINTS = 2000       # points per path, about (a path is drawn as one SVG line)
 GRID = 100               # the contours' grid: GRID x GRID values of f
 DECADES = 6              # the contours span this many decades below the grid's largest value
-WIDTH, HEIGHT = 460, CHART_HEIGHT + 60
+WIDTH, HEIGHT = CHART_WIDTH, CHART_HEIGHT + 60   # as wide as the other charts
 COLORSCALE = [[0.0, "#a9b4c7"], [0.35, "#d3dae6"], [0.7, "#eef1f6"], [1.0, "#ffffff"]]   # light: paths stand out
 
 
@@ -144,7 +144,7 @@ class Landscape:
         self._key = None                      # (model, condition) of the contours drawn
         self.fig = Figure()
         self.fig.update_layout(
-            title=dict(text="", font=dict(size=13), x=0.02, xanchor="left"), template="plotly_white",
+            title=dict(text="<b>Landscape</b>", font=dict(size=13), x=0.02, xanchor="left"), template="plotly_white",
             width=WIDTH, height=HEIGHT, margin=dict(l=50, r=20, t=36, b=70), uirevision=0,
             xaxis=dict(title=dict(text="x", standoff=2), ticklabeloverflow="allow", showgrid=False, zeroline=False),
             yaxis=dict(title=dict(text="y", standoff=2), ticklabeloverflow="allow", showgrid=False, zeroline=False),
@@ -344,15 +344,6 @@ class Landscape:
                 sent = self._draw_path(shown.number)
             if sent and not running:
                 self.fig.publish()
-
-    def redraw(self) -> None:
-        """Send every path again, in one message (the benchmark times what the page then does)."""
-        with self._lock:
-            for drawn in self._drawn.values():
-                drawn.sent = -1
-            with self.fig.batch_update():
-                for number in list(self._drawn):
-                    self._draw_path(number)
 
     def path(self, shown) -> tuple[np.ndarray, np.ndarray]:
         """The points of ``shown``'s path as the chart has them (empty if it is not on the landscape)."""
