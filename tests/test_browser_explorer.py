@@ -92,7 +92,8 @@ def test_explorer_runs_and_draws_live_in_a_real_browser():
             raise
         lab.click_button("Add frozen baseline")
         label = lab.kernel_execute("from gdtuo_explore.engine.config import baseline_spec as _b; "
-                                   "print('frozen:', _b(explorer.state.tower))").strip()
+                                   "from gdtuo_explore.explorer.tower_edits import full_spec as _f; "
+                                   "print('frozen:', _f(_b(explorer.state.tower)))").strip()   # its full spec
         lab.wait_for(lambda: page.evaluate(LAST_STEP, ["<b>Loss</b>", label]) == 1500
                      and page.evaluate(LAST_STEP, ["<b>Level 1</b>", f"{label}: alpha"]) == 1500
                      and re.search(rf"{re.escape(label)}\s+done", page.locator(".gd-table").inner_text()) is not None,

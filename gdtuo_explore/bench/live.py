@@ -3,7 +3,8 @@ charts draw; the same config is trained headless in this process before and afte
 with their mean. Also measured: the time from the Run click to the first loss points in the page, and every Plotly
 redraw in the page (its duration, per chart) and the page's long tasks.
 
-``python -m gdtuo_explore.bench.live [--steps N] [--tower SPEC] [--threads N]`` prints one table; the benchmark
+``python -m gdtuo_explore.bench.live [--steps N] [--tower SPEC] [--threads N] [--task T --model M]`` prints one
+table (with ``--task surface``, also the landscape's path redraws); the benchmark
 (``python -m gdtuo_explore.bench --browser``) prints its row. Targets: live >= 0.8 of headless, first points
 < 1 s after the click, no redraw > 50 ms.
 
@@ -28,6 +29,8 @@ from ..explorer.defaults import EXPLORER_THREADS
 from .explorer import headless_steps_per_second
 
 HARNESS = Path(__file__).resolve().parents[2] / "tests" / "browser.py"
+
+PATH_REDRAWS = 10   # surface task: redraws of the finished path timed in the page
 
 CELL = """from gdtuo_explore import Explorer
 explorer = Explorer(config={config!r})
@@ -66,6 +69,8 @@ class LiveResult:
     long_task_times: list       # s after the click at which each long task began
     threads: int
     slowest: list               # the three slowest redraws: (chart, Plotly call, s after the click, ms)
+    path_redraws: list = None   # surface task: ms of each redraw of the finished run's whole path (landscape chart)
+    path_points: int = 0        # the points that path has in the page
 
     @property
     def slowest_chart(self) -> str:
@@ -84,7 +89,10 @@ class LiveResult:
                 + (" (at " + ", ".join(f"{t:.1f}" for t in self.long_task_times) + " s after the click)"
                    if self.long_task_times else ""),
                 "slowest redraws: " + "; ".join(f"{chart[:24]} ({call}, {t:.1f} s after the click) {ms:.0f} ms"
-                                                 for chart, call, t, ms in self.slowest)]
+                                                 for chart, call, t, ms in self.slowest)] + (
+            [f"landscape: the finished path ({self.path_points} points in the page) redrawn {len(self.path_redraws)} "
+             f"times: median {statistics.median(self.path_redraws):.1f} ms, max {max(self.path_redraws):.1f} ms"]
+            if self.path_redraws else [])
 
 
 def _notebook(path: Path, config: dict) -> Path:
@@ -98,11 +106,14 @@ def _notebook(path: Path, config: dict) -> Path:
 
 
 def measure(steps: int = 10_000, tower: str | None = None, threads: int | None = None,
-            timeout: float = 600) -> LiveResult:
-    """Train ``steps`` steps of the explorer's default setup (or ``tower``) on digits live in the page and headless;
-    ``threads``: torch intra-op threads of both runs (default: the explorer's, :data:`EXPLORER_THREADS`)."""
-    fields = {"task": "digits", "steps": steps, "threads": threads or EXPLORER_THREADS,
-              **({"tower": tower} if tower else {})}
+            timeout: float = 600, task: str = "digits", model: str | None = None) -> LiveResult:
+    """Train ``steps`` steps of the explorer's default setup (or ``tower``) on ``task`` (default digits; ``model``:
+    its model) live in the page and headless; ``threads``: torch intra-op threads of both runs (default: the
+    explorer's, :data:`EXPLORER_THREADS`). On the surface task, the landscape chart's finished path is then sent
+    again :data:`PATH_REDRAWS` times (one point short every other time, so that each is a change) and each redraw
+    timed in the page."""
+    fields = {"task": task, "steps": steps, "threads": threads or EXPLORER_THREADS,
+              **({"tower": tower} if tower else {}), **({"model": model} if model else {})}
     config = RunConfig(**fields)
     browser = harness()
     _say("headless run (before)")
@@ -133,8 +144,21 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
             lab.kernel_execute(f"explorer.wait({timeout})")
             if f"Done after {steps:,} steps" not in lab.output_text():
                 raise RuntimeError(f"the run did not finish in {timeout} s: {lab.output_text()[-300:]}")
-            log = lab.redraws()
+            log = lab.redraws(clear=True)
             live = float(lab.kernel_execute("print(explorer.current_run.steps_per_second)").strip())
+            path_redraws, path_points = [], 0
+            if task == "surface":
+                label = lab.kernel_execute("print(explorer.state.current.label)").strip()
+                path_points = page.evaluate(browser.TRACE, ["<b>Landscape</b>", label])["n"]
+                lab.kernel_execute(f"_path = [t for t in explorer.landscape.fig.data if t.name == {label!r}][0]; "
+                                   "_xy = (_path.x, _path.y)")
+                for i in range(PATH_REDRAWS):   # the whole path sent again, one point short every other time
+                    cut = "[:-1]" if i % 2 == 0 else ""
+                    lab.kernel_execute(f"_path.update(x=_xy[0]{cut}, y=_xy[1]{cut})")
+                    lab.wait_for(lambda: any(r["chart"].startswith("Landscape") for r in lab.redraws()["redraws"]),
+                                 "the landscape's redraw", poll=0.02)
+                    path_redraws += [r["ms"] for r in lab.redraws(clear=True)["redraws"]
+                                     if r["chart"].startswith("Landscape")]
             used = config.threads   # set by the run in its training thread (torch reports it per thread)
     _say("headless run (after)")
     after = headless_steps_per_second(config)
@@ -144,7 +168,7 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
              for r in sorted(log["redraws"], key=lambda r: -r["ms"])[:3]]
     return LiveResult(live, (before + after) / 2, first, len(log["redraws"]), max(times), statistics.median(times),
                       len(log["longtasks"]), max(long_ms), [(t["t"] - clicked) / 1e3 for t in log["longtasks"]], used,
-                      worst)
+                      worst, path_redraws, path_points)
 
 
 def main(argv=None) -> int:
@@ -153,8 +177,10 @@ def main(argv=None) -> int:
     parser.add_argument("--tower", default=None, help="tower spec (default: the explorer's default tower)")
     parser.add_argument("--threads", type=int, default=None,
                         help=f"torch intra-op threads of both runs (default: the explorer's, here {EXPLORER_THREADS})")
+    parser.add_argument("--task", default="digits", help="the task (default digits; surface: the landscape too)")
+    parser.add_argument("--model", default=None, help="the task's model (e.g. rosenbrock for the surface task)")
     args = parser.parse_args(argv)
-    result = measure(args.steps, args.tower, args.threads)
+    result = measure(args.steps, args.tower, args.threads, task=args.task, model=args.model)
     print("\n".join(result.lines()))
     return 0
 

@@ -44,6 +44,7 @@ from ..engine.status import Status
 from ..engine.series import axis_of, is_step_size, plotted_columns, value_axis
 from . import tower_edits
 from .figure import Figure
+from .nudge_controls import nudge_marks
 from .run_series import SMOOTHED, RunSeries
 
 __all__ = ["Charts", "is_step_size", "level_title"]
@@ -168,6 +169,7 @@ class Charts:
         self._deferred: dict[int, dict] = {}       # id(figure) -> the layout reset its next draw sends (see rebuild)
         self._layout: dict[int, dict] = {}         # id(figure) -> the layout values last set
         self._revision = 0
+        self._nudges: list[dict] = []              # the current run's nudges, marked on the level charts
         self.sleep = time.sleep   # how a redraw waits between figures (STAGGER); a test records it
         state.observe(lambda _: self.rebuild(), names=["current", "compared"])
         state.observe(self._setup_changed, names="tower")
@@ -206,6 +208,7 @@ class Charts:
             current = self.state.current
             spec = current.config.tower if current is not None else self.state.tower
             self._revision += 1
+            self._nudges = current.run.nudges() if current is not None and current.run is not None else []
             self._level_figures(spec)
             for fig in self.figures:
                 if fig.data:
@@ -295,7 +298,9 @@ class Charts:
             if series is None:
                 return   # not on the charts
             grew = series.add(update.rows, update.evaluations, update.first_row, update.first_evaluation)
-        if not (grew or update.final or update.status != Status.RUNNING):
+            if update.nudges and shown is self.state.current:
+                self._nudges.extend(update.nudges)
+        if not (grew or update.nudges or update.final or update.status != Status.RUNNING):
             return
         running = update.status == Status.RUNNING and not update.final
         if running and time.monotonic() - self._drawn_at.get(shown.number, -math.inf) < self.interval:
@@ -358,7 +363,7 @@ class Charts:
                 if grown is not None:
                     line.x, line.real = grown
                     fresh[id(line)] = line
-        if not fresh and not force:
+        if not fresh and not force and not self._marks_changed(fig):
             return False
         layout, axis = self._fig_layout(fig, [line for line, _ in lines])
         old = self._layout.get(id(fig), {})
@@ -386,6 +391,14 @@ class Charts:
         self._layout[id(fig)] = {**old, **changed, "_axis": axis}
         return True
 
+    def _marks(self, fig) -> tuple:
+        """The nudge marks of a level chart (caller holds the lock)."""
+        k = next(i for i, f in enumerate(self.levels, 1) if f is fig)
+        return nudge_marks(self._nudges, k, len(self.levels))
+
+    def _marks_changed(self, fig) -> bool:
+        return any(f is fig for f in self.levels) and self._layout.get(id(fig), {}).get("shapes", ()) != self._marks(fig)
+
     def _fig_layout(self, fig, lines) -> tuple[dict, object]:
         """The layout values of ``fig`` for its lines' data (flat ``yaxis.type``-style keys) and its left axis."""
         if fig is self.accuracy:
@@ -398,6 +411,7 @@ class Charts:
         layout["yaxis2"] = LOWER_AXIS if strip else None
         layout["yaxis.domain"] = UPPER_DOMAIN if strip else [0, 1]
         layout["xaxis.anchor"] = "y2" if strip else "y"   # the steps' ticks under the lower strip
+        layout["shapes"] = self._marks(fig)
         title = fig.layout.title.text.split("<br>")[0]
         if not axis.positive:
             values = np.concatenate([line.real for line in lines if line.left])

@@ -1,6 +1,7 @@
-"""The compare bar: add the frozen baseline (the same optimizer, hyperparameters fixed at their initial values) or a
-learning-rate-free optimizer as an overlay on the charts, clear the overlays, and a table of the runs shown with a
-remove button (x) on each overlay's row."""
+"""The compare bar: add the frozen baseline (the same optimizer, hyperparameters fixed at their initial values), a
+learning-rate-free optimizer or any tower (with a name such as "plain" or "tower") as an overlay on the charts, clear
+the overlays, and a table of the runs shown with a remove button (x) on each overlay's row. Overlays train at the
+explorer's pace (the Speed setting), so a race can be watched side by side."""
 from __future__ import annotations
 
 import html
@@ -66,7 +67,16 @@ class ComparePanel:
             button.on_click(lambda _, name=name: state.add_reference(name))
             self.references[name] = button
         self.clear = widgets.Button(description="Clear overlays", layout=_L(width="auto"))
-        for button in (self.baseline, *self.references.values(), self.clear):
+        # any tower as an overlay, named as the user likes ("plain", "tower"): a race on the same task and pace
+        self.spec = widgets.Text(placeholder="a tower, e.g. sgd(0.01)", continuous_update=False,
+                                 layout=_L(width="170px"))
+        self.spec.add_class("gd-spec")
+        self.name = widgets.Text(placeholder="name (optional)", continuous_update=False, layout=_L(width="120px"))
+        self.add = widgets.Button(description="Add tower", layout=_L(width="auto"),
+                                  tooltip="train this tower too, on the same task, budget, seed and pace")
+        self.error = widgets.HTML()
+        self.add.on_click(lambda _: self.add_compare())
+        for button in (self.baseline, *self.references.values(), self.clear, self.add):
             button.add_class("gd-small")
         self.hint = widgets.HTML("<div class='gd-hint'>Finished runs stay on the charts as dashed overlays; add the "
                                  "frozen baseline or a learning-rate-free optimizer to compare.</div>")
@@ -88,8 +98,19 @@ class ComparePanel:
             widgets.HBox([widgets.HTML("<b class='gd-section'>Compare</b>"), self.baseline,
                           *self.references.values(), self.clear],
                          layout=_L(align_items="center", flex_flow="row wrap", grid_gap="4px")),
-            self.hint, self.table])
+            widgets.HBox([self.spec, self.name, self.add], layout=_L(align_items="center", grid_gap="4px")),
+            self.error, self.hint, self.table])
         self.widget.add_class("gd-compare")
+
+    def add_compare(self) -> bool:
+        """Add the typed tower (and name) as an overlay; a refused spec or name shows its error."""
+        try:
+            self.state.add_compare(self.spec.value, self.name.value.strip() or None)
+        except ValueError as err:
+            self.error.value = f"<div class='gd-error'>{html.escape(str(err))}</div>"
+            return False
+        self.error.value = ""
+        return True
 
     def _tower_changed(self, _) -> None:
         self.baseline.tooltip = (f"Train {baseline_spec(self.state.tower)} alone: the same optimizer with its "

@@ -32,10 +32,12 @@ from .defaults import EXPLORER_PACE
 from .export import Exporter
 from .export_panel import ExportPanel
 from .figures import FiguresPanel, save_figures
+from .landscape import Landscape
 from .message_order import keep_page_order
 from .share import SharePanel, check_controls, link_message, read_query
 from .snapshot import Snapshot
 from .state import FORMAT, TABS, ExplorerState, read_overlays
+from .step_table import StepTable
 from .style import stylesheet
 from .sweep_panel import SweepPanel
 from .tower_editor import TowerEditor
@@ -87,9 +89,9 @@ class Explorer:
     :class:`~.alerts.StepSizeAlerts`, drawn from its updates), ``exporter`` (the :class:`~.export.Exporter` of what
     the explorer shows), ``widget`` (the root widget), ``picture`` (the :class:`~.snapshot.Snapshot`: the output
     below the explorer that keeps a picture of its charts), and the views ``tower_editor``, ``task_controls``,
-    ``run_controls``, ``charts``, ``compare_panel``, ``sweep_panel``, ``export_panel``, ``figures_panel``,
-    ``share_panel``. ``controls`` is the mode shown, ``link_errors`` the message about a link's values that were
-    left out.
+    ``run_controls``, ``charts``, ``landscape`` (the surface task's), ``compare_panel``, ``step_table``,
+    ``sweep_panel``, ``export_panel``, ``figures_panel``, ``share_panel``. ``controls`` is the mode shown,
+    ``link_errors`` the message about a link's values that were left out.
     """
 
     def __init__(self, config=None, controls: str | None = None):
@@ -109,10 +111,12 @@ class Explorer:
         self.tower_editor = TowerEditor(self.state)
         self.task_controls = TaskControls(self.state)
         self.charts = Charts(self.state)   # the first to see each update: the status line never runs ahead of it
+        self.landscape = Landscape(self.state)   # the surface task's contours and paths (hidden for other tasks)
         self.compare_panel = ComparePanel(self.state)
         self.alerts = StepSizeAlerts(self.state)
         self.exporter = Exporter(self.state)
         self.run_controls = RunControls(self.state, self.alerts)
+        self.step_table = StepTable(self.state)   # what one update did, in a paused run (after the status line)
         self.sweep_panel = SweepPanel(self.state)
         self.export_panel = ExportPanel(self.exporter)
         self.share_panel = SharePanel(self)
@@ -134,7 +138,11 @@ class Explorer:
         left.add_class("gd-left")
         for box in (self.charts.row, self.charts.levels_box):
             box.add_class("gd-charts")   # wraps: one chart per row when the tab is narrow (see style.py)
-        train = widgets.VBox([self.charts.row, self.compare_panel.widget, self.charts.levels_box])
+        # the surface task's landscape takes the place of the accuracy chart (a surface has no accuracy)
+        self.landscape.widget.layout.observe(lambda _: self._landscape_shown(), "display")
+        self._landscape_shown()
+        train = widgets.VBox([self.charts.row, self.compare_panel.widget, self.charts.levels_box,
+                              self.step_table.widget])
         tabs = widgets.Tab([train, self.sweep_panel.widget,
                             widgets.VBox([self.export_panel.widget, self.figures_panel.widget,
                                           self.share_panel.widget])],
@@ -156,6 +164,10 @@ class Explorer:
         root.add_class("gd-root")
         keep_page_order(root)   # clicks on different widgets are handled in the order they were made
         return root
+
+    def _landscape_shown(self) -> None:
+        shown = self.landscape.shown
+        self.charts.row.children = (self.landscape.widget, self.charts.loss) + (() if shown else (self.charts.accuracy,))
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
@@ -204,6 +216,15 @@ class Explorer:
     def add_reference(self, name: str, wait: bool = False, timeout: float | None = None):
         """Add a learning-rate-free optimizer (``prodigy``, ``schedulefree``, ``dadaptation``) as an overlay."""
         shown = self.state.add_reference(name)
+        if wait:
+            shown.wait(timeout)
+        return shown
+
+    def add_compare(self, spec: str, name: str | None = None, wait: bool = False, timeout: float | None = None):
+        """Add the tower ``spec`` as an overlay, trained on the same task, budget and seed at the same pace, labelled
+        ``name`` (e.g. "plain", "tower") and its full spec; with ``wait``, block until it finished. Returns its
+        ShownRun. ValueError for a bad spec or name. See :meth:`ExplorerState.add_compare`."""
+        shown = self.state.add_compare(spec, name)
         if wait:
             shown.wait(timeout)
         return shown

@@ -11,6 +11,7 @@ import threading
 from ..engine.config import RunConfig
 from ..engine.run import Run
 from ..engine.status import Status
+from . import tower_edits
 
 #: Line colours, one per run shown (plotly's default cycle).
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
@@ -19,17 +20,20 @@ _numbers = itertools.count(1)
 
 class ShownRun:
     """A run the explorer shows. ``observer(shown, update)`` gets the run's updates once it trains. ``label``
-    defaults to ``run N: TOWER``, numbered in the order runs were made.
+    defaults to ``run N: TOWER``, numbered in the order runs were made, with the tower's full spec (every step size
+    written out, defaults included: :func:`.tower_edits.full_spec`). ``color``: its lines' colour (default: by
+    number, from :data:`COLORS`).
 
     ``status`` is ``starting`` while the run is being built, ``error`` if building it failed (``error`` then holds
     the reason), and the run's own status after that. ``pace``: at most that many steps per second (None: as fast
     as it goes), see :meth:`set_pace`.
     """
 
-    def __init__(self, config: RunConfig, observer, label: str | None = None, pace: float | None = None):
+    def __init__(self, config: RunConfig, observer, label: str | None = None, pace: float | None = None,
+                 color: str | None = None):
         self.number = next(_numbers)
-        self.label = label or f"run {self.number}: {config.tower}"
-        self.color = COLORS[(self.number - 1) % len(COLORS)]
+        self.label = label or f"run {self.number}: {tower_edits.full_spec(config.tower)}"
+        self.color = color or COLORS[(self.number - 1) % len(COLORS)]
         self.config = config
         self.run: Run | None = None
         self.error = ""

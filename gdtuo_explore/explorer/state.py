@@ -17,13 +17,14 @@ import threading
 import torch
 from traitlets import Dict, Enum, Float, HasTraits, Instance, Int, List, Unicode, observe
 
+from ..core.columns import parse_column
 from ..engine.baselines import BASELINES, check_baseline
 from ..engine.config import Budget, RunConfig, baseline_spec, default
 from ..engine.status import ACTIVE, Status
 from ..engine.tasks import TASKS
 from . import tower_edits
 from .defaults import EXPLORER_BUDGET, EXPLORER_NICE, EXPLORER_PACE, EXPLORER_THREADS
-from .shown_run import ShownRun
+from .shown_run import COLORS, ShownRun
 from .sweep_state import SweepState
 from .traits import StatusTrait
 
@@ -102,6 +103,7 @@ class ExplorerState(HasTraits):
         self.sweep = SweepState()
         self._listeners = []
         self._lock = threading.RLock()
+        self._colors: dict[str, str] = {}   # overlay key -> colour (see color_for)
         self._check_setup(None)
 
     # -- the setup -------------------------------------------------------------------------------------------
@@ -129,6 +131,24 @@ class ExplorerState(HasTraits):
     def _task_changed(self, change) -> None:
         if self.model not in TASKS[change["new"]].models:
             self.model = TASKS[change["new"]].default_model
+        self.set_task_option("start", None)   # a start on the landscape (a click) is a point of one surface
+
+    @observe("model")
+    def _model_changed(self, change) -> None:
+        self.set_task_option("start", None)
+
+    def set_task_option(self, name: str, value) -> None:
+        """Set the task option ``name`` of the next run (``RunConfig.task_options``) to ``value`` (None removes
+        it), e.g. ``set_task_option("start", "1,1")`` for the surface task; a bad value shows in ``setup_error``."""
+        options = dict(self.options.get("task_options") or {})
+        if value is None and name not in options:
+            return
+        if value is None:
+            options.pop(name)
+        else:
+            options[name] = value
+        self.options = {**{k: v for k, v in self.options.items() if k != "task_options"},
+                        **({"task_options": options} if options else {})}
 
     @observe("tower", "task", "model", "batch_size", "budget", "unit", "seed", "device")
     def _setup_changed(self, change) -> None:
@@ -155,7 +175,8 @@ class ExplorerState(HasTraits):
 
     def config(self) -> RunConfig:
         """The setup as a :class:`RunConfig` (ValueError naming a bad field)."""
-        options = {"threads": EXPLORER_THREADS, "nice": EXPLORER_NICE, **self.options}
+        # hypergradients always recorded, also in a loaded config: the step table shows them (see step_table.py)
+        options = {"threads": EXPLORER_THREADS, "nice": EXPLORER_NICE, **self.options, "record_hypergrads": True}
         return RunConfig(task=self.task, model=self.model, tower=self.tower, batch_size=self.batch_size,
                          seed=self.seed, device=self.device, budget=self.run_budget(), **options)
 
@@ -251,6 +272,7 @@ class ExplorerState(HasTraits):
             previous = self.current
             config = self.config()
             shown = ShownRun(config, self._observe, pace=self.pace)
+            shown.color = self.color_for(shown.label)
             self._clear(Status.STARTING, f"Preparing {config.task} / {config.model} ...")
             kept = previous is not None and previous.run is not None and previous.run.steps_done > 0
             evicted = self._keep(previous) if kept else []
@@ -264,9 +286,9 @@ class ExplorerState(HasTraits):
 
     @observe("pace")
     def _pace_changed(self, change) -> None:
-        shown = self.current
-        if shown is not None:
-            shown.set_pace(change["new"])
+        for shown in [self.current, *self.compared]:   # a race: every run on the charts at the one pace
+            if shown is not None and shown.status in ACTIVE:
+                shown.set_pace(change["new"])
 
     def _clear(self, status: Status, message: str) -> None:
         """A fresh status line: no notice, progress or speed."""
@@ -313,16 +335,71 @@ class ExplorerState(HasTraits):
             shown.wait(timeout)
         return self.status
 
+    # -- nudges --------------------------------------------------------------------------------------------------
+    def _nudged_run(self, column: str):
+        shown = self.current
+        run = shown.run if shown is not None else None
+        if run is None or run.status not in (Status.RUNNING, Status.PAUSED):
+            raise ValueError(f"cannot nudge {column}: no run is training or paused; press Run or Step first")
+        return run
+
+    def hyperparameter(self, column: str) -> float:
+        """The value of the hyperparameter ``column`` (``"level1.alpha"``) in the run on the charts now (ValueError
+        if no run trains or is paused, or it has no such hyperparameter)."""
+        run = self._nudged_run(column)
+        level, name = parse_column(column)
+        values = run.optimizer.hyperparameters() if run.optimizer is not None and run.baseline is None else []
+        if not 1 <= level <= len(values) or name not in values[level - 1]:
+            raise ValueError(f"cannot nudge {column!r}: it is not a hyperparameter of the run on the charts; its "
+                             f"hyperparameters: {', '.join(run.hyperparameter_columns)}")
+        return values[level - 1][name]
+
+    def nudge(self, column: str, value) -> dict:
+        """Set the hyperparameter ``column`` of the run on the charts to ``value`` while it trains or is paused
+        (:meth:`Run.nudge <gdtuo_explore.engine.run.Run.nudge>`); returns the nudge's record. ValueError naming it,
+        changing nothing, for a bad column or value, or when no run trains or is paused."""
+        return self._nudged_run(column).nudge(column, value)
+
+    def nudge_by(self, column: str, factor: float) -> dict:
+        """Multiply the hyperparameter ``column`` of the run on the charts by ``factor`` (see :meth:`nudge`)."""
+        return self.nudge(column, self.hyperparameter(column) * factor)
+
     # -- comparisons -------------------------------------------------------------------------------------------
     def add_baseline(self) -> ShownRun:
         """Train the tower's bottom level alone, its hyperparameters frozen at their initial values, as an
         overlay (same task, model, budget and seed)."""
         spec = baseline_spec(self.tower)
-        return self._add(f"frozen: {spec}", self.config().replace(tower=spec))
+        return self._add(f"frozen: {tower_edits.full_spec(spec)}", self.config().replace(tower=spec), "frozen")
 
     def add_reference(self, name: str) -> ShownRun:
         """Train a learning-rate-free optimizer (``prodigy``, ``schedulefree``, ``dadaptation``) as an overlay."""
-        return self._add(BASELINES[name][2], self.config().replace(baseline=name))
+        return self._add(BASELINES[name][2], self.config().replace(baseline=name), name)
+
+    def add_compare(self, spec: str, name: str | None = None) -> ShownRun:
+        """Train the tower ``spec`` on the setup's task, model, budget and seed as an overlay, labelled ``name`` (e.g.
+        "plain" or "tower") and its full spec (:func:`.tower_edits.full_spec`). Its colour follows the name (or, without
+        one, the spec): the same overlay keeps its colour when added again, after Clear or Reset. ValueError naming
+        a bad spec or name, adding nothing."""
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ValueError(f"name={name!r} is invalid: give a short text such as 'plain' or 'tower', or None")
+        if not isinstance(spec, str):
+            raise ValueError(f"spec={spec!r} is invalid: give a tower spec such as 'sgd(0.01)/sgd(1e-5)'")
+        try:
+            spec = tower_edits.canonical(spec)
+        except ValueError as err:
+            raise ValueError(f"spec={spec!r} is invalid: {err}") from None
+        full = tower_edits.full_spec(spec)
+        label = f"{name.strip()}: {full}" if name is not None else full
+        return self._add(label, self.config().replace(tower=spec), name.strip() if name is not None else full)
+
+    def color_for(self, key: str) -> str:
+        """The colour of the runs with this key (a name, a role such as "frozen", a reference optimizer's name, or a
+        run's label): given on first use, the next of :data:`.shown_run.COLORS`, and kept for the explorer's life, so
+        an overlay keeps its colour across Clear and Reset and when it is added again."""
+        with self._lock:
+            if key not in self._colors:
+                self._colors[key] = COLORS[len(self._colors) % len(COLORS)]
+            return self._colors[key]
 
     @staticmethod
     def reference_available(name: str) -> str:
@@ -333,8 +410,8 @@ class ExplorerState(HasTraits):
             return str(err)
         return ""
 
-    def _add(self, label: str, config: RunConfig) -> ShownRun:
-        shown = ShownRun(config, self._observe, label)
+    def _add(self, label: str, config: RunConfig, key: str) -> ShownRun:
+        shown = ShownRun(config, self._observe, label, pace=self.pace, color=self.color_for(key))
         with self._lock:
             evicted = self._keep(shown)
         for old in evicted:

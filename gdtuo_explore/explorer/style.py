@@ -69,6 +69,10 @@ button.gd-small { font-size: 12px; }
 .gd-tabs .widget-tab-contents, .gd-tabs .lm-TabPanel-stackedPanel { overflow-x: auto; }
 .gd-table { max-width: 100%; overflow-x: auto; }
 .gd-table .widget-html-content { font-size: 12px; line-height: 20px; white-space: nowrap; }
+.gd-step-level { display: inline-block; vertical-align: top; margin: 4px 12px 4px 4px; font-size: 12px; }
+table.gd-step { border-collapse: collapse; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
+table.gd-step th, table.gd-step td { padding: 1px 8px; text-align: right; border-bottom: 1px solid #e3e7ef; }
+.gd-nudge-label { font-size: 11px; color: #a0661a; }
 .gd-table > .widget-html:nth-child(6n+2) .widget-html-content { white-space: normal; }
 """
 

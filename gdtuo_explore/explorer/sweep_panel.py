@@ -1,6 +1,7 @@
 """The Sweep panel: the paper's sensitivity experiment. SGD towers of several heights are trained from several
 initial step sizes in background processes; the charts show final test loss and accuracy against the initial step
-size (log axis), one line per height. Taller towers should care less about the initial choice."""
+size (log axis), one line per height, or per height and kappa where the sweep varies the upper levels' step size
+too (the kappas field). Taller towers should care less about the initial choice."""
 from __future__ import annotations
 
 import html
@@ -40,9 +41,13 @@ class SweepPanel:
                                     continuous_update=False)
         self.kappa = widgets.BoundedFloatText(description="Upper levels' step", min=0.0, max=1e6, style=style,
                                               layout=_L(width="280px"))
+        self.kappas = widgets.Text(description="or several steps", style=style, layout=_L(width="420px"),
+                                   continuous_update=False, placeholder="e.g. 1e-6, 1e-5, 1e-4 (varies kappa too)",
+                                   tooltip="step sizes of the levels above, comma-separated: a grid over kappa as "
+                                           "well as over the initial step size (empty: the one step above)")
         self.steps = widgets.BoundedIntText(description="Steps per run", min=1, max=10_000_000, style=style,
                                             layout=_L(width="280px"))
-        for name in ("alphas", "heights", "kappa", "steps"):
+        for name in ("alphas", "heights", "kappa", "kappas", "steps"):
             widgets.link((sweep, name), (getattr(self, name), "value"))
         self.start = widgets.Button(description="Start sweep", button_style="primary")
         self.stop = widgets.Button(description="Stop sweep")
@@ -58,9 +63,10 @@ class SweepPanel:
         about = widgets.HTML(
             "<div class='gd-about'>The paper's sensitivity experiment: height <i>h</i> is <code>sgd(alpha)</code> "
             "with <i>h</i> levels <code>sgd(step)</code> above it, trained on the task, model, batch size, seed and "
-            "device chosen on the left. Runs go to background processes.</div>")
+            "device chosen on the left; with several upper levels' steps (kappa), one line per height and kappa. "
+            "Runs go to background processes.</div>")
         self.widget = widgets.VBox([
-            about, self.alphas, self.heights, widgets.HBox([self.kappa, self.steps]),
+            about, self.alphas, self.heights, widgets.HBox([self.kappa, self.steps]), self.kappas,
             widgets.HBox([self.start, self.stop, self.progress, self.status], layout=_L(align_items="center",
                                                                                        grid_gap="6px")),
             widgets.HBox([self.loss, self.accuracy], layout=_L(grid_gap="10px"))])

@@ -10,6 +10,7 @@ import ipywidgets as widgets
 
 from . import tower_edits
 from .charts import is_step_size
+from .nudge_controls import NudgeControls
 
 LOG_RANGE = (-8, 2)   # exponents of a step-size slider; the typed value may go beyond
 _L = widgets.Layout
@@ -83,7 +84,8 @@ class LevelCard:
         self.kind.observe(self._chose, "value")
         self.remove.on_click(lambda _: editor.state.edit_tower(tower_edits.without_level, index))
         header = widgets.HBox([self.title, self.kind, self.remove], layout=_L(align_items="center"))
-        self.widget = widgets.VBox([header] + [row.widget for row in self.rows.values()])
+        self.nudge = NudgeControls(editor.state, index, level)   # acts on the run on the charts
+        self.widget = widgets.VBox([header] + [row.widget for row in self.rows.values()] + [self.nudge.widget])
         self.widget.add_class("gd-card")
         self.widget.add_class("gd-card-weights" if index == 0 else ("gd-card-top" if top else "gd-card-middle"))
         self.show(level)

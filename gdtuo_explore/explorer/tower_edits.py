@@ -142,3 +142,20 @@ def without_level(spec: str, index: int) -> str:
 def preset_of(spec: str) -> str | None:
     """The name of the preset with this (canonical) spec, or None."""
     return next((name for name, text in PRESETS.items() if canonical(text) == spec), None)
+
+
+def full_spec(spec: str) -> str:
+    """The spec with every level's step size written out, defaults included: the label of a run, where the default
+    of a level above (its kappa) matters as much as any other number (``sgd(0.001)/sgd`` -> ``sgd(0.001)/sgd(0.01)``).
+    It parses to the same tower. ValueError for a bad spec."""
+    parts = []
+    for level in levels(spec):
+        text = level.level_spec()
+        kind, _, args = text.partition("(")
+        args = args[:-1] if args else ""
+        alpha = level.values.get("alpha")
+        first = args.split(",")[0].strip()
+        if alpha is not None and (not args or "=" in first) and not re.search(r"(^|[\s,])alpha\s*=", args):
+            args = f"{alpha:g}" + (f", {args}" if args else "")
+        parts.append(f"{kind}({args})" if args else kind)
+    return _WHOLE.sub(r"\1", "/".join(parts))
