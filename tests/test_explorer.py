@@ -178,8 +178,8 @@ def test_pause_step_and_stop_from_button_clicks():
     wait_until(lambda: e.state.status == "running" and e.current_run.steps_done > 5, "the run to train")
     assert not rc.pause.disabled and rc.run.disabled
     rc.pause.click()
-    wait_until(lambda: e.state.status == "paused", "Pause")
-    assert "Paused at step" in rc.status.value and not rc.run.disabled
+    wait_until(lambda: "Paused at step" in rc.status.value, "Pause on the status line")
+    assert e.state.status == "paused" and not rc.run.disabled
     done = e.current_run.steps_done
     rc.step.click()                                                   # exactly one more: none while paused
     wait_until(lambda: e.current_run.steps_done == done + 1 and e.state.status == "paused", "one Step")

@@ -294,14 +294,14 @@ class ExplorerState(HasTraits):
         """A fresh status line: no notice, progress or speed."""
         self.notice = ""
         self.progress, self.steps_done, self.epoch, self.steps_per_second = 0.0, 0, 0, 0.0
-        self.status, self.message = status, message
+        self.message, self.status = message, status   # the message first: a status never shows the last one's
 
     def _start_failed(self, shown: ShownRun) -> None:
         for listener in self._listeners:
             listener(shown, None)
         with self._lock:
             if shown is self.current:
-                self.status, self.message = Status.ERROR, shown.error
+                self.message, self.status = shown.error, Status.ERROR
 
     def pause(self) -> None:
         """Pause the current run after its current step."""
@@ -316,7 +316,7 @@ class ExplorerState(HasTraits):
                 return
             shown.cancel()
             if shown.run is None or shown.run.status == Status.STOPPED:
-                self.status, self.message = Status.STOPPED, "stopped before it started"
+                self.message, self.status = "stopped before it started", Status.STOPPED
 
     def reset(self) -> None:
         """Stop and forget the current run, releasing its model (overlays stay); the charts show the setup again."""
@@ -473,4 +473,4 @@ class ExplorerState(HasTraits):
             if shown is self.current:
                 self.steps_done, self.total_steps, self.epoch = update.step, update.total_steps, update.epoch
                 self.progress, self.steps_per_second = update.progress or 0.0, update.steps_per_second
-                self.status, self.message = update.status, update.message
+                self.message, self.status = update.message, update.status   # the message first (see _clear)
