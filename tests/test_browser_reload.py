@@ -13,7 +13,9 @@ SWEEP = ("explorer.state.sweep.alphas = '0.001, 0.01, 0.1, 1'\n"
          "explorer.state.sweep.steps = 30\n"
          "print(explorer.sweep(wait=True, timeout=400))\n"
          "explorer.state.tab = 'Sweep'\n")
-CHARTS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(el => ({
+# every chart a widget shows (the landscape is there but hidden, display: none, for a task other than the surface)
+CHARTS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+    .filter(el => !el.closest('[style*="display: none"]')).map(el => ({
     title: ((el.layout && el.layout.title && el.layout.title.text) || '').split('<br>')[0].replace(/<[^>]+>/g, ''),
     xtype: el._fullLayout ? el._fullLayout.xaxis.type : null,
     ytitle: el._fullLayout && el._fullLayout.yaxis.title ? el._fullLayout.yaxis.title.text : null,

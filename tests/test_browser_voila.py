@@ -184,7 +184,8 @@ def test_a_link_sets_up_the_explorer_in_voila_and_a_bad_value_shows_on_the_page(
             shown = page.locator(".gd-root").inner_text()
             assert page.locator(".gd-tabs").count() == 0 and "Train for" not in shown and "Speed" not in shown
             assert "Seed" not in shown and "Task" in shown and "Reset" in shown
-            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot')[0].data[0].x.length > 0")
+            page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].some(el => el.layout
+                && el.layout.title && el.layout.title.text.includes('Loss') && el.data[0].x.length > 0)""")
             # the picture for viewers with no kernel never shows here (Voila renders a cell's outputs as the cell
             # ends, before the run's end updates the picture, so there may be none at all)
             assert not any(img.is_visible() for img in page.locator(f'img[src*="{STAND_IN_MARK}"]').all())

@@ -71,11 +71,13 @@ class _Charted:
         for column in self.run.hyperparameter_columns:
             start = 1e-5 if column.startswith("level2") else 1e-3 if column.endswith("alpha") else 0.9
             cols[column] = start * np.exp(0.01 * self.rng.standard_normal(n).cumsum() / np.sqrt(n))
+        records = self.run._records   # what the training thread's fetches append to
+        for column in records._steps.columns:   # the rest the trainer writes (recorded hypergradients): noise
+            cols.setdefault(column, 1e-3 * self.rng.standard_normal(n))
         self.rows += n
         self.evaluations += evaluation
         self.cost, self._want = 0.0, (self.rows, self.evaluations)
         self.handled.clear()
-        records = self.run._records   # what the training thread's fetches append to
         records.add_steps(cols)
         if evaluation:
             row = {"step": [int(steps[-1])], "test_loss": [float(decay[-1])]}
