@@ -126,11 +126,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _http(url: str, method: str = "GET", timeout: float = 2.0):
-    req = urllib.request.Request(url, method=method)
+def _http(url: str, method: str = "GET", timeout: float = 2.0, headers: dict | None = None):
+    req = urllib.request.Request(url, method=method, headers=headers or {})
     with urllib.request.urlopen(req, timeout=timeout) as r:
         body = r.read()
         return r.status, (json.loads(body) if body and r.headers.get_content_type() == "application/json" else body)
+
+
+def stop_server(proc: subprocess.Popen, base: str, headers: dict | None = None, term_wait: float = 10) -> None:
+    """Stop a Jupyter server started with ``start_new_session=True``: its kernels first, through its REST API (they
+    live in sessions of their own), then its process group, SIGTERM then SIGKILL."""
+    if proc.poll() is None:
+        with contextlib.suppress(Exception):
+            _, kernels = _http(f"{base}/api/kernels", headers=headers)
+            for k in kernels:
+                _http(f"{base}/api/kernels/{k['id']}", method="DELETE", timeout=5, headers=headers)
+    for sig, wait in ((signal.SIGTERM, term_wait), (signal.SIGKILL, 5)):
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(wait)
 
 
 class JupyterLab:
@@ -165,18 +182,7 @@ class JupyterLab:
         raise TimeoutError(f"JupyterLab did not answer on port {self.port} in {self.timeout}s:\n{self.server_log()}")
 
     def _stop_server(self):
-        if self.proc.poll() is None:
-            with contextlib.suppress(Exception):  # shut kernels down cleanly (they live in their own sessions)
-                _, kernels = _http(f"{self.base}/api/kernels")
-                for k in kernels:
-                    _http(f"{self.base}/api/kernels/{k['id']}", method="DELETE", timeout=5)
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-            if self.proc.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)  # the server's own process group (start_new_session=True)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(wait)
+        stop_server(self.proc, self.base)
 
     # ------------------------------------------------------------------ browser
     def open(self, timeout: float | None = None):

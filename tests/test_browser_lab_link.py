@@ -11,16 +11,14 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, free_port, require_browser
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, free_port, require_browser, stop_server
 
 NOTEBOOK = "notebooks/explorer.ipynb"
 SETTINGS = {"@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False}}
@@ -75,22 +73,9 @@ def make_lab(tmp_path):
             raise AssertionError(f"`make lab` printed no link in 120 s:\n{''.join(log[-40:])}")
         yield command, link[0], log
     finally:
-        with contextlib.suppress(Exception):   # shut its kernels down (they run in sessions of their own)
-            token = re.search(r"token=(\w+)", link[0]).group(1) if link else ""
-            base = f"http://127.0.0.1:{port}"
-            headers = {"Authorization": f"token {token}"}
-            with urllib.request.urlopen(urllib.request.Request(f"{base}/api/kernels", headers=headers), timeout=5) as r:
-                kernels = json.loads(r.read())
-            for kernel in kernels:
-                urllib.request.urlopen(urllib.request.Request(f"{base}/api/kernels/{kernel['id']}", method="DELETE",
-                                                              headers=headers), timeout=10).close()
-        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-            if server.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                server.wait(wait)
+        found = re.search(r"token=(\w+)", link[0]) if link else None
+        token = found.group(1) if found else ""
+        stop_server(server, f"http://127.0.0.1:{port}", headers={"Authorization": f"token {token}"}, term_wait=15)
         reader.join(5)
 
 

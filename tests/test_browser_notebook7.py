@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,7 @@ import nbformat
 import pytest
 
 from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, LAST_STEP, LOSS, REPO, TRACE, _http, free_port,
-                     require_browser)
+                     require_browser, stop_server)
 
 TIMEOUT = 180   # s: the server's start, the kernel's, and every cell of the notebook (GDTUO_FAST's short run)
 SETTINGS = {"@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False}}
@@ -74,16 +73,7 @@ def notebook_server(notebook: Path, timeout: float = TIMEOUT):
         print(f"jupyter notebook log tail ({log_path}):\n{tail()}")
         raise
     finally:
-        with contextlib.suppress(Exception):   # its kernels first, through the REST API
-            for kernel in _http(f"{base}/api/kernels")[1]:
-                _http(f"{base}/api/kernels/{kernel['id']}", method="DELETE", timeout=5)
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-            if proc.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(wait)
+        stop_server(proc, base)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
