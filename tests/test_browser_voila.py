@@ -79,6 +79,13 @@ def voila_server(notebook: Path, timeout: float = TIMEOUT):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def failure_screenshot(page, name: str) -> None:
+    """Keep what the page showed when a test failed, as test-artifacts/NAME-failure.png (if the page still answers)."""
+    with contextlib.suppress(Exception):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{name}-failure.png"), full_page=True)
+
+
 def test_explorer_runs_and_draws_live_in_voila():
     require_browser()
     require_voila()
@@ -142,9 +149,7 @@ def test_explorer_runs_and_draws_live_in_voila():
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 50_000
         except BaseException:
-            with contextlib.suppress(Exception):
-                ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS / "voila-failure.png"), full_page=True)
+            failure_screenshot(page, "voila")
             print("browser console:\n  " + "\n  ".join(console[-30:]))
             raise
         finally:
@@ -197,9 +202,7 @@ def test_a_link_sets_up_the_explorer_in_voila_and_a_bad_value_shows_on_the_page(
             # so offline the page looks the same); nothing else, and nothing of the explorer's, leaves the server
             assert requests and outside <= VOILA_TEMPLATE_CDN, outside - VOILA_TEMPLATE_CDN
         except BaseException:
-            with contextlib.suppress(Exception):
-                ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS / "voila-link-failure.png"), full_page=True)
+            failure_screenshot(page, "voila-link")
             raise
         finally:
             browser.close()
@@ -243,9 +246,7 @@ def test_a_sweep_fills_the_sweep_tabs_charts_in_voila():
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "voila-sweep.png"), full_page=True)
         except BaseException:
-            with contextlib.suppress(Exception):
-                ARTIFACTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS / "voila-sweep-failure.png"), full_page=True)
+            failure_screenshot(page, "voila-sweep")
             raise
         finally:
             browser.close()
