@@ -129,3 +129,42 @@ def test_an_update_does_not_depend_on_the_autograd_mode(spec, grad_mode):
             assert d1.data_ptr() == spare.data_ptr()  # the spare buffer was used, whatever the mode
         assert torch.equal(scaled(d0, a0), scaled(d1, a1))
         w = w - scaled(d0, a0)
+
+
+@pytest.mark.parametrize("few,slice_", [(0, 3), (0, 2 ** 20), (16, 2 ** 20)],
+                         ids=["tensors-in-slices", "tensors-one-slice", "python-sums"])
+def test_adams_hypergradient_is_the_same_summed_in_slices_at_once_or_in_python(monkeypatch, few, slice_):
+    """Adam's betas' hypergradient sums over the target in one of three ways (in slices, at once, or in Python
+    for a few entries on the host); each gives the autograd-checked value of the one-slice tensor path."""
+    from gdtuo_explore.core.optimizers import adam as adam_module
+
+    def hypergrads():
+        w0, _, grad = _problem(seed=2)
+        tower = Tower(Adam(0.05, optimizer=SGD(1e-4)), [w0.numel()], ["param0"], w0)
+        level, floor = tower.floors[0].level, tower.floors[0]
+        w = w0.clone()
+        for _ in range(3):
+            w = w - scaled(*level.update(floor.state, grad(w), tower._natural(floor), floor.learn))
+        return level.hypergrad(floor.state, grad(w), tower._natural(floor), floor.learn, tower.host)
+
+    monkeypatch.setattr(adam_module, "FEW", 0)
+    expected = {k: float(x) for k, x in hypergrads().items()}
+    monkeypatch.setattr(adam_module, "FEW", few)
+    monkeypatch.setattr(adam_module, "SLICE", slice_)
+    got = {k: float(x) for k, x in hypergrads().items()}
+    assert set(got) == {"alpha", "beta1", "beta2"}
+    assert all(abs(x) > 1e-12 for x in expected.values())  # each hyperparameter really moves
+    for k in expected:
+        assert got[k] == pytest.approx(expected[k], rel=1e-12, abs=1e-15), k
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+@pytest.mark.parametrize("n", [1, 7, 101_770])
+def test_scratch_rows_start_on_cache_lines(dtype, n):
+    """Each row of Adam's scratch starts 64 bytes apart (a BLAS dot product is several times slower on a vector
+    that does not start on a 32-byte boundary), and holds at least n entries."""
+    from gdtuo_explore.core.optimizers.base import ALIGN, scratch_rows
+
+    rows = scratch_rows(2, n, torch.empty(0, dtype=dtype))
+    assert rows.dtype == dtype and rows.shape[0] == 2 and rows.shape[1] >= n
+    assert all(row[:n].data_ptr() % ALIGN == 0 for row in rows)

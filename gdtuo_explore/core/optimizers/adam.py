@@ -25,7 +25,8 @@ direction is kept; without ``out``, fresh tensors, so that autograd can differen
 one more, ``g``. The hypergradient computes ``r`` again and works through the target in slices of :data:`SLICE`
 entries, so its scratch memory is a few small tensors (the same few at every slice and step, which the allocator
 reuses): a large model keeps two parameter-sized buffers besides the moments and the caller's gradient, the last
-gradient and this one's.
+gradient and this one's. A level above the weights, whose target is a few hyperparameters (at most :data:`FEW`),
+sums in Python on the host instead: there each torch operation costs more than its arithmetic.
 
 Precision: with half-precision weights the moments, the denominator and ``d`` are float32 (the gradient is widened
 once per step; the spare ``out`` is then unused), so eps = 1e-8 and the squares of small gradients are kept: in
@@ -34,12 +35,16 @@ its default eps divides by zero there the same way).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..hyperparams import SIGMOID, Hyper
-from .base import Level, alpha_hypergrad, along, axpy, dot, one_minus, reciprocal, scalar, wide_dtype, widen
+from .base import (Level, alpha_hypergrad, along, axpy, dot, one_minus, reciprocal, scalar, scratch_rows,
+                   wide_dtype, widen)
 
 _BETA = dict(transform=SIGMOID, low=0.0, high=1.0, open_low=True, open_high=True)
+FEW = 16  # a hypergradient over at most this many entries sums in Python on the host (see Adam._sums_few)
 SLICE = 2 ** 20  # the betas' hypergradient works through a larger target in slices (see the module docstring)
 
 
@@ -123,21 +128,18 @@ class Adam(Level):
             return {"alpha": alpha_hypergrad(state, v, host)}
         m, vv, g, c1, c2, q = (state[k] for k in ("m", "v", "g", "c1", "c2", "q"))
         b1_learns, b2_learns = "beta1" in learn, "beta2" in learn
-        sums = {}  # w . m, w . g, z . v_t, z . g^2 (each divided by q), summed over the slices
-        scratch = torch.empty(2, min(SLICE, m.numel()), dtype=vv.dtype, device=vv.device)  # for every slice
-        for part in slices(m.numel()):
-            r, w = scratch[:, : part.stop - part.start]
-            torch.sqrt(vv[part], out=r)
-            torch.add(r, self.eps * q, out=w)           # den q
-            torch.div(v[part], w, out=w)                # w / q
-            found = {"wm": dot(w, m[part])}
-            if b1_learns:
-                found["wg"] = dot(w, g[part])
-            if b2_learns:
-                z = w.mul_(m[part]).div_(axpy(vv[part], r, self.eps * q, out=r))  # z / q, in r's memory
-                found["zv"] = dot(z, vv[part])
-                found["zg2"] = dot(torch.mul(z, g[part], out=r), g[part])
-            sums = found if not sums else {k: sums[k] + x for k, x in found.items()}
+        n = m.numel()
+        if host and n <= FEW:  # a level above the weights: a few numbers, summed in Python
+            sums = self._sums_few(vv.tolist(), v.tolist(), m.tolist(), g.tolist(), q, b1_learns, b2_learns)
+        elif n <= SLICE:  # one slice: the whole tensors (no views to make)
+            sums = self._sums(vv, v, m, g, *scratch_rows(2, n, vv)[:, :n], q, b1_learns, b2_learns)
+        else:
+            sums = {}  # summed over the slices
+            scratch = scratch_rows(2, SLICE, vv)  # for every slice
+            for part in slices(n):
+                found = self._sums(vv[part], v[part], m[part], g[part], *scratch[:, : part.stop - part.start], q,
+                                   b1_learns, b2_learns)
+                sums = found if not sums else {k: sums[k] + x for k, x in found.items()}
         wm = q * scalar(sums["wm"], host)
         i1 = reciprocal(c1)                         # a beta at exactly 1 (or 0) gives inf here, then nan
         out = {}
@@ -150,6 +152,35 @@ class Adam(Level):
             zv, zg2 = q * scalar(sums["zv"], host), q * scalar(sums["zg2"], host)
             out["beta2"] = alpha * 0.5 * i1 * ((zv - zg2) * reciprocal(b2) + b2 ** (t - 1) * t * zv * reciprocal(c2))
         return out
+
+    def _sums(self, vv, v, m, g, r, w, q, b1_learns, b2_learns) -> dict:
+        """w . m, w . g, z . v_t and z . g^2, each divided by q, over one slice (``r``, ``w``: scratch like it)."""
+        torch.sqrt(vv, out=r)
+        torch.add(r, self.eps * q, out=w)           # den q
+        torch.div(v, w, out=w)                      # w / q
+        found = {"wm": dot(w, m)}
+        if b1_learns:
+            found["wg"] = dot(w, g)
+        if b2_learns:
+            z = w.mul_(m).div_(axpy(vv, r, self.eps * q, out=r))  # z / q, in r's memory
+            found["zv"] = dot(z, vv)
+            found["zg2"] = dot(torch.mul(z, g, out=r), g)
+        return found
+
+    def _sums_few(self, vv, v, m, g, q, b1_learns, b2_learns) -> dict:
+        """:meth:`_sums` of a few numbers, as Python floats (lists in, floats out): a level above the weights
+        holds a few hyperparameters, where each torch operation would cost more than the arithmetic."""
+        eq = self.eps * q
+        r = [math.sqrt(x) for x in vv]
+        w = [vi / (ri + eq) for vi, ri in zip(v, r)]
+        found = {"wm": math.fsum(wi * mi for wi, mi in zip(w, m))}
+        if b1_learns:
+            found["wg"] = math.fsum(wi * gi for wi, gi in zip(w, g))
+        if b2_learns:
+            z = [wi * mi / (x + eq * ri) for wi, mi, x, ri in zip(w, m, vv, r)]
+            found["zv"] = math.fsum(zi * x for zi, x in zip(z, vv))
+            found["zg2"] = math.fsum(zi * gi * gi for zi, gi in zip(z, g))
+        return found
 
 
 def AdamBaydin(alpha=0.001, beta1=0.9, beta2=0.999, log_eps=-8.0, optimizer=None, *, hypergrad=None):

@@ -89,6 +89,18 @@ def dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.dot(x.to(wide), y.to(wide))
 
 
+ALIGN = 64  # bytes: where each row of :func:`scratch_rows` starts (a cache line; torch's allocator aligns to it)
+
+
+def scratch_rows(k: int, n: int, like: torch.Tensor) -> torch.Tensor:
+    """A ``(k, n')`` scratch tensor like ``like`` (its dtype and device), ``n' >= n``, whose rows each start on an
+    :data:`ALIGN`-byte boundary; use ``rows[:, :n]``. A row of a plain ``(k, n)`` tensor starts wherever row 0 ends,
+    and on the CPU the BLAS dot product that :func:`dot` calls runs several times slower on a vector that does not
+    start on a 32-byte boundary (7x for 100,000 float32 entries: 111 against 15 microseconds)."""
+    per_line = max(1, ALIGN // like.element_size())
+    return torch.empty(k, -(-n // per_line) * per_line, dtype=like.dtype, device=like.device)
+
+
 def axpy(x, y, a, out=None):
     """x + a * y for a Python float ``a`` or a one-element tensor ``a`` (one pass, no host sync either way)."""
     return torch.add(x, y, alpha=a, out=out) if isinstance(a, float) else torch.addcmul(x, y, a, out=out)
@@ -135,8 +147,8 @@ def reciprocal(x):
 def scalar(x: torch.Tensor, host: bool):
     """A one-number result (a dot product) as a Python float where ``host`` (the tower's choice, on the CPU: reading
     it is free and the arithmetic that follows is then ~30x cheaper); else left a tensor (on an accelerator, reading
-    it would synchronise)."""
-    return x.item() if host else x
+    it would synchronise). A Python float (a sum made on the host) stays as it is."""
+    return x if isinstance(x, float) else x.item() if host else x
 
 
 class NoOpOptimizer:
