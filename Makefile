@@ -30,7 +30,7 @@ lab: $(STAMP)
 
 test: $(STAMP) system-packages
 	@mkdir -p test-artifacts
-	GDTUO_FAST=1 $(PY) -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env -ra \
+	GDTUO_FAST=1 $(PY) -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env -ra --durations=25 \
 	  && $(MAKE) --no-print-directory test-oldest \
 	  && echo "== make test: ALL PASSED ==" \
 	  || { echo "== make test: FAILED (see the summary above; screenshots in test-artifacts/) =="; exit 1; }
