@@ -171,15 +171,12 @@ class _StartLine:
             shown._lock.acquire()
         cancelled = []
         try:
-            racing = []
-            for shown, run in built:
-                if shown._cancelled:
-                    cancelled.append(run)
-                else:
-                    shown.run = run
-                    racing.append(run)
+            racing = [(shown, run) for shown, run in built if not shown._cancelled]
+            cancelled = [run for shown, run in built if shown._cancelled]
             if racing:
-                race(racing, pace=next(s.pace for s, r in built if r is racing[0]))
+                race([run for _, run in racing], pace=racing[0][0].pace)
+            for shown, run in racing:   # shown once started: a run on the charts is never seen idle
+                shown.run = run
         finally:
             for shown, _ in reversed(built):
                 shown._lock.release()
