@@ -78,7 +78,7 @@ class ComparePanel:
                                   tooltip="train this tower too, on the same task, budget, seed and pace")
         self.error = widgets.HTML()
         self.add.on_click(lambda _: self.add_compare())
-        self.race = widgets.Button(description="Race", icon="flag-checkered", layout=_L(width="auto"),
+        self.race = widgets.Button(description="Race", layout=_L(width="auto"),
                                    tooltip=RACE_TIP)
         self.race.add_class("gd-race")
         self.race.on_click(lambda _: self.start_race())
