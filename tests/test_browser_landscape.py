@@ -116,7 +116,8 @@ def test_the_landscape_in_jupyterlab(tmp_path):
         grown = counts()
         lab.wait_for(lambda: all(now > then for now, then in zip(counts(), grown)), "both paths to grow")
         steps = lab.kernel_execute("s = explorer.state; print(s.current.run.steps_done, s.compared[0].run.steps_done, "
-                                   "s.current.run.pace, s.compared[0].run.pace, s.compared[0].label)").strip().split(maxsplit=4)
+                                   "s.current.run.pace, s.compared[0].run.pace, s.compared[0].label)")
+        steps = steps.strip().split(maxsplit=4)
         assert abs(int(steps[0]) - int(steps[1])) <= 2 + 50 * 0.2, steps   # side by side at 50 steps/s
         assert steps[2:] == ["50.0", "50.0", plain], steps
         lab.dismiss_toasts()
