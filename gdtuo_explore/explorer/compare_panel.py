@@ -106,8 +106,8 @@ class ComparePanel:
             widgets.HBox([widgets.HTML("<b class='gd-section'>Compare</b>"), self.baseline,
                           *self.references.values(), self.clear],
                          layout=_L(align_items="center", flex_flow="row wrap", grid_gap="4px")),
-            widgets.HBox([self.spec, self.name, self.add, self.race], layout=_L(align_items="center",
-                                                                                 grid_gap="4px")),
+            widgets.HBox([self.spec, self.name, self.add, self.race],
+                         layout=_L(align_items="center", flex_flow="row wrap", grid_gap="4px")),
             self.error, self.hint, self.table])
         self.widget.add_class("gd-compare")
 
