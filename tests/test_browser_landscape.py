@@ -1,7 +1,9 @@
 """The landscape lab in a real browser (JupyterLab, headless Chromium): an explorer on the surface task shows the
 contours, a click on the landscape moves the next run's start, Run draws the path as it grows from there, Pause,
-"×30" on level 1's card nudges the run and level 1's chart marks it, Step shows the step table. Saves
-test-artifacts/landscape.png (the explorer's root: docs/landscape.png) and landscape-page.png (the whole page)."""
+"×30" on level 1's card nudges the run and level 1's chart marks it, Step shows the step table; then a tower named
+"plain" added in the compare bar and Race: both paths grow again from the start, side by side. Saves
+test-artifacts/landscape.png (the explorer's root: docs/landscape.png), landscape-page.png (the whole page) and
+landscape-race.png (the explorer's root during the race)."""
 import nbformat
 
 from browser import ARTIFACTS, jupyter_lab
@@ -91,4 +93,33 @@ def test_the_landscape_in_jupyterlab(tmp_path):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.locator(".gd-root").first.screenshot(path=str(ARTIFACTS / "landscape.png"))
         lab.screenshot("landscape-page")
+
+        # a race: plain SGD added in the compare bar, then Race restarts the run and it together from the start
+        page.get_by_placeholder("a tower, e.g. sgd(0.01)").fill("sgd(0.001)")
+        page.get_by_placeholder("a tower, e.g. sgd(0.01)").press("Enter")
+        page.get_by_placeholder("name (optional)").fill("plain")
+        page.get_by_placeholder("name (optional)").press("Enter")
+        lab.click_button("Add tower")
+        plain = "plain: sgd(0.001)"
+        lab.wait_for(lambda: page.evaluate(LANDSCAPE)["traces"].get(plain, {}).get("n", 0) > 1, "plain's path")
+        lab.click_button("Race")
+        lab.wait_for(lambda: lab.kernel_execute("print(explorer.state.status)").strip() == "running",
+                     "the race to start")
+        raced = lab.kernel_execute("print(explorer.state.current.label)").strip()
+        assert raced != path and raced.endswith(": sgd(0.001)/sgd(1e-06)"), raced   # a new run of the setup
+        counts = lambda: [page.evaluate(LANDSCAPE)["traces"].get(name, {}).get("n", 0)  # noqa: E731
+                          for name in (raced, plain)]
+        lab.wait_for(lambda: min(counts()) > 1, "both paths drawn again")
+        for name in (raced, plain):   # both from the clicked start
+            first = page.evaluate(LANDSCAPE)["traces"][name]
+            assert abs(first["x"] - start["x"]) < 1e-5 and abs(first["y"] - start["y"]) < 1e-5, (name, first)
+        grown = counts()
+        lab.wait_for(lambda: all(now > then for now, then in zip(counts(), grown)), "both paths to grow")
+        steps = lab.kernel_execute("s = explorer.state; print(s.current.run.steps_done, s.compared[0].run.steps_done, "
+                                   "s.current.run.pace, s.compared[0].run.pace, s.compared[0].label)")
+        steps = steps.strip().split(maxsplit=4)
+        assert abs(int(steps[0]) - int(steps[1])) <= 2 + 50 * 0.2, steps   # side by side at 50 steps/s
+        assert steps[2:] == ["50.0", "50.0", plain], steps
+        lab.dismiss_toasts()
+        page.locator(".gd-root").first.screenshot(path=str(ARTIFACTS / "landscape-race.png"))
         assert not lab.errors()

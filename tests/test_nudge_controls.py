@@ -94,3 +94,22 @@ def test_marks_go_to_the_chart_of_their_level():
     assert [m["x0"] for m in nudge_marks(nudges, 1, 2)] == [6]
     assert [m["x0"] for m in nudge_marks(nudges, 2, 2)] == [10, 8]
     assert nudge_marks(nudges, 1, 1)[2]["label"]["text"] == "level2.alpha → 2"
+
+
+def test_a_new_run_and_a_race_drop_the_last_runs_nudge_marks():
+    e = explorer_for("sgd(0.0001)/sgd(1e-8)", 40, task="surface", pace=100.0)
+    try:
+        chart = e.charts.levels[0]
+        for start in (lambda: e.run(wait=True, timeout=60),
+                      lambda: (e.add_compare("sgd(0.001)", name="plain"), e.race(wait=True, timeout=60))):
+            _paused(e, 10)
+            assert e.tower_editor.cards[0].nudge.by(FACTOR)
+            wait_until(lambda: len(chart.layout.shapes) == 1, "the nudge mark")
+            e.stop()
+            wait_until(lambda: e.state.status == "stopped", "the run to stop")
+            start()   # a new run, no nudge: its chart has no mark (drawn to its last update)
+            assert e.state.status == "done" and e.current_run.nudges() == []
+            assert chart.layout.shapes == ()
+        no_observer_errors(e)
+    finally:
+        e.close()

@@ -1,9 +1,13 @@
 """Overlays that race (gdtuo_explore.explorer.state, compare_panel), without a browser: full-spec labels with the
-default kappa, names, colours fixed by name or role across Clear and Reset, the Speed setting on every run."""
+default kappa, names, colours fixed by name or role across Clear and Reset, the Speed setting on every run, and Race:
+the run and every overlay that is a setup started together from step 0."""
+import threading
+import time
+
 import pytest
 
 from helpers import LONG, explorer_for, no_observer_errors, text, wait_until
-from gdtuo_explore.explorer import tower_edits
+from gdtuo_explore.explorer import compare_panel, tower_edits
 
 
 @pytest.mark.parametrize("spec, full", [("sgd(0.001)/sgd", "sgd(0.001)/sgd(0.01)"),
@@ -66,5 +70,112 @@ def test_the_speed_setting_applies_to_every_run_of_a_race():
         e.state.pace = 10.0
         assert plain.run.pace == 10.0 and e.current_run.pace == 10.0
         no_observer_errors(e)
+    finally:
+        e.close()
+
+
+def _steps(raced):
+    return [s.run.steps_done for s in raced]
+
+
+def test_race_starts_every_run_together_even_one_slow_to_build_and_each_trains_its_full_budget(monkeypatch):
+    """The frozen baseline takes half a second longer to build than the others (a task's data loading): a race
+    starts no run before it is built, so at 30 steps per second the three stay within a few steps of each other."""
+    from gdtuo_explore.explorer import shown_run
+
+    class SlowFrozen(shown_run.Run):
+        def __init__(self, config, *args, **kwargs):
+            if config.tower == "sgd(0.0001)":   # the frozen baseline's (and plain's) tower
+                threading.Event().wait(0.5)
+            super().__init__(config, *args, **kwargs)
+
+    steps, pace = 90, 30.0
+    e = explorer_for("sgd(0.0001)/sgd(1e-8)", steps, task="surface")
+    try:
+        plain = e.add_compare("sgd(0.001)", name="plain", wait=True, timeout=60)
+        frozen = e.add_baseline(wait=True, timeout=60)   # trained once, as fast as it goes
+        e.state.pace = pace
+        monkeypatch.setattr(shown_run, "Run", SlowFrozen)
+        raced = e.race()
+        assert raced[0] is e.state.current and raced[1:] == e.state.compared
+        assert [x.label for x in raced[1:]] == [plain.label, frozen.label] == ["plain: sgd(0.001)",
+                                                                            "frozen: sgd(0.0001)"]
+        assert [x.color for x in raced[1:]] == [plain.color, frozen.color]
+        assert all(x.status == "starting" for x in raced)   # none trains before the slowest is built
+        wait_until(lambda: all(x.status != "starting" for x in raced), "every raced run to start")
+        samples = []
+        while all(x.status == "running" for x in raced):
+            samples.append(_steps(raced))
+            time.sleep(0.02)
+        assert len(samples) > 20, samples
+        assert max(max(s) - min(s) for s in samples) <= 2 + pace * 0.1, samples   # a tenth of a second apart
+        assert all(x.wait(60) == "done" for x in raced)
+        for x in raced:
+            assert x.run.pace == pace and x.run.steps_done == steps
+            assert list(x.run.metrics()["step"][[0, -1]]) == [1, steps]   # from step 0 to the full budget
+        no_observer_errors(e)
+    finally:
+        e.close()
+
+
+def test_race_replaces_its_own_runs_and_leaves_finished_runs_of_other_setups():
+    e = explorer_for("sgd(0.0001)", 30, task="surface")
+    try:
+        e.run(wait=True, timeout=60)
+        earlier = e.state.current                      # a run of another setup: Run leaves it, so does Race
+        e.state.set_tower("sgd(0.0001)/sgd(1e-8)")
+        plain = e.add_compare("sgd(0.001)", name="plain")
+        first = e.race(wait=True, timeout=60)
+        assert e.state.compared == [first[1], earlier] and earlier.status == "done" and earlier.key is None
+        assert plain.status == "stopped" or plain.status == "done"
+        assert [x.status for x in first] == ["done", "done"]
+        second = e.race(wait=True, timeout=60)        # the same race again: its runs give way to the new ones
+        assert e.state.compared == [second[1], earlier]
+        assert second[0].color == first[0].color and second[1].color == first[1].color == plain.color
+        assert second[1].label == first[1].label == plain.label
+        assert [x.run.steps_done for x in second] == [30, 30] and earlier.run.steps_done == 30
+        no_observer_errors(e)
+    finally:
+        e.close()
+
+
+def test_race_refuses_a_setup_that_cannot_run_and_keeps_every_overlay():
+    e = explorer_for("sgd(0.0001)/sgd(1e-8)", 20, task="surface")
+    try:
+        panel = e.compare_panel
+        assert panel.race.disabled and "Add an overlay" in panel.race.tooltip   # nothing to race beside the run
+        plain = e.add_compare("sgd(0.001)", name="plain", wait=True, timeout=60)
+        assert not panel.race.disabled and panel.race.tooltip == compare_panel.RACE_TIP
+        e.state.set_tower("sgd(0.01")
+        assert panel.race.disabled and "the tower is invalid" in panel.race.tooltip
+        with pytest.raises(ValueError, match=r"cannot race: the setup cannot run: the tower is invalid"):
+            e.race()
+        assert not panel.start_race() and "cannot race" in text(panel.error)
+        assert e.state.compared == [plain] and e.state.current is None and plain.status == "done"
+        e.state.set_tower("sgd(0.0001)")
+        assert panel.start_race() and text(panel.error) == ""
+        assert [x.wait(60) for x in [e.state.current, *e.state.compared]] == ["done", "done"]
+        no_observer_errors(e)
+    finally:
+        e.close()
+
+
+def test_a_run_that_cannot_be_built_shows_why_and_the_others_race_without_it(monkeypatch):
+    from gdtuo_explore.explorer import shown_run
+
+    class NoFrozen(shown_run.Run):
+        def __init__(self, config, *args, **kwargs):
+            if config.tower == "sgd(0.0001)":
+                raise ValueError("no data for the frozen baseline")
+            super().__init__(config, *args, **kwargs)
+
+    e = explorer_for("sgd(0.0001)/sgd(1e-8)", 20, task="surface")
+    try:
+        e.add_baseline(wait=True, timeout=60)
+        e.add_compare("sgd(0.001)", name="plain", wait=True, timeout=60)
+        monkeypatch.setattr(shown_run, "Run", NoFrozen)
+        current, frozen, plain = e.race(wait=True, timeout=60)
+        assert frozen.status == "error" and "no data for the frozen baseline" in frozen.error
+        assert current.status == plain.status == "done" and current.run.steps_done == plain.run.steps_done == 20
     finally:
         e.close()

@@ -386,6 +386,8 @@ class Charts:
                     line.trace.update(customdata=None, hovertemplate=None)
             if "yaxis2" in sent:
                 fig.layout.yaxis2 = sent.pop("yaxis2")
+            if "shapes" in sent:   # set, not updated: update_layout keeps the shapes beyond the new ones
+                fig.layout.shapes = sent.pop("shapes")
             if sent:
                 fig.update_layout(sent)
         self._layout[id(fig)] = {**old, **changed, "_axis": axis}

@@ -1,7 +1,8 @@
 """The compare bar: add the frozen baseline (the same optimizer, hyperparameters fixed at their initial values), a
 learning-rate-free optimizer or any tower (with a name such as "plain" or "tower") as an overlay on the charts, clear
 the overlays, and a table of the runs shown with a remove button (x) on each overlay's row. Overlays train at the
-explorer's pace (the Speed setting), so a race can be watched side by side."""
+explorer's pace (the Speed setting), so a race can be watched side by side; **Race** starts a new run and every
+overlay that is a setup together, from step 0 (:meth:`ExplorerState.race`)."""
 from __future__ import annotations
 
 import html
@@ -17,6 +18,7 @@ _L = widgets.Layout
 
 
 COLUMNS = ("", "run", "status", "test accuracy", "test loss", "")
+RACE_TIP = "Start the run and every overlay together, from step 0, at the Speed setting"
 
 
 class _Row:
@@ -76,7 +78,11 @@ class ComparePanel:
                                   tooltip="train this tower too, on the same task, budget, seed and pace")
         self.error = widgets.HTML()
         self.add.on_click(lambda _: self.add_compare())
-        for button in (self.baseline, *self.references.values(), self.clear, self.add):
+        self.race = widgets.Button(description="Race", layout=_L(width="auto"),
+                                   tooltip=RACE_TIP)
+        self.race.add_class("gd-race")
+        self.race.on_click(lambda _: self.start_race())
+        for button in (self.baseline, *self.references.values(), self.clear, self.add, self.race):
             button.add_class("gd-small")
         self.hint = widgets.HTML("<div class='gd-hint'>Finished runs stay on the charts as dashed overlays; add the "
                                  "frozen baseline or a learning-rate-free optimizer to compare.</div>")
@@ -90,15 +96,18 @@ class ComparePanel:
         self.clear.on_click(lambda _: state.clear_compared())
         state.observe(self._tower_changed, "tower")
         state.observe(lambda _: self.redraw(), ["current", "compared"])
+        state.observe(lambda _: self._race_possible(), ["compared", "setup_error"])
         state.on_update(self._on_update)
         self._statuses: dict[int, str] = {}
         self._tower_changed(None)
+        self._race_possible()
         self.redraw()
         self.widget = widgets.VBox([
             widgets.HBox([widgets.HTML("<b class='gd-section'>Compare</b>"), self.baseline,
                           *self.references.values(), self.clear],
                          layout=_L(align_items="center", flex_flow="row wrap", grid_gap="4px")),
-            widgets.HBox([self.spec, self.name, self.add], layout=_L(align_items="center", grid_gap="4px")),
+            widgets.HBox([self.spec, self.name, self.add, self.race],
+                         layout=_L(align_items="center", flex_flow="row wrap", grid_gap="4px")),
             self.error, self.hint, self.table])
         self.widget.add_class("gd-compare")
 
@@ -111,6 +120,24 @@ class ComparePanel:
             return False
         self.error.value = ""
         return True
+
+    def start_race(self) -> bool:
+        """Race (see :meth:`ExplorerState.race`); a refusal shows why."""
+        try:
+            self.state.race()
+        except ValueError as err:
+            self.error.value = f"<div class='gd-error'>{html.escape(str(err))}</div>"
+            return False
+        self.error.value = ""
+        return True
+
+    def _race_possible(self) -> None:
+        """Race is off with nothing to race beside the run (no overlay that is a setup) or a setup that cannot run."""
+        s = self.state
+        why_not = (f"The setup cannot run: {s.setup_error}" if s.setup_error else
+                   "Add an overlay (the frozen baseline, a reference or a tower) to race it against the run"
+                   if not s.race_overlays() else "")
+        self.race.disabled, self.race.tooltip = bool(why_not), why_not or RACE_TIP
 
     def _tower_changed(self, _) -> None:
         self.baseline.tooltip = (f"Train {baseline_spec(self.state.tower)} alone: the same optimizer with its "

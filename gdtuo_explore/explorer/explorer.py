@@ -6,10 +6,11 @@
     explorer.close()               # stops its runs and sweep, frees their models
 
 Left: the task and the tower (level cards, spec text, presets). Top: Run, Pause, Step, Stop, Reset, progress and
-status. Right, in tabs: the live charts with the compare bar (Train), the sensitivity sweep (Sweep) and the export
-with Save figures and the Share control (Export); ``Explorer(controls="basic")`` shows only the task, the tower, the
-run bar and the charts. Below the explorer, a picture of its charts for viewers with no kernel (:mod:`.snapshot`).
-The layout flows: the tabs go below the left column, and the charts one per row, when the notebook is narrow.
+status. Right, in tabs: the live charts with the compare bar and its Race button (Train), the sensitivity sweep
+(Sweep) and the export with Save figures and the Share control (Export); ``Explorer(controls="basic")`` shows only
+the task, the tower, the run bar and the charts. Below the explorer, a picture of its charts for viewers with no
+kernel (:mod:`.snapshot`). The layout flows: the tabs go below the left column, and the charts one per row, when the
+notebook is narrow.
 Training runs in the run engine's background thread, so the notebook stays usable; the same commands are methods
 here, with a synchronous face for scripts and tests (``run(wait=True)``, ``wait()``).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import ipywidgets as widgets
 import traitlets
@@ -228,6 +230,19 @@ class Explorer:
         if wait:
             shown.wait(timeout)
         return shown
+
+    def race(self, wait: bool = False, timeout: float | None = None) -> list:
+        """Press Race: start a new run of the setup and every overlay that is a setup (the frozen baseline, compared
+        towers, references) together, from step 0, at the Speed setting, each overlay with its label and colour
+        (see :meth:`ExplorerState.race`); with ``wait``, block until every one finished (at most ``timeout`` seconds
+        in all). Returns their ShownRuns, the run on the charts first. ValueError, changing nothing, while the setup
+        cannot run."""
+        raced = self.state.race()
+        if wait:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            for shown in raced:
+                shown.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return raced
 
     def sweep(self, wait: bool = False, timeout: float | None = None) -> str:
         """Press Start sweep; with ``wait``, block until the sweep ended. Returns its status."""

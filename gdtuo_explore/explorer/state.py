@@ -2,13 +2,13 @@
 state.
 
 It holds the setup of the next run (the tower spec, task, model, batch size, budget, seed, device), why that setup
-cannot run (``setup_error``), the speed limit of the run on the charts (``pace``), the open tab (``tab``), the run on
-the charts (``current``) and the finished or reference runs drawn as overlays (``compared``), the current run's status line and
-the sweep (:class:`SweepState`). Run updates arrive from the engine's dispatcher thread; the state hands them to
-listeners registered with :meth:`on_update` (the charts, the compare table, the step-size alerts of
-:mod:`.alerts`) first, then turns them into traits (status, message, progress), so the status line never runs ahead
-of the charts. Exporting what the explorer shows is :mod:`.export`'s. :meth:`close` stops every thread the state
-owns.
+cannot run (``setup_error``), the speed limit of the run on the charts (``pace``), the open tab (``tab``), the run
+on the charts (``current``) and the finished or reference runs drawn as overlays (``compared``), the current run's
+status line and the sweep (:class:`SweepState`). :meth:`race` starts a new run and every overlay that is a setup
+together. Run updates arrive from the engine's dispatcher thread; the state hands them to listeners registered with
+:meth:`on_update` (the charts, the compare table, the step-size alerts of :mod:`.alerts`) first, then turns them
+into traits (status, message, progress), so the status line never runs ahead of the charts. Exporting what the
+explorer shows is :mod:`.export`'s. :meth:`close` stops every thread the state owns.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from ..engine.status import ACTIVE, Status
 from ..engine.tasks import TASKS
 from . import tower_edits
 from .defaults import EXPLORER_BUDGET, EXPLORER_NICE, EXPLORER_PACE, EXPLORER_THREADS
-from .shown_run import COLORS, ShownRun
+from .shown_run import COLORS, ShownRun, launch_together
 from .sweep_state import SweepState
 from .traits import StatusTrait
 
@@ -230,7 +230,7 @@ class ExplorerState(HasTraits):
         """Train each ``(label, colour, config)`` as an overlay, with that label and colour."""
         out = []
         for label, color, config in overlays:
-            shown = ShownRun(config, self._observe, label)
+            shown = ShownRun(config, self._observe, label, key=label)   # a setup again: a race trains it too
             shown.color = color or shown.color
             with self._lock:
                 evicted = self._keep(shown)
@@ -283,6 +283,52 @@ class ExplorerState(HasTraits):
             previous.close()   # finished: its records stay on the charts, its model and threads go
         shown.launch(steps, on_error=self._start_failed)
         return True
+
+    def race(self) -> list[ShownRun]:
+        """Race: start, from step 0 and at the same instant, a new run of the setup and every overlay that is a setup
+        (:meth:`race_overlays`: the frozen baseline, compared towers, references), each overlay with its label,
+        colour and config, all on one schedule at the explorer's ``pace``. The runs they replace are stopped and
+        leave the charts; finished runs that Run left as overlays stay as they are. The run on the charts leaves too
+        if it is a run of the same setup (it keeps its colour); a run of another setup stays as a finished overlay,
+        as Run leaves it. Every run is built first and none trains before the slowest is built. Returns the runs
+        raced, the run on the charts first. ValueError, changing nothing, while the setup cannot run
+        (``setup_error``)."""
+        with self._lock:
+            if self.setup_error:
+                raise ValueError(f"cannot race: the setup cannot run: {self.setup_error}")
+            config = self.config()
+            previous = self.current
+            again = previous is not None and previous.config == config
+            shown = ShownRun(config, self._observe, pace=self.pace)
+            shown.color = previous.color if again else self.color_for(shown.label)
+            kept = not again and previous is not None and previous.run is not None and previous.run.steps_done > 0
+            replaced, compared, racers = [], [], []
+            for old in self.compared:
+                if old.key is None:
+                    compared.append(old)
+                    continue
+                new = ShownRun(old.config, self._observe, old.label, pace=self.pace, color=old.color, key=old.key)
+                old.cancel()
+                replaced.append(old)
+                compared.append(new)
+                racers.append(new)
+            if previous is not None:
+                previous.cancel()
+            self._clear(Status.STARTING, f"Preparing a race of {1 + len(racers)} runs on {config.task} / "
+                                         f"{config.model} ...")
+            self.compared = compared
+            evicted = self._keep(previous) if kept else []
+            racers = [x for x in racers if x in self.compared]   # the oldest may have made way for the kept run
+            self.current = shown
+        for old in replaced + evicted + ([previous] if previous is not None else []):
+            old.close()   # a kept run's records stay on the charts, its model and threads go
+        launch_together([shown, *racers], on_error=self._start_failed)
+        return [shown, *racers]
+
+    def race_overlays(self) -> list[ShownRun]:
+        """The overlays a :meth:`race` trains again: those that are setups (the frozen baseline, compared towers,
+        references, and the overlays of a saved setup), not the finished runs Run left on the charts."""
+        return [x for x in self.compared if x.key is not None]
 
     @observe("pace")
     def _pace_changed(self, change) -> None:
@@ -411,7 +457,7 @@ class ExplorerState(HasTraits):
         return ""
 
     def _add(self, label: str, config: RunConfig, key: str) -> ShownRun:
-        shown = ShownRun(config, self._observe, label, pace=self.pace, color=self.color_for(key))
+        shown = ShownRun(config, self._observe, label, pace=self.pace, color=self.color_for(key), key=key)
         with self._lock:
             evicted = self._keep(shown)
         for old in evicted:
