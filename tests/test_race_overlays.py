@@ -118,6 +118,40 @@ def test_race_starts_every_run_together_even_one_slow_to_build_and_each_trains_i
         e.close()
 
 
+def test_pause_step_run_and_stop_act_on_every_run_of_a_race():
+    """A race is one thing to the run buttons: Pause pauses every run, Step moves each by the same steps, Run
+    resumes them all, Stop stops them all; after a Run of its own, the buttons act on that run alone."""
+    e = explorer_for("sgd(0.0001)/sgd(1e-8)", 100_000, task="surface")
+    try:
+        e.add_compare("sgd(0.001)", name="plain")
+        e.add_baseline()
+        e.state.pace = 30.0
+        raced = e.race()
+        wait_until(lambda: all(x.run is not None and x.run.steps_done >= 5 for x in raced), "the race to train")
+        e.pause()
+        wait_until(lambda: all(x.status == "paused" for x in raced), "every raced run to pause")
+        before = _steps(raced)
+        e.step(7)
+        wait_until(lambda: _steps(raced) == [n + 7 for n in before], f"7 more steps each after {before}")
+        wait_until(lambda: all(x.status == "paused" for x in raced) and e.state.status == "paused",
+                   "every raced run, and the status line, to say paused after Step")
+        e.run()   # resume: every run of the race
+        wait_until(lambda: all(x.status == "running" for x in raced), "every raced run to resume")
+        resumed = _steps(raced)
+        wait_until(lambda: all(n > m + 3 for n, m in zip(_steps(raced), resumed)), "every raced run to train on")
+        e.stop()
+        assert all(x.wait(30) == "stopped" for x in raced)
+        own = e.state.current
+        e.run()   # a run of its own: the race's overlays are no longer raced
+        wait_until(lambda: e.state.current is not own and e.state.status in ("running", "done"), "a new run")
+        e.stop()
+        assert [x.status for x in raced[1:]] == ["stopped", "stopped"]
+        assert e.state._racing() == []
+        no_observer_errors(e)
+    finally:
+        e.close()
+
+
 def test_race_replaces_its_own_runs_and_leaves_finished_runs_of_other_setups():
     e = explorer_for("sgd(0.0001)", 30, task="surface")
     try:

@@ -104,6 +104,7 @@ class ExplorerState(HasTraits):
         self._listeners = []
         self._lock = threading.RLock()
         self._colors: dict[str, str] = {}   # overlay key -> colour (see color_for)
+        self._racers: list[ShownRun] = []   # the overlays of the race under way: Pause, Step, Run and Stop act on them too
         self._check_setup(None)
 
     # -- the setup -------------------------------------------------------------------------------------------
@@ -256,7 +257,9 @@ class ExplorerState(HasTraits):
         """Train ``n`` steps, then pause: on the paused or running run, or on a new one."""
         with self._lock:
             if self.status in (Status.RUNNING, Status.PAUSED) and self.current is not None and self.current.run is not None:
-                self.current.run.step(n, wait=False)
+                for shown in [self.current, *self._racing()]:   # a race steps together
+                    if shown.run is not None and shown.run.status in (Status.RUNNING, Status.PAUSED):
+                        shown.run.step(n, wait=False)
                 return True
         return self._start(n)
 
@@ -265,7 +268,9 @@ class ExplorerState(HasTraits):
             if self.status in (Status.STARTING, Status.RUNNING):
                 return False
             if self.status == Status.PAUSED and self.current is not None and self.current.run is not None:
-                self.current.run.resume()
+                for shown in [self.current, *self._racing()]:   # a race resumes together
+                    if shown.run is not None and shown.run.status == Status.PAUSED:
+                        shown.run.resume()
                 return True
             if self.setup_error:
                 return False
@@ -273,6 +278,7 @@ class ExplorerState(HasTraits):
             config = self.config()
             shown = ShownRun(config, self._observe, pace=self.pace)
             shown.color = self.color_for(shown.label)
+            self._racers = []   # a run of its own: the overlays of an earlier race go their own way
             self._clear(Status.STARTING, f"Preparing {config.task} / {config.model} ...")
             kept = previous is not None and previous.run is not None and previous.run.steps_done > 0
             evicted = self._keep(previous) if kept else []
@@ -291,8 +297,8 @@ class ExplorerState(HasTraits):
         leave the charts; finished runs that Run left as overlays stay as they are. The run on the charts leaves too
         if it is a run of the same setup (it keeps its colour); a run of another setup stays as a finished overlay,
         as Run leaves it. Every run is built first and none trains before the slowest is built. Returns the runs
-        raced, the run on the charts first. ValueError, changing nothing, while the setup cannot run
-        (``setup_error``)."""
+        raced, the run on the charts first. Until the next Run or Reset, Pause, Step, Run (resume) and Stop act on
+        every run of the race. ValueError, changing nothing, while the setup cannot run (``setup_error``)."""
         with self._lock:
             if self.setup_error:
                 raise ValueError(f"cannot race: the setup cannot run: {self.setup_error}")
@@ -319,7 +325,7 @@ class ExplorerState(HasTraits):
             self.compared = compared
             evicted = self._keep(previous) if kept else []
             racers = [x for x in racers if x in self.compared]   # the oldest may have made way for the kept run
-            self.current = shown
+            self.current, self._racers = shown, list(racers)
         for old in replaced + evicted + ([previous] if previous is not None else []):
             old.close()   # a kept run's records stay on the charts, its model and threads go
         launch_together([shown, *racers], on_error=self._start_failed)
@@ -350,12 +356,21 @@ class ExplorerState(HasTraits):
                 self.message, self.status = shown.error, Status.ERROR
 
     def pause(self) -> None:
-        """Pause the current run after its current step."""
-        if self.current is not None and self.current.run is not None:
-            self.current.run.pause(wait=False)
+        """Pause the current run after its current step (in a race, every run of the race)."""
+        for shown in [self.current, *self._racing()]:
+            if shown is not None and shown.run is not None:
+                shown.run.pause(wait=False)
+
+    def _racing(self) -> list[ShownRun]:
+        """The overlays of the race under way (:meth:`race`) that are still on the charts."""
+        with self._lock:
+            self._racers = [x for x in self._racers if x in self.compared]
+            return list(self._racers)
 
     def stop(self) -> None:
-        """Stop the current run (what it recorded stays on the charts)."""
+        """Stop the current run (in a race, every run of the race); what they recorded stays on the charts."""
+        for racer in self._racing():
+            racer.cancel()
         with self._lock:
             shown = self.current
             if shown is None or self.status not in ACTIVE:
@@ -367,7 +382,7 @@ class ExplorerState(HasTraits):
     def reset(self) -> None:
         """Stop and forget the current run, releasing its model (overlays stay); the charts show the setup again."""
         with self._lock:
-            shown, self.current = self.current, None
+            shown, self.current, self._racers = self.current, None, []   # a race's overlays go their own way
             if shown is not None:
                 shown.cancel()
             self._clear(Status.IDLE, READY)
