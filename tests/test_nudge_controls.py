@@ -96,7 +96,7 @@ def test_marks_go_to_the_chart_of_their_level():
     assert nudge_marks(nudges, 1, 1)[2]["label"]["text"] == "level2.alpha → 2"
 
 
-def test_a_new_run_and_a_race_drop_the_last_runs_nudge_marks():
+def test_a_new_run_and_a_race_drop_the_last_runs_nudge_marks_and_card_lines():
     e = explorer_for("sgd(0.0001)/sgd(1e-8)", 40, task="surface", pace=100.0)
     try:
         chart = e.charts.levels[0]
@@ -104,12 +104,14 @@ def test_a_new_run_and_a_race_drop_the_last_runs_nudge_marks():
                       lambda: (e.add_compare("sgd(0.001)", name="plain"), e.race(wait=True, timeout=60))):
             _paused(e, 10)
             assert e.tower_editor.cards[0].nudge.by(FACTOR)
+            assert "level1.alpha" in e.tower_editor.cards[0].nudge.message.value
             wait_until(lambda: len(chart.layout.shapes) == 1, "the nudge mark")
             e.stop()
             wait_until(lambda: e.state.status == "stopped", "the run to stop")
             start()   # a new run, no nudge: its chart has no mark (drawn to its last update)
             assert e.state.status == "done" and e.current_run.nudges() == []
             assert chart.layout.shapes == ()
+            assert e.tower_editor.cards[0].nudge.message.value == ""   # the card's line spoke of the last run
         no_observer_errors(e)
     finally:
         e.close()

@@ -130,6 +130,7 @@ class TowerEditor:
         self.add_level.on_click(lambda _: state.edit_tower(tower_edits.with_level_on_top))
         state.observe(self._tower_changed, "tower")
         state.observe(self._error_changed, "spec_error")
+        state.observe(self._new_run, "current")
         self.widget = widgets.VBox([self.preset, self.spec, self.error, self.add_level, self.cards_box])
         self._tower_changed(None)
 
@@ -144,6 +145,11 @@ class TowerEditor:
     def _error_changed(self, change) -> None:
         message = change["new"]
         self.error.value = f"<div class='gd-error'>{html.escape(message)}</div>" if message else ""
+
+    def _new_run(self, _) -> None:
+        """A new run on the charts (Run, Race, Reset): the nudge lines spoke of the last one."""
+        for card in self.cards:
+            card.nudge.message.value = ""
 
     def _tower_changed(self, _) -> None:
         spec = self.state.tower
