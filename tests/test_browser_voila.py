@@ -175,16 +175,17 @@ def test_explorer_runs_and_draws_live_in_voila():
 
 
 def test_a_link_sets_up_the_explorer_in_voila_and_a_bad_value_shows_on_the_page():
-    """A teacher's link: the query sets the task, the tower and the classroom mode; a bad seed is named on the page
-    and the rest applies. Nothing of the explorer's comes from the internet, and the picture of the charts kept for
-    viewers with no kernel does not show where the live charts draw."""
+    """A teacher's link: the query sets the task, the tower, the classroom mode and an overlay to compare with; a bad
+    seed and a bad overlay are named on the page and the rest applies. Nothing on the page comes from the internet,
+    and the picture of the charts kept for viewers with no kernel does not show where the live charts draw."""
     require_browser()
     require_voila()
     from playwright.sync_api import sync_playwright
 
     from gdtuo_explore.explorer.figure import STAND_IN_MARK
 
-    query = "?task=spirals&tower=sgd(0.02)/sgd(1e-5)&controls=basic&seed=minus"
+    query = ("?task=spirals&tower=sgd(0.02)/sgd(1e-5)&controls=basic&seed=minus"
+             "&overlay=label:plain+sgd;color:d62728;tower:sgd(0.05)&overlay=label:bad;tower:sgd(oops")
     with voila_server(REPO / "notebooks" / "explorer.ipynb") as (url, _log_tail), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1200})
@@ -200,6 +201,7 @@ def test_a_link_sets_up_the_explorer_in_voila_and_a_bad_value_shows_on_the_page(
             text = page.locator("body").inner_text()
             assert "Traceback" not in text
             assert "seed='minus' is invalid" in text and "whole number" in text and "using seed=0" in text
+            assert "overlay='label:bad;tower:sgd(oops' (overlay 2) is left out" in text
             values = page.locator("input").evaluate_all("els => els.map(e => e.value)")
             assert "sgd(0.02)/sgd(1e-05)" in values
             assert any("spirals" in v for v in page.locator("select").evaluate_all("els => els.map(e => e.value)"))
@@ -209,6 +211,10 @@ def test_a_link_sets_up_the_explorer_in_voila_and_a_bad_value_shows_on_the_page(
             assert "Seed" not in shown and "Task" in shown and "Reset" in shown
             page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].some(el => el.layout
                 && el.layout.title && el.layout.title.text.includes('Loss') && el.data[0].x.length > 0)""")
+            # the link's overlay: trained and drawn on the loss chart under its label, in its colour
+            page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].some(el => el.layout
+                && el.layout.title && el.layout.title.text.includes('Loss') && el.data.some(t => t.name === 'plain sgd'
+                && t.line && t.line.color === '#d62728' && t.x && t.x.length > 0))""")
             # the picture for viewers with no kernel never shows here (Voila renders a cell's outputs as the cell
             # ends, before the run's end updates the picture, so there may be none at all)
             assert not any(img.is_visible() for img in page.locator(f'img[src*="{STAND_IN_MARK}"]').all())
@@ -220,8 +226,9 @@ def test_a_link_sets_up_the_explorer_in_voila_and_a_bad_value_shows_on_the_page(
             outside = {u for u in requests if not u.startswith((base, "data:", "blob:"))}
             assert requests and not outside, outside
             assert any(f"/voila/templates/{TEMPLATE}/static/" in u for u in requests), "not the notebook's template"
-            icon_font = page.evaluate("""() => { const i = document.createElement('i'); i.className = 'fa fa-check';
-                document.body.appendChild(i); const font = getComputedStyle(i).fontFamily; i.remove(); return font; }""")
+            icon_font = page.evaluate("""() => { const i = document.createElement('i');
+                i.className = 'fa fa-check'; document.body.appendChild(i);
+                const font = getComputedStyle(i).fontFamily; i.remove(); return font; }""")
             assert "Font Awesome" in icon_font, icon_font
         except BaseException:
             failure_screenshot(page, "voila-link")
