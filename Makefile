@@ -14,6 +14,9 @@ PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.installed
 EXTRAS   := lab,baselines,dev,sweeps
 NOTEBOOK := notebooks/explorer.ipynb
+# The Voila page template the explorer notebook names (a page that loads nothing from the internet). An editable
+# install leaves out pyproject.toml's data files, so the install links it into the venv's Jupyter data directory.
+VOILA_TEMPLATE := share/jupyter/voila/templates/lab-offline
 
 # Debian packages the tests need: a browser for the real-browser tests, real Fashion-MNIST files for offline data, a
 # PostgreSQL server for the shared sweep's tests (they start a throwaway cluster of their own).
@@ -67,6 +70,8 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[$(EXTRAS)]'
+	mkdir -p $(VENV)/share/jupyter/voila/templates
+	ln -sfn $(CURDIR)/$(VOILA_TEMPLATE) $(VENV)/$(VOILA_TEMPLATE)
 	@touch $@
 
 system-packages:

@@ -22,8 +22,10 @@ import pytest
 from browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, LAST_STEP, LOSS, REPO, TRACE, _http,
                      free_port, require_browser)
 
-VOILA_TEMPLATE_CDN = {f"https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@%5E5/css/{name}.min.css"
-                      for name in ("all", "v4-shims")}
+#: The page template the explorer notebook names in its metadata (Voila's "lab" without its CDN stylesheets), found on
+#: the Jupyter data path; the server started here looks in the repository's copy first (not in an installed one).
+TEMPLATE = "lab-offline"
+TEMPLATE_DATA = REPO / "share" / "jupyter"
 TIMEOUT = 180  # s: server start + executing every cell (the notebook's own run) before the page is complete
 
 
@@ -43,8 +45,9 @@ def voila_server(notebook: Path, timeout: float = TIMEOUT):
     root.mkdir()
     shutil.copy(notebook, root / notebook.name)
     port = free_port()
+    jupyter_path = os.pathsep.join([str(TEMPLATE_DATA), *filter(None, [os.environ.get("JUPYTER_PATH")])])
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-           "PYTHONUNBUFFERED": "1"}
+           "JUPYTER_PATH": jupyter_path, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "voila", notebook.name, "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
            "--Voila.port_retries=0", "--VoilaConfiguration.show_tracebacks=True"]
     log_path = tmp / "voila.log"
@@ -77,6 +80,21 @@ def voila_server(notebook: Path, timeout: float = TIMEOUT):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(wait)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_the_explorer_notebook_names_the_offline_template_and_an_install_carries_it():
+    """The notebook's metadata picks Voila's page template; pyproject.toml installs every file of it where Voila looks
+    (a Jupyter data directory), and the template extends Voila's "lab" one."""
+    import json
+    import tomllib
+
+    notebook = json.loads((REPO / "notebooks" / "explorer.ipynb").read_text())
+    assert notebook["metadata"]["voila"]["template"] == TEMPLATE
+    folder = TEMPLATE_DATA / "voila" / "templates" / TEMPLATE
+    files = sorted(str(f.relative_to(REPO)) for f in folder.rglob("*") if f.is_file())
+    data_files = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    assert data_files == {str(folder.relative_to(REPO)): files}, data_files
+    assert json.loads((folder / "conf.json").read_text())["base_template"] == "lab"
 
 
 def failure_screenshot(page, name: str) -> None:
@@ -157,16 +175,17 @@ def test_explorer_runs_and_draws_live_in_voila():
 
 
 def test_a_link_sets_up_the_explorer_in_voila_and_a_bad_value_shows_on_the_page():
-    """A teacher's link: the query sets the task, the tower and the classroom mode; a bad seed is named on the page
-    and the rest applies. Nothing of the explorer's comes from the internet, and the picture of the charts kept for
-    viewers with no kernel does not show where the live charts draw."""
+    """A teacher's link: the query sets the task, the tower, the classroom mode and an overlay to compare with; a bad
+    seed and a bad overlay are named on the page and the rest applies. Nothing on the page comes from the internet,
+    and the picture of the charts kept for viewers with no kernel does not show where the live charts draw."""
     require_browser()
     require_voila()
     from playwright.sync_api import sync_playwright
 
     from gdtuo_explore.explorer.figure import STAND_IN_MARK
 
-    query = "?task=spirals&tower=sgd(0.02)/sgd(1e-5)&controls=basic&seed=minus"
+    query = ("?task=spirals&tower=sgd(0.02)/sgd(1e-5)&controls=basic&seed=minus"
+             "&overlay=label:plain+sgd;color:d62728;tower:sgd(0.05)&overlay=label:bad;tower:sgd(oops")
     with voila_server(REPO / "notebooks" / "explorer.ipynb") as (url, _log_tail), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1200})
@@ -182,6 +201,7 @@ def test_a_link_sets_up_the_explorer_in_voila_and_a_bad_value_shows_on_the_page(
             text = page.locator("body").inner_text()
             assert "Traceback" not in text
             assert "seed='minus' is invalid" in text and "whole number" in text and "using seed=0" in text
+            assert "overlay='label:bad;tower:sgd(oops' (overlay 2) is left out" in text
             values = page.locator("input").evaluate_all("els => els.map(e => e.value)")
             assert "sgd(0.02)/sgd(1e-05)" in values
             assert any("spirals" in v for v in page.locator("select").evaluate_all("els => els.map(e => e.value)"))
@@ -191,16 +211,25 @@ def test_a_link_sets_up_the_explorer_in_voila_and_a_bad_value_shows_on_the_page(
             assert "Seed" not in shown and "Task" in shown and "Reset" in shown
             page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].some(el => el.layout
                 && el.layout.title && el.layout.title.text.includes('Loss') && el.data[0].x.length > 0)""")
+            # the link's overlay: trained and drawn on the loss chart under its label, in its colour
+            page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].some(el => el.layout
+                && el.layout.title && el.layout.title.text.includes('Loss') && el.data.some(t => t.name === 'plain sgd'
+                && t.line && t.line.color === '#d62728' && t.x && t.x.length > 0))""")
             # the picture for viewers with no kernel never shows here (Voila renders a cell's outputs as the cell
             # ends, before the run's end updates the picture, so there may be none at all)
             assert not any(img.is_visible() for img in page.locator(f'img[src*="{STAND_IN_MARK}"]').all())
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "voila-link.png"), full_page=True)
             base = url.rstrip("/")
+            # nothing on the page comes from the internet: Voila's page (the notebook's template) and the explorer
+            # load everything from this server; Font Awesome's icons come from Voila's own bundle
             outside = {u for u in requests if not u.startswith((base, "data:", "blob:"))}
-            # Voila's own "lab" template links Font Awesome's CSS from jsdelivr (its bundle carries the same CSS,
-            # so offline the page looks the same); nothing else, and nothing of the explorer's, leaves the server
-            assert requests and outside <= VOILA_TEMPLATE_CDN, outside - VOILA_TEMPLATE_CDN
+            assert requests and not outside, outside
+            assert any(f"/voila/templates/{TEMPLATE}/static/" in u for u in requests), "not the notebook's template"
+            icon_font = page.evaluate("""() => { const i = document.createElement('i');
+                i.className = 'fa fa-check'; document.body.appendChild(i);
+                const font = getComputedStyle(i).fontFamily; i.remove(); return font; }""")
+            assert "Font Awesome" in icon_font, icon_font
         except BaseException:
             failure_screenshot(page, "voila-link")
             raise

@@ -9,9 +9,16 @@ import pytest
 from gdtuo_explore import Explorer
 from gdtuo_explore.engine.config import Budget, RunConfig
 from gdtuo_explore.explorer.share import query, read_query
-from helpers import explorer_for, points, wait_until
+from gdtuo_explore.explorer.state import MAX_COMPARED
+from helpers import explorer_for, points, trace, wait_until
 
 BASE = RunConfig(steps=100)
+
+
+def html_text(value: str) -> str:
+    import html
+
+    return html.unescape(value)
 
 
 def tree(widget):
@@ -185,3 +192,97 @@ def test_a_link_sets_the_pace_and_the_open_tab(monkeypatch):
         e.close()
     setup = read_query("pace=7&tab=Charts", BASE)
     assert setup.view == {} and len(setup.errors) == 2 and "pace='7'" in setup.errors[0]
+
+
+def test_an_overlays_label_colour_and_config_read_back_from_its_link_whatever_its_label_holds():
+    base = RunConfig(task="spirals", tower="adam(0.01)/sgd(1e-5)", steps=40, seed=2)
+    overlays = [("frozen: adam(0.01)", "#ff7f0e", base.replace(tower="adam(0.01)")),
+                ("a; b & c = 100% #1?", "red", base.replace(seed=5, epochs=2, batch_size=16)),
+                (None, None, base.replace(task="surface", tower="sgd(0.1)")),
+                ("forever", "#2ca02c", base.replace(until_stopped=True))]
+    text = query(base, overlays=overlays)
+    assert "overlay=label:frozen:+adam(0.01);color:ff7f0e;tower:adam(0.01)" in text   # readable, no '#'
+    assert "#" not in text and " " not in text and text.count("overlay=") == 4
+    back = read_query(text, RunConfig())
+    assert back.errors == []
+    assert back.overlays_on(back.config) == overlays
+    assert back.overlays[0] == ("frozen: adam(0.01)", "#ff7f0e", {"tower": "adam(0.01)"})   # only what differs
+
+
+GOOD_OVERLAY = "overlay=label:ok;tower:sgd(0.1)"
+
+
+@pytest.mark.parametrize("bad, names", [
+    ("overlay=tower:sgd(oops", ["overlay 1", "sgd(oops", "left out"]),
+    ("overlay=task:nope", ["overlay=", "nope", "known tasks"]),
+    ("overlay=colour:red", ["'colour' is not a part", "label, color, task"]),
+    ("overlay=label:x;color:not-a-colour", ["color:not-a-colour", "hex digits", "colour name"]),
+    ("overlay=seed:x", ["seed:x", "whole number"]),
+    ("overlay=sgd(0.1)", ["'sgd(0.1)' is not key:value", "';'"]),
+    ("overlay=label:", ["label: is empty"]),
+    ("overlay=label:a;label:b", ["label is given twice"]),
+])
+def test_a_bad_overlay_in_a_link_is_left_out_with_a_message_naming_it_and_the_rest_is_kept(bad, names):
+    setup = read_query(f"steps=30&{bad}&{GOOD_OVERLAY}", BASE)
+    assert len(setup.errors) == 1 and all(name in setup.errors[0] for name in names), setup.errors
+    assert setup.config.budget == Budget("steps", 30)
+    assert setup.overlays == [("ok", None, {"tower": "sgd(0.1)"})]
+
+
+def test_a_link_with_more_overlays_than_the_explorer_keeps_says_which_are_left_out():
+    links = "&".join(f"overlay=label:o{i};seed:{i}" for i in range(MAX_COMPARED + 2))
+    setup = read_query(links, BASE)
+    assert [label for label, _, _ in setup.overlays] == [f"o{i}" for i in range(2, MAX_COMPARED + 2)]
+    assert len(setup.errors) == 1 and f"keeps {MAX_COMPARED}" in setup.errors[0] and "first 2" in setup.errors[0]
+
+
+def test_the_share_link_re_creates_the_overlays_as_the_json_does(monkeypatch):
+    """State -> Share link -> Explorer(): the same overlays (labels, colours, configs) as state -> JSON -> Explorer,
+    each drawn under its label."""
+    import html
+
+    e = explorer_for("adam(0.01)/sgd(1e-5)", 12, seed=3)
+    try:
+        e.run(wait=True, timeout=120)            # becomes an overlay: another tower, seed and budget than the setup
+        e.state.set_tower("sgd(0.05)/sgd(1e-5)")
+        e.state.seed, e.state.budget = 0, 10
+        e.run(wait=True, timeout=120)
+        e.add_baseline(wait=True, timeout=120)
+        e.add_compare("sgd(0.02)", name="plain; 100% & more", wait=True, timeout=120)
+        shown = [(s.label, s.color, s.config) for s in e.state.compared]
+        assert len(shown) == 3 and len({c for _, c, _ in shown}) == 3
+        data = e.state.to_dict()
+        e.share_panel.show()
+        link = html.unescape(e.share_panel.link.value)
+    finally:
+        e.close()
+    text = link.split("<code class='gd-share-link'>?")[1].split("</code>")[0]
+    assert text.count("overlay=") == 3 and "overlay=label:frozen:" in text
+    from_json = Explorer(config=data)
+    try:
+        by_json = [(s.label, s.color, s.config) for s in from_json.state.compared]
+    finally:
+        from_json.close()
+    monkeypatch.setenv("QUERY_STRING", text)
+    again = Explorer()
+    try:
+        assert again.link_errors.value == ""
+        by_link = [(s.label, s.color, s.config) for s in again.state.compared]
+        assert by_link == by_json == shown
+        for label, color, _ in shown:
+            wait_until(lambda: points(again.charts.loss, label) > 0, f"{label} on the loss chart")
+            assert trace(again.charts.loss, label).line.color == color
+    finally:
+        again.close()
+
+
+def test_a_bad_overlay_in_the_page_link_is_named_on_the_page_and_the_good_one_is_drawn(monkeypatch):
+    monkeypatch.setenv("QUERY_STRING", f"steps=8&pace=max&overlay=tower:sgd(oops&{GOOD_OVERLAY}")
+    e = Explorer()
+    try:
+        assert [s.label for s in e.state.compared] == ["ok"] and e.state.compared[0].config.tower == "sgd(0.1)"
+        message = html_text(e.link_errors.value)
+        assert "overlay='tower:sgd(oops' (overlay 1) is left out: tower='sgd(oops' is invalid" in message, message
+        wait_until(lambda: points(e.charts.loss, "ok") > 0, "the good overlay on the loss chart")
+    finally:
+        e.close()

@@ -108,6 +108,7 @@ class Explorer:
             self.state.load_config(link.config)
             for name, value in link.view.items():
                 setattr(self.state, name, value)
+            overlays = link.overlays_on(self.state.config())
         self.controls = check_controls(controls or (link and link.controls) or "full")
         self.link_errors = widgets.HTML(link_message(link.errors if link else []))
         self.tower_editor = TowerEditor(self.state)

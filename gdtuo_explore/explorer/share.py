@@ -4,24 +4,32 @@ explorer on a setup in Voila, and the Share control that gives the current setup
 Voila hands each page's query to its kernel as ``os.environ["QUERY_STRING"]``; ``Explorer()`` reads it there
 (:func:`read_query`). The keys are the :class:`RunConfig` fields a person shares (:data:`QUERY_FIELDS`: task, model,
 tower, steps or epochs or until_stopped, seed, batch_size), ``controls`` (``basic`` or ``full``), ``pace`` (steps per
-second as the Speed menu offers them, or ``max``) and ``tab`` (``Train``, ``Sweep`` or ``Export``). The overlays
-travel in the JSON only. Each key is
-applied on its own: a bad value (an unknown task, a tower that does not parse, a seed that is not a whole number, an
-unknown key) is left out with a message naming it and what is allowed, and the rest of the setup keeps its defaults.
+second as the Speed menu offers them, or ``max``) and ``tab`` (``Train``, ``Sweep`` or ``Export``), and one
+``overlay`` key per overlay to re-create, oldest first (:func:`overlay_text`)::
+
+    overlay=label:frozen: sgd(0.01);color:ff7f0e;tower:sgd(0.01)
+
+An overlay's parts are ``;``-separated ``key:value`` pairs: its ``label``, its ``color`` (hex digits, with or without
+``#``, or a colour name) and the fields of its config that differ from the page's setup (:data:`OVERLAY_FIELDS`:
+task, model, tower, baseline, batch_size, seed, steps or epochs or until_stopped); its other fields are the
+setup's. Each key is applied on its own: a bad value (an unknown task, a tower that does not parse, a seed that is not
+a whole number, an unknown key, an overlay with a bad part) is left out with a message naming it and what is allowed,
+and the rest of the setup keeps its defaults.
 """
 from __future__ import annotations
 
 import html
 import json
 import os
+import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 import ipywidgets as widgets
 
 from ..engine.config import RunConfig
 from .controls import SPEEDS
-from .state import TABS
+from .state import MAX_COMPARED, TABS
 
 #: The RunConfig fields a link sets, in the order they are applied (a new task resets the model to its default).
 QUERY_FIELDS = ("task", "model", "tower", "batch_size", "seed", "steps", "epochs", "until_stopped")
@@ -29,6 +37,14 @@ INTEGER_FIELDS = ("batch_size", "seed", "steps", "epochs")
 CONTROLS = ("full", "basic")
 #: What else a link sets: the controls shown, the pace (steps per second, or max) and the open tab.
 VIEW_KEYS = ("controls", "pace", "tab")
+#: The key of an overlay to re-create (given once per overlay).
+OVERLAY = "overlay"
+#: The config fields an overlay's part sets (those that differ from the page's setup).
+OVERLAY_FIELDS = ("task", "model", "tower", "baseline", "batch_size", "seed", "steps", "epochs", "until_stopped")
+#: The parts of an overlay: its label, its colour and its config fields.
+OVERLAY_PARTS = ("label", "color", *OVERLAY_FIELDS)
+_COLOR = re.compile(r"#?(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{3})|[a-zA-Z]+")
+_HEX = re.compile(r"#?(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
 _L = widgets.Layout
 
 
@@ -41,6 +57,20 @@ class LinkSetup:
     controls: str | None = None
     errors: list[str] = field(default_factory=list)
     view: dict = field(default_factory=dict)   # the explorer's "pace" and "tab", where the link sets them
+    #: the overlays to re-create: ``(label, colour, changes)``, ``changes`` the config fields that differ from the
+    #: setup's (see :meth:`overlays_on`); label and colour None where the link does not give them
+    overlays: list[tuple] = field(default_factory=list)
+
+    def overlays_on(self, config: RunConfig) -> list[tuple[str | None, str | None, RunConfig]]:
+        """The overlays as ``(label, colour, config)``: each one's changes applied on ``config`` (the explorer's
+        setup, once the link set it). One whose changes do not apply there is left out, with a message."""
+        out = []
+        for label, color, changes in self.overlays:
+            try:
+                out.append((label, color, config.replace(**changes)))
+            except ValueError as err:
+                self.errors.append(f"overlay {label!r}: {err}; left out")
+        return out
 
 
 def check_controls(controls) -> str:
@@ -55,14 +85,17 @@ def read_query(query: str, base: RunConfig) -> LinkSetup:
     pairs = parse_qsl(query.lstrip("?"), keep_blank_values=True)
     setup = LinkSetup(base)
     values: dict[str, str] = {}
+    overlays = [value for key, value in pairs if key == OVERLAY]
     for key, value in pairs:
+        if key == OVERLAY:
+            continue
         if key in values:
             setup.errors.append(f"{key} is given twice in the link: using {value!r}")
         values[key] = value
     for key in values:
         if key not in QUERY_FIELDS + VIEW_KEYS:
             setup.errors.append(f"{key}={values[key]!r}: unknown setting, left out; known settings: "
-                                f"{', '.join(QUERY_FIELDS + VIEW_KEYS)}")
+                                f"{', '.join(QUERY_FIELDS + VIEW_KEYS + (OVERLAY,))}")
     if "controls" in values:
         try:
             setup.controls = check_controls(values["controls"])
@@ -99,7 +132,78 @@ def read_query(query: str, base: RunConfig) -> LinkSetup:
             setup.config = setup.config.replace(**{key: value})
         except ValueError as err:
             setup.errors.append(f"{err}; using {_shown(setup.config, key)} instead")
+    for i, text in enumerate(overlays, 1):
+        try:
+            label, color, changes = read_overlay(text)
+            setup.config.replace(**changes)   # checked on the setup: a bad tower or task is named here
+        except ValueError as err:
+            setup.errors.append(f"overlay={text!r} (overlay {i}) is left out: {err}")
+            continue
+        setup.overlays.append((label, color, changes))
+    if len(setup.overlays) > MAX_COMPARED:
+        left = setup.overlays[:-MAX_COMPARED]
+        setup.overlays = setup.overlays[-MAX_COMPARED:]
+        setup.errors.append(f"the link gives {len(left) + MAX_COMPARED} overlays; the explorer keeps {MAX_COMPARED}: "
+                            f"the first {len(left)} are left out")
     return setup
+
+
+def read_overlay(text: str) -> tuple[str | None, str | None, dict]:
+    """An overlay's ``label``, ``color`` and config changes from its link value (``label:plain;tower:sgd(0.01)``;
+    see :func:`overlay_text`). ValueError naming a bad part and what is allowed."""
+    parts: dict[str, str] = {}
+    for item in text.split(";"):
+        key, colon, value = item.partition(":")
+        if not colon:
+            raise ValueError(f"{item!r} is not key:value; its parts are key:value pairs separated by ';', with keys "
+                             f"{', '.join(OVERLAY_PARTS)}")
+        if key not in OVERLAY_PARTS:
+            raise ValueError(f"{key!r} is not a part of an overlay; use {', '.join(OVERLAY_PARTS)}")
+        if key in parts:
+            raise ValueError(f"{key} is given twice")
+        parts[key] = unquote(value)
+    label, color = parts.pop("label", None), parts.pop("color", None)
+    if label is not None and not label.strip():
+        raise ValueError("label: is empty; give a short text, or leave label out")
+    if color is not None:
+        if not _COLOR.fullmatch(color):
+            raise ValueError(f"color:{color} is invalid: use 6 or 3 hex digits (ff7f0e, with or without #) or a colour "
+                             "name (red)")
+        if _HEX.fullmatch(color) and not color.startswith("#"):
+            color = "#" + color
+    changes = {}
+    for key, raw in parts.items():
+        if key in INTEGER_FIELDS:
+            try:
+                changes[key] = int(raw)
+            except ValueError:
+                raise ValueError(f"{key}:{raw} is invalid: it must be a whole number") from None
+        elif key == "until_stopped":
+            if raw.lower() not in ("1", "true", "yes", ""):
+                raise ValueError(f"until_stopped:{raw} is invalid: use until_stopped:1")
+            changes[key] = True
+        else:
+            changes[key] = raw or None if key in ("model", "baseline") else raw
+    return label, color, changes
+
+
+def overlay_text(label: str | None, color: str | None, config: RunConfig, base: RunConfig) -> str:
+    """An overlay's link value (before the query's own encoding): its label, its colour (``#`` left out of hex
+    colours) and the fields of :data:`OVERLAY_FIELDS` in which ``config`` differs from ``base`` (the model too
+    when the task differs, the budget as its one key). ``;`` and ``%`` in a value are written as ``%3B`` and ``%25``."""
+    mine, theirs = config.to_dict(), base.to_dict()
+    parts = {}
+    if label is not None:
+        parts["label"] = label
+    if color is not None:
+        parts["color"] = color[1:] if _HEX.fullmatch(color) and color.startswith("#") else color
+    for key in ("task", "model", "tower", "baseline", "batch_size", "seed"):
+        if mine[key] != theirs[key] or (key == "model" and mine["task"] != theirs["task"]):
+            parts[key] = "" if mine[key] is None else mine[key]
+    if config.budget != base.budget:
+        parts.update({key: (1 if value is True else value) for key, value in config.budget.fields().items()
+                      if value is not None and value is not False})
+    return ";".join(f"{key}:{str(value).replace('%', '%25').replace(';', '%3B')}" for key, value in parts.items())
 
 
 def _shown(config: RunConfig, key: str) -> str:
@@ -108,9 +212,11 @@ def _shown(config: RunConfig, key: str) -> str:
     return f"{key}={getattr(config, key)!r}"
 
 
-def query(config: RunConfig, controls: str = "full", pace: float | None = None, tab: str | None = None) -> str:
+def query(config: RunConfig, controls: str = "full", pace: float | None = None, tab: str | None = None,
+          overlays=()) -> str:
     """The link's query for ``config`` (without the ``?``): the fields of :data:`QUERY_FIELDS`, ``controls``
-    when it is not ``full``, and ``pace`` (steps per second, None: ``max``) and ``tab`` if given."""
+    when it is not ``full``, ``pace`` (steps per second, None: ``max``) and ``tab`` if given, and an ``overlay`` key
+    for each of ``overlays`` (``(label, colour, config)``, see :func:`overlay_text`)."""
     fields = config.to_dict()
     out = {key: fields[key] for key in QUERY_FIELDS if fields.get(key) is not None and fields.get(key) is not False}
     if out.get("until_stopped"):
@@ -120,7 +226,8 @@ def query(config: RunConfig, controls: str = "full", pace: float | None = None, 
     out.update({"pace": "max" if pace is None else f"{pace:g}"} if pace is not None or tab is not None else {})
     if tab is not None:
         out["tab"] = tab
-    return urlencode(out, safe="()/,")
+    pairs = [*out.items(), *((OVERLAY, overlay_text(label, color, other, config)) for label, color, other in overlays)]
+    return urlencode(pairs, safe="()/,:;")
 
 
 def page_path() -> str:
@@ -151,7 +258,8 @@ class SharePanel:
         """Fill in the link and the JSON for the current setup (a message instead if the setup is invalid)."""
         state = self.explorer.state
         try:
-            text = query(state.config(), self.explorer.controls, state.pace, state.tab)
+            text = query(state.config(), self.explorer.controls, state.pace, state.tab,
+                         [(shown.label, shown.color, shown.config) for shown in state.compared])
             data = state.to_dict()
         except ValueError as err:
             self.link.value = f"<div class='gd-error'>Nothing to share: {html.escape(str(err))}</div>"
