@@ -113,18 +113,16 @@ class ComparePanel:
 
     def add_compare(self) -> bool:
         """Add the typed tower (and name) as an overlay; a refused spec or name shows its error."""
-        try:
-            self.state.add_compare(self.spec.value, self.name.value.strip() or None)
-        except ValueError as err:
-            self.error.value = f"<div class='gd-error'>{html.escape(str(err))}</div>"
-            return False
-        self.error.value = ""
-        return True
+        return self._shown(lambda: self.state.add_compare(self.spec.value, self.name.value.strip() or None))
 
     def start_race(self) -> bool:
         """Race (see :meth:`ExplorerState.race`); a refusal shows why."""
+        return self._shown(self.state.race)
+
+    def _shown(self, action) -> bool:
+        """Do ``action``; whether it was done. A ``ValueError`` it raises shows in the bar's error line."""
         try:
-            self.state.race()
+            action()
         except ValueError as err:
             self.error.value = f"<div class='gd-error'>{html.escape(str(err))}</div>"
             return False
