@@ -17,6 +17,7 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
 
 from gdtuo_explore import HyperOptimizer
 from gdtuo_explore.core.optimizers import auto
+from helpers import end_gloo_worker
 from oracle import MLP, batches
 
 SPECS = ["adam/sgd(1e-5)", "sgd(0.05, mu=0.5)/adam(1e-3)", "adamw(weight_decay=0.1)/sgd(1e-5)"]
@@ -169,7 +170,7 @@ def _ddp_worker(rank, world, port, spec, chunk, out_dir):
     _train(*resumed, data[6:], rank, world)
     out["full"] = _snapshot(*resumed)
     torch.save(out, os.path.join(out_dir, f"rank{rank}.pt"))
-    dist.destroy_process_group()
+    end_gloo_worker()
 
 
 @pytest.mark.parametrize("spec,chunk", [("adam/sgd(1e-5)", auto.CHUNK), ("adamw(weight_decay=0.1)/sgd(1e-5)", 64)],
@@ -219,7 +220,7 @@ def _fsdp_worker(rank, world, port, spec, out_dir):
     _train(*resumed, data[5:], rank, world)
     out["resumed"] = _snapshot(*resumed, full=True)
     torch.save(out, os.path.join(out_dir, f"rank{rank}.pt"))
-    dist.destroy_process_group()
+    end_gloo_worker()
 
 
 @pytest.mark.parametrize("spec", ["adam/sgd(1e-5)", "adamw(weight_decay=0.1)/sgd(1e-5)"])

@@ -10,6 +10,7 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from gdtuo_explore import HyperOptimizer
+from helpers import end_gloo_worker
 from oracle import MLP, batches
 
 
@@ -33,7 +34,7 @@ def _worker(rank, world, port, spec, out_dir):
         opt.step()
     torch.save({"hyper": opt.hyperparameters(), "history": opt.history(),
                 "weights": [p.detach().clone() for p in model.parameters()]}, os.path.join(out_dir, f"rank{rank}.pt"))
-    dist.destroy_process_group()
+    end_gloo_worker()
 
 
 @pytest.mark.parametrize("spec", ["adam/sgd(1e-5)", "sgd(0.05, mu=0.5)/adam(0.01)/sgd(1e-4)"])
