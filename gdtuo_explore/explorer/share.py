@@ -39,12 +39,13 @@ CONTROLS = ("full", "basic")
 VIEW_KEYS = ("controls", "pace", "tab")
 #: The key of an overlay to re-create (given once per overlay).
 OVERLAY = "overlay"
-#: The config fields an overlay's part sets (those that differ from the page's setup).
-OVERLAY_FIELDS = ("task", "model", "tower", "baseline", "batch_size", "seed", "steps", "epochs", "until_stopped")
+#: The config fields an overlay's part sets (those that differ from the page's setup): the setup's, then the budget's.
+_SETUP_FIELDS = ("task", "model", "tower", "baseline", "batch_size", "seed")
+OVERLAY_FIELDS = (*_SETUP_FIELDS, "steps", "epochs", "until_stopped")
 #: The parts of an overlay: its label, its colour and its config fields.
 OVERLAY_PARTS = ("label", "color", *OVERLAY_FIELDS)
-_COLOR = re.compile(r"#?(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{3})|[a-zA-Z]+")
 _HEX = re.compile(r"#?(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
+_COLOR = re.compile(f"{_HEX.pattern}|[a-zA-Z]+")   # hex digits or a colour name
 _L = widgets.Layout
 
 
@@ -118,17 +119,7 @@ def read_query(query: str, base: RunConfig) -> LinkSetup:
             continue
         raw = values[key]
         try:
-            if key in INTEGER_FIELDS:
-                try:
-                    value = int(raw)
-                except ValueError:
-                    raise ValueError(f"{key}={raw!r} is invalid: it must be a whole number") from None
-            elif key == "until_stopped":
-                if raw.lower() not in ("1", "true", "yes", ""):
-                    raise ValueError(f"until_stopped={raw!r} is invalid: use until_stopped=1")
-                value = True
-            else:
-                value = raw
+            value = _field_value(key, raw, f"{key}={raw!r}", "=")
             setup.config = setup.config.replace(**{key: value})
         except ValueError as err:
             setup.errors.append(f"{err}; using {_shown(setup.config, key)} instead")
@@ -173,18 +164,25 @@ def read_overlay(text: str) -> tuple[str | None, str | None, dict]:
             color = "#" + color
     changes = {}
     for key, raw in parts.items():
-        if key in INTEGER_FIELDS:
-            try:
-                changes[key] = int(raw)
-            except ValueError:
-                raise ValueError(f"{key}:{raw} is invalid: it must be a whole number") from None
-        elif key == "until_stopped":
-            if raw.lower() not in ("1", "true", "yes", ""):
-                raise ValueError(f"until_stopped:{raw} is invalid: use until_stopped:1")
-            changes[key] = True
-        else:
-            changes[key] = raw or None if key in ("model", "baseline") else raw
+        value = _field_value(key, raw, f"{key}:{raw}", ":")
+        changes[key] = (value or None) if key in ("model", "baseline") else value
     return label, color, changes
+
+
+def _field_value(key: str, raw: str, shown: str, sep: str):
+    """The value of the config field ``key`` from its text ``raw`` in a link (a whole number, True for
+    ``until_stopped``, else the text); ValueError naming it as ``shown`` (``key=value`` or ``key:value``, ``sep``
+    between them) and what is allowed."""
+    if key in INTEGER_FIELDS:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{shown} is invalid: it must be a whole number") from None
+    if key == "until_stopped":
+        if raw.lower() not in ("1", "true", "yes", ""):
+            raise ValueError(f"{shown} is invalid: use until_stopped{sep}1")
+        return True
+    return raw
 
 
 def overlay_text(label: str | None, color: str | None, config: RunConfig, base: RunConfig) -> str:
@@ -197,7 +195,7 @@ def overlay_text(label: str | None, color: str | None, config: RunConfig, base: 
         parts["label"] = label
     if color is not None:
         parts["color"] = color[1:] if _HEX.fullmatch(color) and color.startswith("#") else color
-    for key in ("task", "model", "tower", "baseline", "batch_size", "seed"):
+    for key in _SETUP_FIELDS:
         if mine[key] != theirs[key] or (key == "model" and mine["task"] != theirs["task"]):
             parts[key] = "" if mine[key] is None else mine[key]
     if config.budget != base.budget:
