@@ -13,7 +13,8 @@ from gdtuo_explore.engine.config import RunConfig
 explorer = Explorer(RunConfig(task="surface", model="quadratic", tower="sgd(0.001)/sgd(1e-6)", steps=100_000))
 explorer"""
 TITLE = "<b>Landscape</b>"
-# the landscape's plot in the page: its traces' point counts by name, its contour drawn as SVG paths
+# the landscape's plot in the page: its traces' point counts by name; its contour picture (a PNG under the plot area)
+# and the plot area, in CSS pixels
 LANDSCAPE = """() => {
     const el = [...document.querySelectorAll('.js-plotly-plot')].find(
         el => ((el.layout && el.layout.title && el.layout.title.text) || '').startsWith('<b>Landscape</b>'));
@@ -21,7 +22,10 @@ LANDSCAPE = """() => {
     const n = {};
     for (const d of el.data || []) n[d.name] = {n: d.x ? d.x.length : 0, x: d.x && d.x.length ? d.x[0] : null,
                                                  y: d.y && d.y.length ? d.y[0] : null, type: d.type};
-    return {traces: n, contourPaths: el.querySelectorAll('.contourlayer path').length};
+    const im = el.querySelector('.imagelayer image'), box = im ? im.getBoundingClientRect() : null;
+    const href = im ? (im.getAttribute('href') || im.getAttribute('xlink:href') || '') : '';
+    return {traces: n, picture: box && {width: box.width, height: box.height, png: href.startsWith('data:image/png')},
+            plot: {width: el._fullLayout.xaxis._length, height: el._fullLayout.yaxis._length}};
 }"""
 # the page position of a point (x, y) in the landscape's data coordinates
 PIXEL = """([x, y]) => {
@@ -47,9 +51,13 @@ def test_the_landscape_in_jupyterlab(tmp_path):
         page.set_viewport_size({"width": 1800, "height": 1500})   # the landscape beside the loss chart
         lab.run_all(timeout=300)
         lab.wait_widgets()
-        lab.wait_for(lambda: (page.evaluate(LANDSCAPE) or {}).get("contourPaths", 0) > 10, "the contours drawn")
-        shown = page.evaluate(LANDSCAPE)["traces"]
-        assert shown["f"]["type"] == "contour" and shown["minimum"]["n"] == 1
+        lab.wait_for(lambda: (page.evaluate(LANDSCAPE) or {}).get("picture"), "the contours drawn")
+        drawn = page.evaluate(LANDSCAPE)
+        picture, plot = drawn["picture"], drawn["plot"]   # the picture covers the plot area (the surface's bounds)
+        assert picture["png"], picture
+        assert abs(picture["width"] - plot["width"]) < 2 and abs(picture["height"] - plot["height"]) < 2, drawn
+        shown = drawn["traces"]
+        assert shown["f"]["type"] == "heatmap" and shown["minimum"]["n"] == 1
         assert (shown["next start"]["x"], shown["next start"]["y"]) == (-4, 1)   # the bowl's default start
 
         # a click on the landscape moves the start of the next run (the marker, and the setup in the kernel)

@@ -239,6 +239,52 @@ def test_a_filled_contour_with_log_levels_has_its_bands_colour_bar_and_markers_o
     assert np.linalg.norm(high - viridis_yellow) < 90, high
 
 
+@pytest.mark.parametrize("anchors", [("left", "top"), ("center", "middle")])
+def test_a_layout_image_is_stretched_over_its_data_box_under_the_traces(anchors):
+    """The landscape chart's contour picture: a data-URI PNG laid under the plot area, from (x, y) by sizex x
+    sizey in data coordinates; a line drawn over it."""
+    quarters = np.zeros((40, 40, 3), dtype=np.uint8)   # top half green, bottom half blue (rows from the top)
+    quarters[:20] = (0, 200, 0)
+    quarters[20:] = (0, 0, 255)
+    out = io.BytesIO()
+    Image.fromarray(quarters).save(out, format="PNG")
+    xanchor, yanchor = anchors
+    x, y = {"left": 2, "center": 5}[xanchor], {"top": 4, "middle": 2.5}[yanchor]   # the box x 2..8, y 1..4
+    W, H, l, r, t, b = 400, 300, 60, 20, 40, 50
+    fig = go.Figure(go.Scatter(x=[0, 10], y=[2.5, 2.5], mode="lines", line=dict(color=RED, width=2)),
+                    layout=frame(W, H, l, r, t, b, xaxis=dict(range=[0, 10]), yaxis=dict(range=[0, 5]),
+                                 images=[dict(source="data:image/png;base64," + base64.b64encode(out.getvalue())
+                                              .decode(), xref="x", yref="y", x=x, y=y, sizex=6, sizey=3,
+                                              xanchor=xanchor, yanchor=yanchor, sizing="stretch",
+                                              layer="below")]))
+    image = png(fig)
+    col = lambda v: round(l + v / 10 * (W - l - r))  # noqa: E731
+    row = lambda v: round(t + (1 - v / 5) * (H - t - b))  # noqa: E731
+    rows, cols = pixels(image, "#00c800")
+    assert abs(cols.min() - col(2)) <= 2 and abs(cols.max() - col(8)) <= 2     # the box's width ...
+    assert abs(rows.min() - row(4)) <= 2 and abs(rows.max() - row(2.5)) <= 3   # ... green over its upper half
+    rows, _ = pixels(image, "#0000ff")
+    assert abs(rows.max() - row(1)) <= 2                                        # blue down to y = 1
+    assert np.all(np.abs(image[row(2.5), col(5)] - [255, 0, 0]) < 60), "the line is drawn over the picture"
+    assert np.all(image[row(0.5), col(5)] > 200), "nothing outside the box"
+
+
+def test_a_marker_traces_legend_entry_has_its_markers_fill_and_edge():
+    """The landscape's "minimum" star: a yellow marker with a dark edge, in the plot and in the legend (not the
+    trace's default colour)."""
+    fig = go.Figure(go.Scatter(x=[5], y=[2.5], mode="markers", name="minimum",
+                               marker=dict(symbol="star", size=14, color="#ffd21f", line=dict(color="#1d2330",
+                                                                                                  width=1))),
+                    layout=dict(width=400, height=300, margin=dict(l=60, r=20, t=40, b=90), showlegend=True,
+                                legend=dict(orientation="h", x=0, y=-0.3, yanchor="top"),
+                                xaxis=dict(range=[0, 10]), yaxis=dict(range=[0, 5])))
+    image = png(fig)
+    legend = image[300 - 90 + 40:]   # below the plot area and its tick labels
+    assert len(pixels(legend, "#ffd21f", tolerance=40)[0]) > 5, "the legend's star is not the marker's yellow"
+    assert len(pixels(legend, "#636efa", tolerance=40)[0]) == 0, "the legend's star has the default colour"
+    assert len(pixels(image[:300 - 90], "#ffd21f", tolerance=40)[0]) > 20   # and the star in the plot
+
+
 def test_grouped_bars_with_category_labels_and_the_table1_legend_above():
     names = ["SGD", "SGD/SGD", "Adam", "Adam/SGD(1e-5)"]
     fig = go.Figure([go.Bar(name="paper", x=names, y=[9, 4.8, 4.7, 3.0], marker_color="#bbbbbb"),

@@ -19,8 +19,9 @@ What is drawn, with Plotly's meaning (its template included: colours, grid, font
   ``tickformat``, ``exponentformat``, ``tickangle``, grid and zero lines; margins grow where tick labels, a legend
   or a colour bar need room (Plotly's ``automargin``);
 * titles, axis titles, legends (vertical or horizontal, anywhere), annotations (``make_subplots``' titles,
-  ``add_hline``'s labels) and shapes (lines and rectangles in data, domain or paper coordinates), with Plotly's
-  text markup (``<b>``, ``<i>``, ``<br>``, ``<span style='color:...;font-size:...'>``, entities).
+  ``add_hline``'s labels), shapes (lines and rectangles in data, domain or paper coordinates) and images (data
+  URIs placed on data axes, stretched to their box), with Plotly's text markup (``<b>``, ``<i>``, ``<br>``,
+  ``<span style='color:...;font-size:...'>``, entities).
 
 A trace of another kind (``pie``, ``scatter3d``, ...) is not drawn: the image says so in its plot area instead.
 Dates are drawn as categories. The axes are in :mod:`.static_axes`, the traces in :mod:`.static_traces`, the reading
@@ -315,6 +316,7 @@ class _Drawing:
             getattr(static_traces, kind.replace("scattergl", "scatter"))(self, i, t, *where)
         for group in bars.values():
             static_traces.bars(self, group)
+        self._images()
         self._shapes_and_annotations(extents_only=True)
         static_axes.ranges(self)
         static_axes.draw(self)
@@ -352,6 +354,30 @@ class _Drawing:
 
         (tx, xa), (ty, ya) = self._ref(xref, "x"), self._ref(yref, "y")
         return (blended_transform_factory(tx or self.to_paper, ty or self.to_paper), xa, ya)
+
+    def _images(self) -> None:
+        """Layout images whose ``source`` is a data URI (PNG or JPEG) placed on two data axes (``xref``/``yref``
+        naming axes), stretched to their box from ``(x, y)`` by ``sizex`` x ``sizey`` (Plotly's ``sizing``
+        "stretch"; its anchors ``xanchor``/``yanchor``), under the traces (``layer`` "below") or over them."""
+        from matplotlib.image import imread
+
+        for im in self.layout.get("images") or []:
+            source = im.get("source")
+            if im.get("visible", True) is False or not isinstance(source, str) or not source.startswith("data:"):
+                continue
+            xa, ya = self.axes.get(im.get("xref") or "paper"), self.axes.get(im.get("yref") or "paper")
+            if xa is None or ya is None or not xa.axes:
+                continue
+            head, _, data = source.partition(",")
+            picture = imread(io.BytesIO(base64.b64decode(data) if head.endswith(";base64") else data.encode()),
+                             format="jpeg" if "jpeg" in head or "jpg" in head else "png")
+            x, y = float(im.get("x", 0)), float(im.get("y", 1))
+            w, h = float(im.get("sizex", 0)), float(im.get("sizey", 0))
+            x0 = x - {"center": w / 2, "right": w}.get(im.get("xanchor"), 0.0)
+            y1 = y + {"middle": h / 2, "bottom": h}.get(im.get("yanchor"), 0.0)
+            ax = self.overlays.get(im.get("yref")) or xa.axes[0]
+            ax.imshow(picture, extent=(x0, x0 + w, y1 - h, y1), aspect="auto", origin="upper",
+                      zorder=0.5 if im.get("layer") == "below" else 5, interpolation="antialiased")
 
     def _shapes_and_annotations(self, extents_only: bool = False) -> None:
         from matplotlib.patches import Ellipse, Rectangle

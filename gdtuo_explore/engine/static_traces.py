@@ -96,10 +96,10 @@ def scatter(d, i: int, t: dict, ax, xa, ya) -> None:
     marker_color = marker.get("color") if marker.get("color") is not None else (line.get("color") or color)
     marker_opacity = float(marker.get("opacity", 1)) if not isinstance(marker.get("opacity"), list) else 1.0
     edge = marker.get("line") or {}
+    edge_color = rgba(edge.get("color")) if edge.get("width") else None
     if has_markers:
         colors = array(marker_color) if isinstance(marker_color, (list, tuple, np.ndarray, dict)) else None
         sizes = array(size) if isinstance(size, (list, tuple, np.ndarray, dict)) else None
-        edge_color = rgba(edge.get("color")) if edge.get("width") else None
         if colors is None and sizes is None:
             face = rgba(marker_color) or line_color
             (artist,) = ax.plot(xs, ys, linestyle="none", marker=symbol, markersize=float(size) * PX,
@@ -131,11 +131,12 @@ def scatter(d, i: int, t: dict, ax, xa, ya) -> None:
     xa.extent(xs, pad=padded and fill not in ("tozeroy", "tonexty"), px=(radius, radius))
     ya.extent(ys, pad=True, px=(radius, radius))
     if has_markers or lines:
+        one_color = rgba(marker_color) if not isinstance(marker_color, (list, tuple, dict, np.ndarray)) else None
         handle = Line2D([], [], color=line_color, linewidth=width * PX if lines else 0, alpha=opacity,
                         marker=symbol if has_markers else None, markersize=min(radius * 2 or 6, 10) * PX,
-                        markerfacecolor="none" if hollow else (rgba(marker_color) if not isinstance(
-                            marker_color, (list, tuple, dict)) else line_color),
-                        markeredgecolor=rgba(marker_color) if hollow and isinstance(marker_color, str)
+                        markerfacecolor="none" if hollow else (one_color or line_color),
+                        markeredgecolor=edge_color or one_color or line_color,
+                        markeredgewidth=float(edge.get("width", 1 if hollow else 0)) * PX if edge_color or hollow
                         else None)
         dash = dashes(line.get("dash"), width)
         if dash and lines:

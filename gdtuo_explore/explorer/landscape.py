@@ -2,7 +2,11 @@
 
 The contours are drawn on a log scale of the function (``log10(f + floor)``, :func:`log_levels`), since every
 surface of the task spans several decades between its walls and its valleys; the colour bar is labelled in values of
-``f``. The minima are marked with stars, the start of the next run with a white circle. The current run's path is a
+``f``. They are drawn once per surface, by matplotlib, into a picture (:func:`contour_image`) that lies under the
+plot area as a layout image: Plotly redraws the whole figure whenever a path grows, and filled contours as a trace
+cost it about three times a redraw of the rest (a 100 x 100 grid traced again each time), a picture nothing. Over the
+picture lies an invisible heatmap of the same values (trace ``f``): what the pointer reads, what a click hits, and the
+colour bar, whose bands are the picture's. The minima are marked with stars, the start of the next run with a white circle. The current run's path is a
 solid line with a dot at its current point; every overlay (a finished run, the frozen baseline, a compared tower, a
 learning-rate-free baseline) draws its path dashed, in its own colour: the same colours as on the other charts, so a
 race from one start reads at a glance.
@@ -18,7 +22,9 @@ running run's path is redrawn at most every :data:`.charts.MIN_INTERVAL` seconds
 """
 from __future__ import annotations
 
+import base64
 import html
+import io
 import math
 import threading
 import time
@@ -36,10 +42,15 @@ __all__ = ["Landscape", "Path", "log_levels", "SURFACE"]
 
 SURFACE = "surface"      # the task whose runs have a landscape
 PATH_POINTS = 2000       # points per path, about (a path is drawn as one SVG line)
-GRID = 100               # the contours' grid: GRID x GRID values of f
+GRID = 100               # the invisible heatmap's grid (what the pointer reads and a click hits): GRID x GRID
+IMAGE_GRID = 240         # the contour picture's grid of f
+BANDS = 18               # filled contour bands, evenly spaced in log10 f
 DECADES = 6              # the contours span this many decades below the grid's largest value
 WIDTH, HEIGHT = CHART_WIDTH, CHART_HEIGHT + 60   # as wide as the other charts
+MARGIN = dict(l=50, r=20, t=36, b=70)
+IMAGE_SIZE = (480, 420)  # the contour picture's pixels: about 1.5 x the plot area, sharp on a high-density screen
 COLORSCALE = [[0.0, "#a9b4c7"], [0.35, "#d3dae6"], [0.7, "#eef1f6"], [1.0, "#ffffff"]]   # light: paths stand out
+LINE_COLOR = (40 / 255, 50 / 255, 70 / 255, 0.25)   # the contour lines
 
 
 def log_levels(z: np.ndarray, decades: int = DECADES) -> tuple[np.ndarray, float]:
@@ -49,6 +60,50 @@ def log_levels(z: np.ndarray, decades: int = DECADES) -> tuple[np.ndarray, float
     top = np.nanmax(np.where(np.isfinite(z), z, np.nan)) if np.isfinite(z).any() else 1.0
     floor = max(10.0 ** (math.log10(max(top, 1e-300)) - decades), 1e-300)
     return np.log10(np.clip(z, 0.0, None) + floor), floor
+
+
+def _band_colors(bands: int = BANDS) -> list[str]:
+    """The colour of each band, low to high: :data:`COLORSCALE` at the band's middle."""
+    from plotly.colors import sample_colorscale
+
+    return sample_colorscale(COLORSCALE, [(k + 0.5) / bands for k in range(bands)], colortype="rgb")
+
+
+def stepped_colorscale(bands: int = BANDS) -> list[list]:
+    """A Plotly colour scale of ``bands`` flat bands (:func:`_band_colors`): the colour bar of the picture."""
+    scale = []
+    for k, color in enumerate(_band_colors(bands)):
+        scale += [[k / bands, color], [(k + 1) / bands, color]]
+    return scale
+
+
+def contour_image(x: np.ndarray, y: np.ndarray, logz: np.ndarray, levels: np.ndarray,
+                  size: tuple[int, int] = IMAGE_SIZE) -> bytes:
+    """A PNG of ``size`` pixels: ``logz`` (rows follow ``y``) as filled contours between ``levels`` in the colours
+    of :func:`_band_colors`, with their lines, filling the picture exactly from ``x[0]`` to ``x[-1]`` and ``y[0]``
+    (bottom) to ``y[-1]`` (top). Drawn with matplotlib's Agg canvas (no pyplot: safe from any thread), and stored
+    with a palette of at most 64 colours (a few tens of KB)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_rgb
+    from matplotlib.figure import Figure as MplFigure
+    from PIL import Image
+
+    fig = MplFigure(figsize=(size[0] / 100, size[1] / 100), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    colors = [to_rgb(tuple(int(v) / 255 for v in c[4:-1].split(","))) for c in _band_colors(len(levels) - 1)]
+    clipped = np.clip(logz, levels[0], levels[-1])   # values on the edges fall in the outer bands
+    ax.contourf(x, y, clipped, levels=levels, colors=colors, antialiased=True)
+    ax.contour(x, y, clipped, levels=levels[1:-1], colors=[LINE_COLOR], linewidths=0.6,
+               negative_linestyles="solid")
+    ax.set_xlim(x[0], x[-1])
+    ax.set_ylim(y[0], y[-1])
+    canvas.draw()
+    picture = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")
+    out = io.BytesIO()
+    picture.quantize(64).save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 def _ticks(low: float, high: float) -> tuple[list[float], list[str]]:
@@ -145,23 +200,22 @@ class Landscape:
         self.fig = Figure()
         self.fig.update_layout(
             title=dict(text="<b>Landscape</b>", font=dict(size=13), x=0.02, xanchor="left"), template="plotly_white",
-            width=WIDTH, height=HEIGHT, margin=dict(l=50, r=20, t=36, b=70), uirevision=0,
+            width=WIDTH, height=HEIGHT, margin=MARGIN, uirevision=0,
             xaxis=dict(title=dict(text="x", standoff=2), ticklabeloverflow="allow", showgrid=False, zeroline=False),
             yaxis=dict(title=dict(text="y", standoff=2), ticklabeloverflow="allow", showgrid=False, zeroline=False),
             legend=dict(orientation="h", x=0, y=-0.16, yanchor="top", font=dict(size=10)),
             font=dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=11), hovermode="closest")
         self.fig.add_traces([
-            go.Contour(x=[], y=[], z=[], uid="surface", name="f", colorscale=COLORSCALE, showscale=True,
-                       contours=dict(coloring="fill", showlines=True), line=dict(color="rgba(40,50,70,0.25)",
-                                                                                width=0.6),
+            go.Heatmap(x=[], y=[], z=[], uid="surface", name="f", opacity=0, colorscale=stepped_colorscale(),
+                       showscale=True, showlegend=False, zsmooth=False,
                        colorbar=dict(title=dict(text="f", side="top"), thickness=10, len=0.8, x=1.0),
                        hovertemplate="x %{x:.3g}, y %{y:.3g}<br>log10 f ≈ %{z:.2f}<extra>click: start here</extra>"),
             go.Scatter(x=[], y=[], uid="minima", name="minimum", mode="markers", hoverinfo="x+y+name",
                        marker=dict(symbol="star", size=13, color="#ffd21f", line=dict(color="#1d2330", width=1))),
             go.Scatter(x=[], y=[], uid="start", name="next start", mode="markers", hoverinfo="x+y+name",
                        marker=dict(symbol="circle", size=10, color="white", line=dict(color="#1d2330", width=2)))])
-        self.contour, self.minima, self.start = self.fig.data
-        self.contour.on_click(lambda trace, points, _: self._clicked(points))
+        self.values, self.minima, self.start = self.fig.data
+        self.values.on_click(lambda trace, points, _: self._clicked(points))
         self.caption = widgets.HTML()
         self.widget = widgets.VBox([self.fig, self.caption])
         self.widget.add_class("gd-landscape")
@@ -249,17 +303,24 @@ class Landscape:
         self._key = key
         if s is None:
             return
-        x, y, z = s.grid(GRID)
-        logz, _ = log_levels(z)
+        x, y, z = s.grid(IMAGE_GRID)
+        logz, floor = log_levels(z)
         low, high = float(np.min(logz)), float(np.max(logz))
+        levels = np.linspace(low, high, BANDS + 1)
+        png = contour_image(x, y, logz, levels)
+        hx, hy, hz = s.grid(GRID)
         tickvals, ticktext = _ticks(low, high)
-        step = (high - low) / 18
+        (x0, x1), (y0, y1) = s.bounds
         with self.fig.batch_update():
-            self.contour.update(x=x, y=y, z=logz, contours=dict(start=low + step / 2, end=high, size=step),
-                                colorbar=dict(tickvals=tickvals, ticktext=ticktext))
+            self.values.update(x=hx, y=hy, z=np.log10(np.clip(hz, 0.0, None) + floor).astype(np.float32),
+                               zmin=low, zmax=high, colorbar=dict(tickvals=tickvals, ticktext=ticktext))
             self.minima.update(x=[m[0] for m in s.minima], y=[m[1] for m in s.minima])
             self.fig.update_layout({"title.text": f"<b>Landscape</b> · {s.name}",
-                                    "xaxis.range": list(s.bounds[0]), "yaxis.range": list(s.bounds[1])})
+                                    "xaxis.range": [x0, x1], "yaxis.range": [y0, y1]},
+                                   images=[dict(source="data:image/png;base64," + base64.b64encode(png).decode(),
+                                                xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0,
+                                                xanchor="left", yanchor="top", sizing="stretch", layer="below",
+                                                name="contours")])
 
     def _draw_start(self) -> None:
         start = self.next_start()
