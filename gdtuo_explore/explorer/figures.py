@@ -20,10 +20,14 @@ _L = widgets.Layout
 
 
 def named_charts(explorer) -> dict:
-    """``{file name: figure}`` of the charts the explorer shows: ``loss``, ``accuracy``, ``level-K`` per level chart,
-    and ``sweep-loss``, ``sweep-accuracy`` once the sweep has results."""
+    """``{file name: figure}`` of the charts the explorer shows, in the page's order: ``landscape`` and ``loss`` on
+    the surface task (the landscape takes the accuracy chart's place), else ``loss`` and ``accuracy``; ``level-K``
+    per level chart, and ``sweep-loss``, ``sweep-accuracy`` once the sweep has results."""
     charts = explorer.charts
-    out = {"loss": charts.loss, "accuracy": charts.accuracy}
+    if explorer.landscape.shown:
+        out = {"landscape": explorer.landscape.fig, "loss": charts.loss}
+    else:
+        out = {"loss": charts.loss, "accuracy": charts.accuracy}
     out.update({f"level-{k}": fig for k, fig in enumerate(charts.levels, 1)})
     sweep = explorer.sweep_panel
     if any(t.x is not None and len(t.x) for fig in (sweep.loss, sweep.accuracy) for t in fig.data):

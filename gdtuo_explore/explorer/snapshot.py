@@ -8,8 +8,9 @@ updated in place; JupyterLab, nbclient and ``jupyter nbconvert --execute`` recor
 :mod:`gdtuo_explore.engine.static` (matplotlib, no browser) and carries :data:`.figure.STAND_IN_TEXT`, so a page where
 the live charts draw hides it (:data:`.figure.HIDE_STAND_INS`).
 
-What it shows: the Train tab's charts (loss, test accuracy, a chart per level that learns), two a row, and the Sweep
-tab's two charts below them once a sweep has results.
+What it shows: the Train tab's charts (on the surface task the landscape and the loss, else the loss and the test
+accuracy; a chart per level that learns), two a row, and the Sweep tab's two charts below them once a sweep has
+results.
 """
 from __future__ import annotations
 
