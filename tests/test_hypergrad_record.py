@@ -114,6 +114,10 @@ def test_step_details_hold_the_values_before_and_after_and_the_hypergradient_of_
     product = last[1]["product"]
     assert product["gradient"]["head"] == pytest.approx([h["level1.alpha.hypergrad"][-1]], rel=1e-6)
     assert product["direction"]["head"] == pytest.approx([h["level1.alpha.hypergrad"][-2]], rel=1e-6)
+    g, d = h["level1.alpha.hypergrad"][-1], h["level1.alpha.hypergrad"][-2]   # one entry each: kept whole
+    assert product["dot"] == pytest.approx(g * d, rel=1e-6) and product["dot"] != 0
+    assert product["gradient"]["norm"] == pytest.approx(abs(g), rel=1e-6)
+    assert product["direction"]["norm"] == pytest.approx(abs(d), rel=1e-6)
     assert json_ready(last)
 
 

@@ -414,7 +414,8 @@ class Tower:
         d = f.state.get("d")
         if f.hp is None or not isinstance(d, torch.Tensor) or d.shape != v.shape:
             return None
-        return {"gradient": _summary(v), "direction": _summary(d), "dot": dot(v, d)}
+        short = v.numel() <= HEAD   # both kept whole: the dot product is taken when the details are read
+        return {"gradient": _summary(v), "direction": _summary(d), "dot": None if short else dot(v, d)}
 
     def _record_hypergrads(self, grads: list, old, products: list) -> None:
         """Record this step's hypergradients (one history row) and keep what :meth:`step_details` reads (as tensors:
@@ -426,17 +427,19 @@ class Tower:
             row = torch.full((width,), math.nan, dtype=self.store.dtype, device=self.store.device)
         if self._hypergrad_history is not None:
             self._hypergrad_history.record(row)
-        old = torch.tensor(old, dtype=self.store.dtype) if self.host else old
-        self._details = (row, old, self.store.clone(), products, self.t + 1)
+        self._details = (row, old, self.store.clone(), products, self.t + 1)   # old: a list on the host path
 
     def _read_details(self) -> list[dict]:
         """:meth:`step_details` from what :meth:`_record_hypergrads` kept."""
         row, old, new, products, step = self._details
+        old = torch.tensor(old, dtype=torch.float64) if isinstance(old, list) else old
         before = self._naturals(old.detach().cpu().double().numpy())[0]
         after = self._naturals(new.detach().cpu().double().numpy())[0]
         hypergrads = row.detach().cpu().double().tolist()
-        products = [None if p is None else {"gradient": _plain(p["gradient"]), "direction": _plain(p["direction"]),
-                                            "dot": float(p["dot"])} for p in products]
+        products = [None if p is None else {
+            "gradient": _plain(p["gradient"]), "direction": _plain(p["direction"]),
+            "dot": float(p["dot"] if p["dot"] is not None else dot(p["gradient"]["whole"], p["direction"]["whole"]))}
+            for p in products]
         details, i = [], 0
         for k, f in enumerate(self.floors[: self.top]):
             values = {}
@@ -795,10 +798,17 @@ HEAD = 5
 
 
 def _summary(x: torch.Tensor) -> dict:
-    """A vector's Euclidean norm and its first :data:`HEAD` entries, as tensors (not read back to the host)."""
+    """A vector's Euclidean norm and its first :data:`HEAD` entries, as tensors (not read back to the host); a vector
+    of at most :data:`HEAD` entries is kept whole (one copy per step; its norm is taken when it is read)."""
+    if x.numel() <= HEAD:
+        return {"whole": x.detach().clone()}
     return {"norm": torch.linalg.vector_norm(x, dtype=wide_dtype(x.dtype)), "head": x[:HEAD].detach().clone()}
 
 
 def _plain(summary: dict) -> dict:
     """A :func:`_summary` as plain numbers."""
+    if "whole" in summary:
+        whole = summary["whole"]
+        return {"norm": float(torch.linalg.vector_norm(whole, dtype=wide_dtype(whole.dtype))),
+                "head": whole.cpu().double().tolist()}
     return {"norm": float(summary["norm"]), "head": summary["head"].cpu().double().tolist()}
