@@ -1,6 +1,8 @@
 """What the live charts cost with the page open: the explorer in a real JupyterLab in Chromium trains a run while its
-charts draw; the same config is trained headless in this process before and after, and the live speed is compared
-with their mean. Also measured: the time from the Run click to the first loss points in the page, and every Plotly
+charts draw; the config that explorer trains (its own options included: the explorer records the hypergradients
+for its step table and trains at a lower priority) is trained headless in this process before and after, and the live
+speed is compared with their mean, so the ratio is the cost of the page. The plain config (without the explorer's
+options) is trained headless once too: what those options cost. Also measured: the time from the Run click to the first loss points in the page, and every Plotly
 redraw in the page (its duration, per chart) and the page's long tasks.
 
 ``python -m gdtuo_explore.bench.live [--steps N] [--tower SPEC] [--threads N] [--task T --model M]`` prints one
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from ..engine.config import RunConfig
 from ..explorer.defaults import EXPLORER_THREADS
+from ..explorer.state import ExplorerState
 from .explorer import headless_steps_per_second
 
 HARNESS = Path(__file__).resolve().parents[2] / "tests" / "browser.py"
@@ -71,6 +74,7 @@ class LiveResult:
     slowest: list               # the three slowest redraws: (chart, Plotly call, s after the click, ms)
     path_redraws: list = None   # surface task: ms of each redraw of the finished run's whole path (landscape chart)
     path_points: int = 0        # the points that path has in the page
+    plain: float = 0.0          # steps/s headless of the config without the explorer's options
 
     @property
     def slowest_chart(self) -> str:
@@ -83,6 +87,8 @@ class LiveResult:
     def lines(self) -> list[str]:
         return [f"live {self.live:.0f} steps/s, headless {self.headless:.0f} steps/s: {self.ratio:.2f} "
                 f"(torch threads {self.threads})",
+                f"the explorer's options (hypergradients recorded, lower priority): headless {self.headless:.0f} "
+                f"against {self.plain:.0f} steps/s without them: {self.headless / self.plain:.2f}",
                 f"click Run -> first loss points in the page: {self.first_points:.2f} s",
                 f"{self.redraws} Plotly redraws: median {self.redraw_median_ms:.1f} ms, max {self.redraw_max_ms:.1f} "
                 f"ms ({self.slowest_chart}); {self.long_tasks} long tasks, longest {self.long_task_max_ms:.0f} ms"
@@ -93,6 +99,14 @@ class LiveResult:
             [f"landscape: the finished path ({self.path_points} points in the page) redrawn {len(self.path_redraws)} "
              f"times: median {statistics.median(self.path_redraws):.1f} ms, max {max(self.path_redraws):.1f} ms"]
             if self.path_redraws else [])
+
+
+def explorer_config(config: RunConfig) -> RunConfig:
+    """The config that an explorer set up with ``config`` trains (its options added, as :class:`ExplorerState`
+    adds them)."""
+    state = ExplorerState()
+    state.load_config(config)
+    return state.config()
 
 
 def _notebook(path: Path, config: dict) -> Path:
@@ -114,9 +128,12 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
     timed in the page."""
     fields = {"task": task, "steps": steps, "threads": threads or EXPLORER_THREADS,
               **({"tower": tower} if tower else {}), **({"model": model} if model else {})}
-    config = RunConfig(**fields)
+    plain = RunConfig(**fields)
+    config = explorer_config(plain)
     browser = harness()
-    _say("headless run (before)")
+    _say("headless run of the plain config")
+    plain_speed = headless_steps_per_second(plain)
+    _say("headless run of the explorer's config (before)")
     before = headless_steps_per_second(config)
     _say(f"headless: {before:.0f} steps/s; starting JupyterLab")
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,6 +163,10 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
                 raise RuntimeError(f"the run did not finish in {timeout} s: {lab.output_text()[-300:]}")
             log = lab.redraws(clear=True)
             live = float(lab.kernel_execute("print(explorer.current_run.steps_per_second)").strip())
+            trained = json.loads(lab.kernel_execute("import json; print(json.dumps(explorer.current_run.config"
+                                                    ".to_dict()))"))
+            if trained != json.loads(json.dumps(config.to_dict())):
+                raise RuntimeError(f"the explorer trained {trained}, not the config run headless {config.to_dict()}")
             path_redraws, path_points = [], 0
             if task == "surface":
                 label = lab.kernel_execute("print(explorer.state.current.label)").strip()
@@ -168,7 +189,7 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
              for r in sorted(log["redraws"], key=lambda r: -r["ms"])[:3]]
     return LiveResult(live, (before + after) / 2, first, len(log["redraws"]), max(times), statistics.median(times),
                       len(log["longtasks"]), max(long_ms), [(t["t"] - clicked) / 1e3 for t in log["longtasks"]], used,
-                      worst, path_redraws, path_points)
+                      worst, path_redraws, path_points, plain_speed)
 
 
 def main(argv=None) -> int:
