@@ -2,11 +2,13 @@
 charts draw; the config that explorer trains (its own options included: the explorer records the hypergradients
 for its step table and trains at a lower priority) is trained headless in this process before and after, and the live
 speed is compared with their mean, so the ratio is the cost of the page. The plain config (without the explorer's
-options) is trained headless once too: what those options cost. Also measured: the time from the Run click to the first loss points in the page, and every Plotly
-redraw in the page (its duration, per chart) and the page's long tasks.
+options) is trained headless once too: what those options cost. Also measured: the time from the Run click to the
+first loss points in the page, and every Plotly redraw in the page (its duration, per chart) and the page's long
+tasks. With ``--race SPEC`` (repeatable) those towers are added in the compare bar and raced with the setup (the
+Race button): the steps per second of all raced runs together against the same runs raced headless.
 
-``python -m gdtuo_explore.bench.live [--steps N] [--tower SPEC] [--threads N] [--task T --model M]`` prints one
-table (with ``--task surface``, also the landscape's path redraws); the benchmark
+``python -m gdtuo_explore.bench.live [--steps N] [--tower SPEC] [--threads N] [--task T --model M] [--race SPEC]``
+prints one table (with ``--task surface``, also the landscape's path redraws); the benchmark
 (``python -m gdtuo_explore.bench --browser``) prints its row. Targets: live >= 0.8 of headless, first points
 < 1 s after the click, no redraw > 50 ms.
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..engine.config import RunConfig
+from ..engine.run import Run, race
 from ..explorer.defaults import EXPLORER_THREADS
 from ..explorer.state import ExplorerState
 from .explorer import headless_steps_per_second
@@ -75,6 +78,7 @@ class LiveResult:
     path_redraws: list = None   # surface task: ms of each redraw of the finished run's whole path (landscape chart)
     path_points: int = 0        # the points that path has in the page
     plain: float = 0.0          # steps/s headless of the config without the explorer's options
+    runs: int = 1               # runs raced (live and headless are then their steps/s summed)
 
     @property
     def slowest_chart(self) -> str:
@@ -86,10 +90,13 @@ class LiveResult:
 
     def lines(self) -> list[str]:
         return [f"live {self.live:.0f} steps/s, headless {self.headless:.0f} steps/s: {self.ratio:.2f} "
-                f"(torch threads {self.threads})",
-                f"the explorer's options (hypergradients recorded, lower priority): headless {self.headless:.0f} "
-                f"against {self.plain:.0f} steps/s without them: {self.headless / self.plain:.2f}",
-                f"click Run -> first loss points in the page: {self.first_points:.2f} s",
+                f"(torch threads {self.threads}" + (f"; {self.runs} runs raced, steps/s summed)" if self.runs > 1
+                                                    else ")"),
+                *([f"the explorer's options (hypergradients recorded, lower priority): headless {self.headless:.0f} "
+                   f"against {self.plain:.0f} steps/s without them: {self.headless / self.plain:.2f}"]
+                  if self.runs == 1 else []),
+                f"click {'Race' if self.runs > 1 else 'Run'} -> first loss points in the page: "
+                f"{self.first_points:.2f} s",
                 f"{self.redraws} Plotly redraws: median {self.redraw_median_ms:.1f} ms, max {self.redraw_max_ms:.1f} "
                 f"ms ({self.slowest_chart}); {self.long_tasks} long tasks, longest {self.long_task_max_ms:.0f} ms"
                 + (" (at " + ", ".join(f"{t:.1f}" for t in self.long_task_times) + " s after the click)"
@@ -119,13 +126,32 @@ def _notebook(path: Path, config: dict) -> Path:
     return path
 
 
+# the runs of a race in the kernel, the run on the charts first (ExplorerState.race)
+RACED = "[explorer.state.current, *explorer.state.race_overlays()]"
+
+
+def _race_headless(configs: list[RunConfig]) -> float:
+    """Steps per second of ``configs`` raced headless (the engine's :func:`~..engine.run.race`, as fast as they go),
+    summed over the runs."""
+    runs = race([Run(c) for c in configs])
+    for run in runs:
+        if run.wait() != "done":
+            raise RuntimeError(f"a headless racer ended {run.status}: {run.message}")
+    return sum(run.steps_per_second for run in runs)
+
+
 def measure(steps: int = 10_000, tower: str | None = None, threads: int | None = None,
-            timeout: float = 600, task: str = "digits", model: str | None = None) -> LiveResult:
+            timeout: float = 600, task: str = "digits", model: str | None = None,
+            race_towers: list[str] | None = None) -> LiveResult:
     """Train ``steps`` steps of the explorer's default setup (or ``tower``) on ``task`` (default digits; ``model``:
     its model) live in the page and headless; ``threads``: torch intra-op threads of both runs (default: the
     explorer's, :data:`EXPLORER_THREADS`). On the surface task, the landscape chart's finished path is then sent
     again :data:`PATH_REDRAWS` times (one point short every other time, so that each is a change) and each redraw
-    timed in the page."""
+    timed in the page.
+
+    ``race_towers``: towers added in the compare bar and raced with the setup (the Race button): live is then the
+    steps per second of all raced runs together, against the same runs raced headless twice after (the configs
+    the kernel raced)."""
     fields = {"task": task, "steps": steps, "threads": threads or EXPLORER_THREADS,
               **({"tower": tower} if tower else {}), **({"model": model} if model else {})}
     plain = RunConfig(**fields)
@@ -146,27 +172,33 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
             lab.run_all(timeout=300)
             lab.wait_plots(3)
             lab.check_charts()
-            _say("charts drawn; clicking Run")
+            for spec in race_towers or []:
+                _say(f"adding the tower {spec} to compare (it trains once before the race)")
+                lab.kernel_execute(f"explorer.add_compare({spec!r}, wait=True, timeout={timeout})")
+            button = "Race" if race_towers else "Run"
+            _say(f"charts drawn; clicking {button}")
             lab.watch_redraws()
             lab.redraws(clear=True)
             clicked = page.evaluate("() => performance.now()")
             start = time.perf_counter()
-            lab.click_button("Run")
+            lab.click_button(button)
             lab.wait_for(lambda: page.evaluate(browser.TRACE, list(browser.LOSS))["n"] > 0, "the first loss points",
                          poll=0.02)
             first = time.perf_counter() - start
             _say(f"first points after {first:.2f} s")
             # wait in the kernel, not by polling the page: reading the outputs' text forces a layout of the whole
             # notebook in the page, work a user's page does not do while it draws
-            lab.kernel_execute(f"explorer.wait({timeout})")
-            if f"Done after {steps:,} steps" not in lab.output_text():
-                raise RuntimeError(f"the run did not finish in {timeout} s: {lab.output_text()[-300:]}")
+            lab.kernel_execute(f"_raced = {RACED}\nfor _s in _raced: _s.wait({timeout})")
+            ended = json.loads(lab.kernel_execute("import json; print(json.dumps([[s.status.value, s.run.steps_done, "
+                                                  "s.run.steps_per_second, s.run.config.to_dict()] for s in _raced]))"))
+            if len(ended) != 1 + len(race_towers or []) or any(e[:2] != ["done", steps] for e in ended):
+                raise RuntimeError(f"the runs did not all finish {steps} steps in {timeout} s: {ended}")
             log = lab.redraws(clear=True)
-            live = float(lab.kernel_execute("print(explorer.current_run.steps_per_second)").strip())
-            trained = json.loads(lab.kernel_execute("import json; print(json.dumps(explorer.current_run.config"
-                                                    ".to_dict()))"))
-            if trained != json.loads(json.dumps(config.to_dict())):
-                raise RuntimeError(f"the explorer trained {trained}, not the config run headless {config.to_dict()}")
+            live = sum(e[2] for e in ended)
+            if ended[0][3] != json.loads(json.dumps(config.to_dict())):
+                raise RuntimeError(f"the explorer trained {ended[0][3]}, not the config run headless "
+                                   f"{config.to_dict()}")
+            raced = [RunConfig.from_dict(e[3]) for e in ended]
             path_redraws, path_points = [], 0
             if task == "surface":
                 label = lab.kernel_execute("print(explorer.state.current.label)").strip()
@@ -181,15 +213,21 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
                     path_redraws += [r["ms"] for r in lab.redraws(clear=True)["redraws"]
                                      if r["chart"].startswith("Landscape")]
             used = config.threads   # set by the run in its training thread (torch reports it per thread)
-    _say("headless run (after)")
-    after = headless_steps_per_second(config)
+    if race_towers:   # the same runs raced headless, twice (their configs were known only once raced)
+        _say(f"headless race of {len(raced)} runs (1 of 2)")
+        before = _race_headless(raced)
+        _say("headless race (2 of 2)")
+        after = _race_headless(raced)
+    else:
+        _say("headless run (after)")
+        after = headless_steps_per_second(config)
     times = [r["ms"] for r in log["redraws"]] or [0.0]
     long_ms = [t["ms"] for t in log["longtasks"]] or [0.0]
     worst = [(r["chart"], r.get("call", "?"), (r["t"] - clicked) / 1e3, r["ms"])
              for r in sorted(log["redraws"], key=lambda r: -r["ms"])[:3]]
     return LiveResult(live, (before + after) / 2, first, len(log["redraws"]), max(times), statistics.median(times),
                       len(log["longtasks"]), max(long_ms), [(t["t"] - clicked) / 1e3 for t in log["longtasks"]], used,
-                      worst, path_redraws, path_points, plain_speed)
+                      worst, path_redraws, path_points, plain_speed, 1 + len(race_towers or []))
 
 
 def main(argv=None) -> int:
@@ -200,8 +238,10 @@ def main(argv=None) -> int:
                         help=f"torch intra-op threads of both runs (default: the explorer's, here {EXPLORER_THREADS})")
     parser.add_argument("--task", default="digits", help="the task (default digits; surface: the landscape too)")
     parser.add_argument("--model", default=None, help="the task's model (e.g. rosenbrock for the surface task)")
+    parser.add_argument("--race", action="append", metavar="SPEC", default=None,
+                        help="a tower raced with the setup (repeat for more): live is then all raced runs together")
     args = parser.parse_args(argv)
-    result = measure(args.steps, args.tower, args.threads, task=args.task, model=args.model)
+    result = measure(args.steps, args.tower, args.threads, task=args.task, model=args.model, race_towers=args.race)
     print("\n".join(result.lines()))
     return 0
 
