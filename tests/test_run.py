@@ -680,6 +680,43 @@ def test_close_stops_frees_and_keeps_the_records(tmp_path, state):
         assert len(list(csv.reader(f))) == len(steps) + 1
 
 
+EXIT_SCRIPT = """
+import atexit, sys
+atexit.register(lambda: print("at exit:", *(f"{r.status.value} {r.steps_done}" for r in runs)))   # runs last
+from gdtuo_explore.engine.config import RunConfig
+from gdtuo_explore.engine.run import Run
+runs = [Run(RunConfig(task="surface", model="quadratic", tower="sgd(0.001)/sgd(1e-6)", steps=10**7)).start()
+        for _ in range(2)]
+runs[1].pause()
+while runs[0].steps_done < 50:
+    pass
+"""
+
+
+@pytest.mark.parametrize("code, expected", [
+    (EXIT_SCRIPT, r"at exit: stopped (\d+) stopped (\d+)"),
+    ("from gdtuo_explore import Explorer\nexplorer = Explorer()\nprint('at exit:', explorer.state.status.value)",
+     r"at exit: idle"),
+])
+def test_a_script_that_ends_while_runs_train_stops_them_and_exits_cleanly(code, expected):
+    """A script that started runs (one training, one paused) or made an explorer (which builds a run in the
+    background to warm up) and ended: the runs are stopped before Python shuts down, nothing aborts (a thread left
+    inside torch while Python shuts down aborts the process: 'terminate called without an active exception')."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "GDTUO_FAST": "1", "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get(
+        "PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0 and "terminate" not in result.stderr, (result.returncode, result.stderr[-2000:])
+    found = re.search(expected, result.stdout)
+    assert found, result.stdout
+    if found.groups():
+        assert int(found.group(1)) >= 50   # the training one had trained; the paused one is stopped too
+
+
 def test_close_from_an_observer():
     closed = threading.Event()
     run = None

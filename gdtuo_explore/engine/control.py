@@ -8,7 +8,7 @@ a state machine whose state is changed only under one lock.
 thread started by :meth:`start`, or the caller's thread in :meth:`run`) and returns its final ``(status, message)``
 (message None: ``describe(status)``). A body that works in steps calls :meth:`gate` before each one: it honours
 pause, ``step(n)``, stop and the pace, and runs what :meth:`between_steps` handed it. Controls are safe from any
-thread.
+thread. A job still running in its own thread when the interpreter exits is stopped, and waited for, first.
 
 The pace is a schedule: step ``k`` after the pace was set (or the job started or resumed) is due ``k / pace`` seconds
 after the first. A step that comes late (an evaluation, a busy core) is made up by the next ones, as long as the job
@@ -17,11 +17,13 @@ together.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import threading
 import time
 import traceback
+import weakref
 
 from .status import FINISHED, Status
 
@@ -30,6 +32,26 @@ log = logging.getLogger(__name__)
 #: How far (seconds) a paced job may fall behind its schedule and still make it up by stepping without waiting; a
 #: job further behind forgets the rest (no burst of steps after a long evaluation or a stall).
 CATCH_UP = 0.5
+#: How long (seconds, in all) the interpreter's exit waits for the jobs it stops (see :func:`_stop_at_exit`).
+EXIT_WAIT = 10.0
+
+_in_threads: "weakref.WeakSet[Control]" = weakref.WeakSet()   # the jobs started in threads of their own
+
+
+def _stop_at_exit() -> None:
+    """When the interpreter exits, stop every job still running or paused in its own thread and wait for them (at
+    most :data:`EXIT_WAIT` seconds in all): a script that started a run and ended (or a kernel shut down) leaves it
+    ``stopped``. A daemon thread still inside torch while Python shuts down aborts the process ("terminate called
+    without an active exception", exit status 134)."""
+    jobs = [job for job in list(_in_threads) if job.status not in FINISHED]
+    deadline = time.monotonic() + EXIT_WAIT
+    for job in jobs:
+        job.stop(wait=False)
+    for job in jobs:
+        job.wait(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(_stop_at_exit)
 
 
 class Control:
@@ -152,6 +174,7 @@ class Control:
 
     def _new_thread(self) -> threading.Thread:
         self._own_thread = True
+        _in_threads.add(self)
         return threading.Thread(target=self._main, name=self._name, daemon=True)
 
     def _launch(self, thread: threading.Thread) -> threading.Thread:

@@ -127,8 +127,10 @@ class Explorer:
         self.picture = Snapshot(self)   # after the charts: it draws them once they drew a run's last update
         self.widget = self._lay_out()
         self.state.add_overlays(overlays)   # the overlays of a saved setup train again, with their labels and colours
+        # not a daemon: the interpreter's exit waits for it (a thread left inside torch while Python shuts down
+        # aborts the process)
         self._warm_up = threading.Thread(target=_warm_up, args=(self.state.config(),),
-                                         name="gdtuo-explorer-warm-up", daemon=True)
+                                         name="gdtuo-explorer-warm-up", daemon=False)
         self._warm_up.start()
 
     def _lay_out(self) -> widgets.Widget:
