@@ -6,10 +6,10 @@ surface of the task spans several decades between its walls and its valleys; the
 plot area as a layout image: Plotly redraws the whole figure whenever a path grows, and filled contours as a trace
 cost it about three times a redraw of the rest (a 100 x 100 grid traced again each time), a picture nothing. Over the
 picture lies an invisible heatmap of the same values (trace ``f``): what the pointer reads, what a click hits, and the
-colour bar, whose bands are the picture's. The minima are marked with stars, the start of the next run with a white circle. The current run's path is a
-solid line with a dot at its current point; every overlay (a finished run, the frozen baseline, a compared tower, a
-learning-rate-free baseline) draws its path dashed, in its own colour: the same colours as on the other charts, so a
-race from one start reads at a glance.
+colour bar, whose bands are the picture's. The minima are marked with stars, the start of the next run with a white
+circle. The current run's path is a solid line with a dot at its current point; every overlay (a finished run, the
+frozen baseline, a compared tower, a learning-rate-free baseline) draws its path dashed, in its own colour: the same
+colours as on the other charts, so a race from one start reads at a glance.
 
 A click on the landscape sets the start of the next run (the task option ``start``, through
 :meth:`ExplorerState.set_task_option`); the caption under the chart says where the next run starts.
@@ -84,7 +84,6 @@ def contour_image(x: np.ndarray, y: np.ndarray, logz: np.ndarray, levels: np.nda
     (bottom) to ``y[-1]`` (top). Drawn with matplotlib's Agg canvas (no pyplot: safe from any thread), and stored
     with a palette of at most 64 colours (a few tens of KB)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import to_rgb
     from matplotlib.figure import Figure as MplFigure
     from PIL import Image
 
@@ -92,7 +91,7 @@ def contour_image(x: np.ndarray, y: np.ndarray, logz: np.ndarray, levels: np.nda
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_axis_off()
-    colors = [to_rgb(tuple(int(v) / 255 for v in c[4:-1].split(","))) for c in _band_colors(len(levels) - 1)]
+    colors = [tuple(int(v) / 255 for v in c[4:-1].split(",")) for c in _band_colors(len(levels) - 1)]   # "rgb(r, g, b)"
     clipped = np.clip(logz, levels[0], levels[-1])   # values on the edges fall in the outer bands
     ax.contourf(x, y, clipped, levels=levels, colors=colors, antialiased=True)
     ax.contour(x, y, clipped, levels=levels[1:-1], colors=[LINE_COLOR], linewidths=0.6,
