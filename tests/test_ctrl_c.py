@@ -96,9 +96,12 @@ class Command:
         (tmp_path / "held_task.py").write_text(HOOK)
         self.lines: queue.Queue = queue.Queue()
         self.stderr: list[str] = []
+        # Ctrl-C at its default in the command, as in a terminal's foreground job, even where the suite itself
+        # runs with SIGINT ignored (a job started with & from a script ignores it, and its children inherit that)
         self.process = subprocess.Popen(
             [str(SCRIPT), *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            start_new_session=True, env={**os.environ, "CTRL_C_MARKS": str(self.marks), **(env or {})})
+            start_new_session=True, env={**os.environ, "CTRL_C_MARKS": str(self.marks), **(env or {})},
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
