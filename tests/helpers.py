@@ -10,22 +10,14 @@ LONG = 1_000_000  # steps: a run that only ends when stopped
 
 def end_gloo_worker() -> None:
     """End a process that ``torch.multiprocessing.spawn`` started for a gloo process group, once its results are
-    written: destroy the group, then leave without Python's shutdown. Gloo's worker threads outlive
-    ``destroy_process_group``, and the one that ran the last collective may release its tensors only after the main
-    thread returned; if Python is shutting down by then, that aborts the process ("terminate called without an active
-    exception", SIGABRT, now and then on a busy machine; pytorch/pytorch#179291). The command line ends its torchrun
-    ranks the same way (``cli._exit_now``)."""
-    import logging
-    import os
-    import sys
-
+    written: destroy the group, then leave without Python's shutdown, as the command line ends its torchrun ranks
+    (``cli._exit_now``, which says why: pytorch/pytorch#179291)."""
     import torch.distributed as dist
 
+    from gdtuo_explore.cli import _exit_now
+
     dist.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(0)
+    _exit_now(0)
 
 
 def wait_until(predicate, what="the condition", timeout=60.0, poll=0.01):

@@ -157,11 +157,14 @@ def measure(steps: int = 10_000, tower: str | None = None, threads: int | None =
     plain = RunConfig(**fields)
     config = explorer_config(plain)
     browser = harness()
-    _say("headless run of the plain config")
-    plain_speed = headless_steps_per_second(plain)
-    _say("headless run of the explorer's config (before)")
-    before = headless_steps_per_second(config)
-    _say(f"headless: {before:.0f} steps/s; starting JupyterLab")
+    plain_speed = 0.0   # a race compares with the same runs raced headless, after it (below)
+    if not race_towers:
+        _say("headless run of the plain config")
+        plain_speed = headless_steps_per_second(plain)
+        _say("headless run of the explorer's config (before)")
+        before = headless_steps_per_second(config)
+        _say(f"headless: {before:.0f} steps/s")
+    _say("starting JupyterLab")
     with tempfile.TemporaryDirectory() as tmp:
         notebook = _notebook(Path(tmp) / "live.ipynb", fields)
         with browser.jupyter_lab(notebook, name="bench-live", timeout=120) as lab:
