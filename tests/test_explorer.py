@@ -182,7 +182,9 @@ def test_pause_step_and_stop_from_button_clicks():
     assert e.state.status == "paused" and not rc.run.disabled
     done = e.current_run.steps_done
     rc.step.click()                                                   # exactly one more: none while paused
-    wait_until(lambda: e.current_run.steps_done == done + 1 and e.state.status == "paused", "one Step")
+    # the run's own status: it says paused again once the step's row is recorded (the explorer's status, relayed
+    # from the run's thread, can still say paused from before the step while the step trains)
+    wait_until(lambda: e.current_run.steps_done == done + 1 and e.current_run.status == "paused", "one Step")
     assert e.current_run.metrics()["step"].tolist() == list(range(1, done + 2))
     wait_until(lambda: points(e.charts.loss, "train loss") == done + 1, "the step on the chart")
     rc.run.click()                                                    # Run resumes a paused run
