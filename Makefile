@@ -4,11 +4,13 @@
 #               tests at the oldest versions allowed (make test-oldest, in .venv-oldest)
 # For a GPU machine that reaches no registry (see docs/gpu.md): `make gpu-wheels` here, then carry .whl/ there
 # and run `make gpu-check` (or .ci/gpu-check) there.
-# Options: PORT=8888 (make lab), IP=127.0.0.1 (make lab), PYTHON=python3 (to create .venv)
+# Options: PORT=8888 (make lab), IP=127.0.0.1 (make lab), PYTHON=python3 (to create .venv), WORKERS=2 (make test:
+#          pytest-xdist processes; each runs whole test files, so a notebook's cells share one kernel)
 
 PYTHON   ?= python3
 PORT     ?= 8888
 IP       ?= 127.0.0.1
+WORKERS  ?= 2
 VENV     := .venv
 PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.installed
@@ -33,7 +35,8 @@ lab: $(STAMP)
 
 test: $(STAMP) system-packages
 	@mkdir -p test-artifacts
-	GDTUO_FAST=1 $(PY) -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env -ra --durations=25 \
+	GDTUO_FAST=1 $(PY) -m pytest -n $(WORKERS) --dist loadfile tests $(wildcard notebooks/*.ipynb) --nbval-lax \
+	  --nbval-current-env -ra --durations=25 \
 	  && $(MAKE) --no-print-directory test-oldest \
 	  && echo "== make test: ALL PASSED ==" \
 	  || { echo "== make test: FAILED (see the summary above; screenshots in test-artifacts/) =="; exit 1; }
@@ -49,7 +52,8 @@ OLDEST_TESTS := tests/test_hyperoptimizer.py tests/test_torch_semantics.py tests
   tests/test_checkpoint_dcp.py tests/test_ddp.py
 
 test-oldest: $(OLDEST)/.installed
-	GDTUO_FAST=1 PYTHONPATH=$(CURDIR) $(OLDEST_PY) -m pytest $(OLDEST_TESTS) -p no:cacheprovider -ra \
+	GDTUO_FAST=1 PYTHONPATH=$(CURDIR) $(OLDEST_PY) -m pytest -n $(WORKERS) --dist loadfile $(OLDEST_TESTS) \
+	  -p no:cacheprovider -ra \
 	  --deselect tests/test_auto.py::test_a_registered_level_is_in_spec_text_the_command_line_and_the_explorer_menu
 
 $(OLDEST)/.installed: pyproject.toml
@@ -57,7 +61,7 @@ $(OLDEST)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(OLDEST)
 	$(OLDEST_PY) -m pip install setuptools==68.0.0 wheel
 	$(OLDEST_PY) -m pip wheel --no-deps --no-build-isolation -w $(OLDEST)/wheel .
-	$(OLDEST_PY) -m pip install $(OLDEST_PINS) scikit-learn pytest pytest-timeout \
+	$(OLDEST_PY) -m pip install $(OLDEST_PINS) scikit-learn pytest pytest-timeout pytest-xdist \
 	  gradient-descent-the-ultimate-optimizer==1.0 lion-pytorch
 	@touch $@
 

@@ -1,5 +1,20 @@
 """Shared test set-up. tests/ is on sys.path (pytest's rootdir-less import), so helpers import as `browser`, `oracle`."""
+import os
+
 import pytest
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``make test`` runs two workers), each worker's PyTorch takes its share of the cores, and
+    so do the processes its tests start: two workers each computing on all the cores make the core's tests slower
+    than one worker, not faster."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        share = max(1, len(os.sched_getaffinity(0)) // int(workers))
+        torch.set_num_threads(share)
+        os.environ.setdefault("OMP_NUM_THREADS", str(share))   # and the processes the tests start (CLI, kernels)
 
 
 def pytest_report_header(config):
