@@ -11,6 +11,7 @@ PYTHON   ?= python3
 PORT     ?= 8888
 IP       ?= 127.0.0.1
 WORKERS  ?= 2
+XDIST    := -n $(WORKERS) --dist loadfile
 VENV     := .venv
 PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.installed
@@ -35,7 +36,7 @@ lab: $(STAMP)
 
 test: $(STAMP) system-packages
 	@mkdir -p test-artifacts
-	GDTUO_FAST=1 $(PY) -m pytest -n $(WORKERS) --dist loadfile tests $(wildcard notebooks/*.ipynb) --nbval-lax \
+	GDTUO_FAST=1 $(PY) -m pytest $(XDIST) tests $(wildcard notebooks/*.ipynb) --nbval-lax \
 	  --nbval-current-env -ra --durations=25 \
 	  && $(MAKE) --no-print-directory test-oldest \
 	  && echo "== make test: ALL PASSED ==" \
@@ -52,7 +53,7 @@ OLDEST_TESTS := tests/test_hyperoptimizer.py tests/test_torch_semantics.py tests
   tests/test_checkpoint_dcp.py tests/test_ddp.py
 
 test-oldest: $(OLDEST)/.installed
-	GDTUO_FAST=1 PYTHONPATH=$(CURDIR) $(OLDEST_PY) -m pytest -n $(WORKERS) --dist loadfile $(OLDEST_TESTS) \
+	GDTUO_FAST=1 PYTHONPATH=$(CURDIR) $(OLDEST_PY) -m pytest $(XDIST) $(OLDEST_TESTS) \
 	  -p no:cacheprovider -ra \
 	  --deselect tests/test_auto.py::test_a_registered_level_is_in_spec_text_the_command_line_and_the_explorer_menu
 

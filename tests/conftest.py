@@ -12,7 +12,9 @@ def pytest_configure(config):
     if workers:
         import torch
 
-        share = max(1, len(os.sched_getaffinity(0)) // int(workers))
+        from gdtuo_explore.engine.threads import usable_cores
+
+        share = max(1, usable_cores() // int(workers))
         torch.set_num_threads(share)
         os.environ.setdefault("OMP_NUM_THREADS", str(share))   # and the processes the tests start (CLI, kernels)
 

@@ -18,6 +18,11 @@ import threading
 import torch
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its affinity where the system has one (Linux), else all of them."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def process_threads() -> int:
     """PyTorch's process-wide intra-op thread count: the last ``torch.set_num_threads`` in any thread, or its default.
 

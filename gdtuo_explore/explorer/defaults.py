@@ -7,11 +7,10 @@ steps on digits), the charts redrawing as it goes, then stops by itself. The Spe
 """
 from __future__ import annotations
 
-import os
-
 import torch
 
 from ..engine.config import Budget
+from ..engine.threads import usable_cores
 
 #: The explorer's budget: about 700 steps on digits, the paper's budget for its SGD stacks, long enough for a step
 #: size to rise and settle.
@@ -21,8 +20,7 @@ EXPLORER_PACE = 50.0
 
 
 def _explorer_threads() -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(torch.get_num_threads(), cores - 1))
+    return max(1, min(torch.get_num_threads(), usable_cores() - 1))
 
 
 #: The explorer's PyTorch intra-op threads: one core fewer than this process may use (at least 1, at most PyTorch's
